@@ -1,0 +1,75 @@
+"""redis_semcache: cache LLM responses in Redis, by exact and semantic prompt match.
+
+Importing this package is cheap: torch and the embedding model load only when
+a semantic lookup first needs an embedding (or on ``warmup()``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._entry import CacheEntry
+from ._enums import CacheStrategy, InvalidationStrategy
+from ._errors import (
+    BackendError,
+    BackendUnavailableError,
+    ConfigurationError,
+    DimensionMismatchError,
+    EmbeddingError,
+    EmbeddingUnavailableError,
+    InvalidInputError,
+    SearchModuleMissingError,
+    SemanticCacheError,
+    SerializationError,
+)
+from ._keys import make_cache_key, normalize_prompt
+from ._stats import CacheStatistics
+from .backends.base import CacheBackend
+from .backends.memory import InMemoryCacheBackend
+from .embeddings import Embedder, SentenceTransformerEmbedder
+from .engine import SemanticCacheEngine
+from .factories import create_in_memory_cache_manager, create_redis_cache_manager, from_env
+from .manager import LLMCachingManager
+
+if TYPE_CHECKING:
+    from .backends.redis import RedisCacheBackend
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendError",
+    "BackendUnavailableError",
+    "CacheBackend",
+    "CacheEntry",
+    "CacheStatistics",
+    "CacheStrategy",
+    "ConfigurationError",
+    "DimensionMismatchError",
+    "Embedder",
+    "EmbeddingError",
+    "EmbeddingUnavailableError",
+    "InMemoryCacheBackend",
+    "InvalidInputError",
+    "InvalidationStrategy",
+    "LLMCachingManager",
+    "RedisCacheBackend",
+    "SearchModuleMissingError",
+    "SemanticCacheEngine",
+    "SemanticCacheError",
+    "SentenceTransformerEmbedder",
+    "SerializationError",
+    "create_in_memory_cache_manager",
+    "create_redis_cache_manager",
+    "from_env",
+    "make_cache_key",
+    "normalize_prompt",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # The Redis backend pulls in redis-py's search module; load it on first use.
+    if name == "RedisCacheBackend":
+        from .backends.redis import RedisCacheBackend
+
+        return RedisCacheBackend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

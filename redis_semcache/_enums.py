@@ -1,0 +1,34 @@
+"""Strategy enums named as in the original design."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+__all__ = ["CacheStrategy", "InvalidationStrategy"]
+
+
+class CacheStrategy(str, Enum):
+    """Which entry to evict when the cache is full."""
+
+    LRU = "lru"  # least recently read or written
+    LFU = "lfu"  # fewest hits; ties go to the least recently used
+    FIFO = "fifo"  # oldest write
+    TTL = "ttl"  # soonest expiry; entries without TTL go last
+
+
+class InvalidationStrategy(str, Enum):
+    """How entries leave the cache apart from eviction.
+
+    TTL_BASED   entries expire after ``ttl`` (or the manager's ``default_ttl``).
+    MANUAL      ``default_ttl`` is not applied; entries stay until invalidated or
+                evicted (an explicit per-call ``ttl`` still applies).
+    VERSIONED   like TTL_BASED, and lookups only return entries whose version is
+                the manager's ``cache_version``: bump it and old entries vanish.
+    PATTERN_BASED  like TTL_BASED; kept for compatibility, since
+                ``invalidate(pattern=...)`` works under every strategy.
+    """
+
+    MANUAL = "manual"
+    TTL_BASED = "ttl_based"
+    PATTERN_BASED = "pattern_based"
+    VERSIONED = "versioned"

@@ -1,0 +1,97 @@
+"""Entry identity: prompt normalisation, scopes and entry ids.
+
+An entry is identified by its *scope* (model, namespace and every extra request
+parameter) and its *normalised prompt*.  The same prompt asked of another model,
+or with another temperature, is another entry.
+
+Entry ids look like ``<scope_id>-<prompt_digest>``: the scope id comes first so
+that a backend can route an id to the partition of its scope without a lookup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import unicodedata
+from collections.abc import Mapping
+from typing import Any
+
+from ._errors import InvalidInputError
+
+__all__ = ["entry_id", "make_cache_key", "normalize_prompt", "scope_id", "split_key"]
+
+_WHITESPACE = re.compile(r"\s+")
+SCOPE_ID_LEN = 16
+PROMPT_DIGEST_LEN = 24
+
+
+def normalize_prompt(prompt: object) -> str:
+    """Return the canonical form used for exact matching.
+
+    Unicode NFC, then every run of whitespace becomes one space and the ends are
+    stripped.  Case is kept: "US" and "us" can deserve different answers.
+    """
+    if not isinstance(prompt, str):
+        raise InvalidInputError(f"prompt must be a str, not {type(prompt).__name__}")
+    text = _WHITESPACE.sub(" ", unicodedata.normalize("NFC", prompt)).strip()
+    if not text:
+        raise InvalidInputError("prompt must not be empty or only whitespace")
+    return text
+
+
+def _canonical_param(value: Any, name: str) -> Any:
+    """Make a request parameter JSON-canonical, rejecting what cannot be."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidInputError(f"parameter {name!r} must be finite, got {value!r}")
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_canonical_param(v, name) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _canonical_param(v, name) for k, v in value.items()}
+    raise InvalidInputError(f"parameter {name!r} has type {type(value).__name__}; use JSON-compatible values")
+
+
+def _check_label(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{what} must be a str, not {type(value).__name__}")
+    return value
+
+
+def scope_id(model: str = "default", namespace: str = "", params: Mapping[str, Any] | None = None) -> str:
+    """Hash (model, namespace, request parameters) into a short hex scope id."""
+    _check_label(model, "model")
+    _check_label(namespace, "namespace")
+    canonical = {k: _canonical_param(v, k) for k, v in sorted((params or {}).items())}
+    blob = json.dumps([model, namespace, canonical], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()[:SCOPE_ID_LEN]
+
+
+def entry_id(scope: str, normalized_prompt: str) -> str:
+    """The id of the entry for an already normalised prompt in a scope."""
+    digest = hashlib.sha256(f"{scope}\x00{normalized_prompt}".encode()).hexdigest()
+    return f"{scope}-{digest[:PROMPT_DIGEST_LEN]}"
+
+
+def make_cache_key(prompt: str, model: str = "default", namespace: str = "", **kwargs: Any) -> str:
+    """Compute the entry id that ``get_top_entries`` reports and ``invalidate(keys=...)`` takes."""
+    return entry_id(scope_id(model, namespace, kwargs), normalize_prompt(prompt))
+
+
+_KEY_SHAPE = re.compile(rf"[0-9a-f]{{{SCOPE_ID_LEN}}}-[0-9a-f]{{{PROMPT_DIGEST_LEN}}}")
+
+
+def split_key(key: object) -> tuple[str, str] | None:
+    """Split an entry id into (scope id, prompt digest), or None if it is not one.
+
+    Strings that are not entry ids can name no entry, so callers treat them as
+    "nothing to delete" rather than as an error.
+    """
+    if not isinstance(key, str) or not _KEY_SHAPE.fullmatch(key):
+        return None
+    scope, _, digest = key.partition("-")
+    return scope, digest

@@ -1,0 +1,1 @@
+"""Storage backends: the contract (base), in-process (memory) and Redis Stack (redis)."""

@@ -1,0 +1,127 @@
+"""The contract every storage backend implements.
+
+The manager does all validation, key building, embedding and stats arithmetic;
+a backend only stores entries and answers the questions below.  Each method is
+one logical operation, so a network backend can serve it in one round trip.
+
+Counting is the backend's job because on Redis the counters ride in the same
+round trip as the operation they count (and are shared by every process):
+
+* ``lookup_exact`` counts an exact hit, or a miss when ``final`` is true;
+* ``lookup_semantic`` counts a semantic hit or a miss;
+* ``store`` counts a set, plus any evictions it causes;
+* the ``delete_*`` methods count invalidations; expiry counts expirations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from .._entry import CacheEntry
+from .._enums import CacheStrategy
+
+__all__ = ["COUNTERS", "SORT_FIELDS", "CacheBackend", "Match", "SemanticQuery"]
+
+# Names of the shared counters, in report order.
+COUNTERS = (
+    "exact_hits",
+    "semantic_hits",
+    "misses",
+    "sets",
+    "evictions",
+    "expirations",
+    "invalidations",
+)
+
+# Fields get_top_entries may sort by (descending).
+SORT_FIELDS = ("access_count", "last_access", "created_at")
+
+# A veto on a semantic candidate: (normalised query, candidate prompt, similarity) -> keep?
+Acceptor = Callable[[str, str, float], bool]
+
+
+@dataclass(frozen=True)
+class SemanticQuery:
+    """A nearest-neighbour lookup restricted to one scope.
+
+    ``vector`` is an L2-normalised float32 array.  A candidate matches when its
+    cosine similarity is at least ``min_similarity``, its model and scope are
+    equal to the query's, its version equals ``version`` (when given), and
+    ``accept`` (when given) keeps it.  At most ``k`` nearest candidates are
+    considered; the best accepted one wins.
+    """
+
+    vector: np.ndarray
+    prompt: str
+    model: str
+    scope: str
+    min_similarity: float
+    version: str | None = None
+    k: int = 4
+    accept: Acceptor | None = None
+
+
+@dataclass(frozen=True)
+class Match:
+    entry: CacheEntry
+    similarity: float
+
+
+@runtime_checkable
+class CacheBackend(Protocol):
+    """Storage for cache entries.  Implementations must be thread-safe."""
+
+    max_size: int | None
+    eviction_strategy: CacheStrategy
+
+    def configure(self, *, max_size: int | None, eviction_strategy: CacheStrategy, sliding_ttl: bool) -> None:
+        """Apply the manager's size limit, eviction strategy and TTL mode."""
+
+    def lookup_exact(self, key: str, *, version: str | None, final: bool) -> CacheEntry | None:
+        """Return the live entry stored under ``key`` and record the hit.
+
+        ``final`` says no semantic lookup follows, so a miss is counted here.
+        """
+
+    def lookup_semantic(self, query: SemanticQuery) -> Match | None:
+        """Return the best match for ``query`` and record the hit, or count a miss."""
+
+    def store(self, entry: CacheEntry, ttl: float | None) -> None:
+        """Insert or replace ``entry`` (stamped with the backend's clock), evicting if full."""
+
+    def delete_keys(self, keys: Sequence[str]) -> int:
+        """Delete entries by id; return how many existed."""
+
+    def delete_tags(self, tags: Sequence[str]) -> int:
+        """Delete entries carrying any of ``tags`` (exact string equality)."""
+
+    def delete_version(self, version: str) -> int:
+        """Delete entries whose version equals ``version``."""
+
+    def delete_pattern(self, pattern: str) -> int:
+        """Delete entries whose normalised prompt matches the glob ``pattern``."""
+
+    def clear(self) -> None:
+        """Delete every entry of this cache, and nothing else."""
+
+    def size(self) -> int:
+        """Number of live entries."""
+
+    def top_entries(self, limit: int, sort_by: str) -> list[CacheEntry]:
+        """Up to ``limit`` live entries, sorted descending by ``sort_by`` (one of SORT_FIELDS)."""
+
+    def counters(self) -> dict[str, int]:
+        """Current values of COUNTERS (shared ones for shared backends)."""
+
+    def reset_counters(self) -> None:
+        """Zero every counter."""
+
+    def health(self) -> dict[str, Any]:
+        """Backend facts for ``health_check``; must include ``"status"``."""
+
+    def close(self) -> None:
+        """Release resources this backend owns."""

@@ -1,0 +1,96 @@
+"""SemanticCacheEngine: from a prompt to a semantic query.
+
+It owns the embedder (behind an embedding cache), the similarity threshold and
+the optional ``verifier`` that can veto a candidate.  It does no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._vectors import as_unit_vector, check_threshold
+from .backends.base import SemanticQuery
+from .embeddings import Embedder, EmbeddingService, SentenceTransformerEmbedder
+
+__all__ = ["DEFAULT_EMBEDDER", "SemanticCacheEngine", "Verifier"]
+
+# (query prompt, candidate prompt, cosine similarity) -> keep the hit?
+Verifier = Callable[[str, str, float], bool]
+
+
+class _DefaultEmbedder:
+    """Sentinel: use the built-in local sentence-transformers model."""
+
+    def __repr__(self) -> str:
+        return "DEFAULT_EMBEDDER"
+
+
+DEFAULT_EMBEDDER: Any = _DefaultEmbedder()
+
+
+class SemanticCacheEngine:
+    """Embeds prompts and builds scoped nearest-neighbour queries.
+
+    ``embedder`` is any :class:`~redis_semcache.embeddings.Embedder`, None (the
+    caller always passes ``embedding=``) or DEFAULT_EMBEDDER (the built-in model,
+    loaded on first need).
+    """
+
+    def __init__(
+        self,
+        *,
+        threshold: float = 0.9,
+        embedder: Embedder | None = DEFAULT_EMBEDDER,
+        embedding_cache_size: int = 10_000,
+        verifier: Verifier | None = None,
+        candidates: int = 4,
+    ) -> None:
+        self.threshold = check_threshold(threshold)
+        if embedder is DEFAULT_EMBEDDER:
+            embedder = SentenceTransformerEmbedder()
+        self.embeddings = None if embedder is None else EmbeddingService(embedder, cache_size=embedding_cache_size)
+        self.verifier = verifier
+        self.candidates = candidates
+
+    @property
+    def can_embed(self) -> bool:
+        return self.embeddings is not None
+
+    def warmup(self) -> None:
+        """Load the embedding model now (if it has a ``warmup``) rather than on first use."""
+        if self.embeddings is not None:
+            warm = getattr(self.embeddings.embedder, "warmup", None)
+            if callable(warm):
+                warm()
+
+    def vector(self, normalized_prompt: str, embedding: Any = None, dim: int | None = None) -> np.ndarray | None:
+        """The unit vector for a prompt: the caller's, else the embedder's, else None."""
+        if embedding is not None:
+            return as_unit_vector(embedding, dim)
+        if self.embeddings is None:
+            return None
+        return as_unit_vector(self.embeddings.embed_one(normalized_prompt), dim)
+
+    def vectors(self, normalized_prompts: Sequence[str], dim: int | None = None) -> np.ndarray | None:
+        """Batch form of :meth:`vector` for prompts without caller-supplied embeddings."""
+        if self.embeddings is None:
+            return None
+        matrix = self.embeddings.embed(normalized_prompts)
+        if dim is not None and len(matrix) and matrix.shape[1] != dim:
+            as_unit_vector(matrix[0], dim)  # raises DimensionMismatchError
+        return matrix
+
+    def query(self, prompt: str, vector: np.ndarray, *, model: str, scope: str, version: str | None) -> SemanticQuery:
+        return SemanticQuery(
+            vector=vector,
+            prompt=prompt,
+            model=model,
+            scope=scope,
+            min_similarity=self.threshold,
+            version=version,
+            k=self.candidates,
+            accept=self.verifier,
+        )

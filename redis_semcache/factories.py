@@ -1,0 +1,79 @@
+"""Ready-made managers, named as in the original design."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ._enums import CacheStrategy
+from .backends.memory import InMemoryCacheBackend
+from .config import read_env
+from .manager import LLMCachingManager
+
+__all__ = ["create_in_memory_cache_manager", "create_redis_cache_manager", "from_env"]
+
+
+def create_in_memory_cache_manager(
+    max_size: int = 10_000,
+    default_ttl: float | None = 3600,
+    *,
+    eviction_strategy: CacheStrategy | str = CacheStrategy.LRU,
+    **manager_kwargs: Any,
+) -> LLMCachingManager:
+    """A manager over a new in-process backend.  Extra keywords go to LLMCachingManager."""
+    backend = InMemoryCacheBackend(max_size=max_size, eviction_strategy=eviction_strategy)
+    return LLMCachingManager(backend, default_ttl=default_ttl, **manager_kwargs)
+
+
+def create_redis_cache_manager(
+    host: str = "localhost",
+    port: int = 6379,
+    password: str | None = None,
+    db: int = 0,
+    *,
+    url: str | None = None,
+    max_size: int | None = 10_000,
+    default_ttl: float | None = 3600,
+    eviction_strategy: CacheStrategy | str = CacheStrategy.LRU,
+    backend_kwargs: Mapping[str, Any] | None = None,
+    **manager_kwargs: Any,
+) -> LLMCachingManager:
+    """A manager over a Redis Stack backend.  ``backend_kwargs`` go to RedisCacheBackend."""
+    from .backends.redis import RedisCacheBackend
+
+    backend = RedisCacheBackend(
+        url=url,
+        host=host,
+        port=port,
+        password=password,
+        db=db,
+        max_size=max_size,
+        eviction_strategy=eviction_strategy,
+        **dict(backend_kwargs or {}),
+    )
+    return LLMCachingManager(backend, default_ttl=default_ttl, **manager_kwargs)
+
+
+def from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> LLMCachingManager:
+    """Build a manager from REDIS_* and CACHE_* variables (see :mod:`redis_semcache.config`).
+
+    Uses Redis when REDIS_URL or REDIS_HOST is set, the in-memory backend otherwise.
+    """
+    cfg = read_env(env)
+    kwargs: dict[str, Any] = {}
+    if cfg.default_ttl is not None:
+        kwargs["default_ttl"] = cfg.default_ttl
+    if cfg.eviction_strategy is not None:
+        kwargs["eviction_strategy"] = cfg.eviction_strategy
+    if cfg.enable_semantic is not None:
+        kwargs["enable_semantic"] = cfg.enable_semantic
+    if cfg.semantic_threshold is not None:
+        kwargs["semantic_threshold"] = cfg.semantic_threshold
+    if cfg.max_size is not None:
+        kwargs["max_size"] = cfg.max_size
+    kwargs.update(overrides)
+    if cfg.uses_redis:
+        return create_redis_cache_manager(
+            cfg.redis_host or "localhost", cfg.redis_port, cfg.redis_password, cfg.redis_db, url=cfg.redis_url, **kwargs
+        )
+    return create_in_memory_cache_manager(**kwargs)
