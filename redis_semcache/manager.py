@@ -24,7 +24,7 @@ from ._enums import CacheStrategy, InvalidationStrategy
 from ._errors import BackendError, InvalidInputError
 from ._keys import entry_id, normalize_prompt, scope_id
 from ._stats import CacheStatistics, LatencyWindow
-from .backends.base import SORT_FIELDS, CacheBackend
+from .backends.base import SORT_FIELDS, CacheBackend, SemanticQuery
 from .backends.memory import InMemoryCacheBackend
 from .embeddings import Embedder
 from .engine import DEFAULT_EMBEDDER, SemanticCacheEngine, Verifier
@@ -152,7 +152,7 @@ class LLMCachingManager:
         if embedding is not None:  # validate before any I/O
             self.engine.vector(req.prompt, embedding)
         try:
-            entry = self._call(lambda: self.backend.lookup_exact(req.key, version=version, final=not semantic), None)
+            entry = self._lookup_exact(req, version, final=not semantic)
             if entry is not None:
                 return entry.response
             if not semantic:
@@ -161,8 +161,7 @@ class LLMCachingManager:
             if vector is None:  # pragma: no cover - `semantic` guarantees a vector source
                 return None
             query = self.engine.query(req.prompt, vector, model=req.model, scope=req.scope, version=version)
-            match = self._call(lambda: self.backend.lookup_semantic(query), None)
-            return None if match is None else match.entry.response
+            return self._lookup_semantic(query)
         finally:
             self._latency.add(time.perf_counter() - started)
 
@@ -184,7 +183,7 @@ class LLMCachingManager:
         if embedding is not None or self.enable_semantic:
             vector = self.engine.vector(entry.prompt, embedding, self._dimension())
             entry = _with_embedding(entry, vector)
-        return self._call(lambda: (self.backend.store(entry, ttl_s), True)[1], False)
+        return self._store(entry, ttl_s)
 
     def get_many(
         self, prompts: Sequence[str], model: str = "default", *, namespace: str | None = None, **kwargs: Any
@@ -211,11 +210,8 @@ class LLMCachingManager:
         if self.enable_semantic and self.engine.can_embed and built:
             vectors = self.engine.vectors([e.prompt for e, _ in built], self._dimension())
             if vectors is not None:
-                built = [(_with_embedding(e, v), t) for (e, t), v in zip(built, vectors)]
-        stored = 0
-        for entry, ttl_s in _progress(built, progress, "caching"):
-            stored += self._call(lambda e=entry, t=ttl_s: (self.backend.store(e, t), 1)[1], 0)
-        return stored
+                built = [(_with_embedding(e, v), t) for (e, t), v in zip(built, vectors, strict=True)]
+        return sum(self._store(entry, ttl_s) for entry, ttl_s in _progress(built, progress, "caching"))
 
     def warm(self, pairs: Iterable[tuple[str, Any]], *, progress: bool = True, **kwargs: Any) -> int:
         """Preload the cache from (prompt, response) pairs; shows a progress bar by default."""
@@ -253,7 +249,12 @@ class LLMCachingManager:
 
     def clear(self) -> bool:
         """Delete every entry of this cache; True on success."""
-        return self._call(lambda: (self.backend.clear(), True)[1], False)
+
+        def op() -> bool:
+            self.backend.clear()
+            return True
+
+        return self._call(op, False)
 
     # -- reporting -----------------------------------------------------
 
@@ -296,7 +297,8 @@ class LLMCachingManager:
             raise InvalidInputError(f"limit must be a non-negative int, got {limit!r}")
         if sort_by not in SORT_FIELDS:
             raise InvalidInputError(f"sort_by must be one of {', '.join(SORT_FIELDS)}; got {sort_by!r}")
-        entries = self._call(lambda: self.backend.top_entries(limit, sort_by), [])
+        no_entries: list[CacheEntry] = []
+        entries = self._call(lambda: self.backend.top_entries(limit, sort_by), no_entries)
         return [e.to_dict() for e in entries]
 
     def export_stats(self, path: str | os.PathLike[str]) -> Path:
@@ -405,9 +407,7 @@ class LLMCachingManager:
         version = self._lookup_version(None)
         for i, req in enumerate(reqs):
             started = time.perf_counter()
-            entry = self._call(
-                lambda r=req: self.backend.lookup_exact(r.key, version=version, final=not semantic), None
-            )
+            entry = self._lookup_exact(req, version, final=not semantic)
             self._latency.add(time.perf_counter() - started)
             if entry is not None:
                 results[i] = entry.response
@@ -416,12 +416,25 @@ class LLMCachingManager:
         if pending:
             vectors = self.engine.vectors([reqs[i].prompt for i in pending], self._dimension())
             assert vectors is not None
-            for i, vector in zip(pending, vectors):
+            for i, vector in zip(pending, vectors, strict=True):
                 req = reqs[i]
                 query = self.engine.query(req.prompt, vector, model=req.model, scope=req.scope, version=version)
-                match = self._call(lambda q=query: self.backend.lookup_semantic(q), None)
-                results[i] = None if match is None else match.entry.response
+                results[i] = self._lookup_semantic(query)
         return results
+
+    def _lookup_exact(self, req: _Request, version: str | None, *, final: bool) -> CacheEntry | None:
+        return self._call(lambda: self.backend.lookup_exact(req.key, version=version, final=final), None)
+
+    def _lookup_semantic(self, query: SemanticQuery) -> Any:
+        match = self._call(lambda: self.backend.lookup_semantic(query), None)
+        return None if match is None else match.entry.response
+
+    def _store(self, entry: CacheEntry, ttl: float | None) -> bool:
+        def op() -> bool:
+            self.backend.store(entry, ttl)
+            return True
+
+        return self._call(op, False)
 
     def _dimension(self) -> int | None:
         return getattr(self.backend, "dimension", None)

@@ -123,7 +123,7 @@ class InMemoryCacheBackend:
                 self._expiry.push(stamped.key, stamped.expires_at)
             self._eviction.push(stamped.key, self._eviction_priority(stamped))
             self._counters["sets"] += 1
-            self._evict_overflow()
+            self._evict_overflow(protect=stamped)
 
     def delete_keys(self, keys: Sequence[str]) -> int:
         with self._lock:
@@ -211,13 +211,18 @@ class InMemoryCacheBackend:
         expires = math.inf if entry.expires_at is None else entry.expires_at
         return (expires, entry.created_at, self._tick)
 
-    def _evict_overflow(self) -> None:
+    def _evict_overflow(self, protect: CacheEntry | None = None) -> None:
+        """Evict down to max_size; ``protect`` (the entry just written) is never the victim."""
+        if protect is not None:
+            self._eviction.discard(protect.key)
         while self.max_size is not None and len(self._entries) > self.max_size:
             top = self._eviction.peek()
             if top is None:  # pragma: no cover - heap and dict always agree
                 break
             self._remove(top[1])
             self._counters["evictions"] += 1
+        if protect is not None and protect.key in self._entries:
+            self._eviction.push(protect.key, self._eviction_priority(protect))
 
     def _purge_expired(self) -> None:
         now = self._clock()

@@ -46,7 +46,7 @@ class EmbeddingService:
             vectors = check_embedder_output(self.embedder(batch), batch, self.dimension)
             self.dimension = vectors.shape[1]
             with self._lock:
-                for text, vec in zip(batch, vectors):
+                for text, vec in zip(batch, vectors, strict=True):
                     found[text] = vec
                     if self._cache is not None:
                         self._cache[(self._id, text)] = vec
