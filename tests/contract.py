@@ -20,8 +20,8 @@ import pytest
 from redis_semcache import (
     CacheStrategy,
     DimensionMismatchError,
-    InvalidInputError,
     InvalidationStrategy,
+    InvalidInputError,
     SerializationError,
     make_cache_key,
 )
