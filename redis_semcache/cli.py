@@ -1,0 +1,43 @@
+"""The ``semcache`` command (also ``python -m redis_semcache``).
+
+Each subcommand lives in its own module exposing ``configure(parser)`` and
+``run(args) -> int``; those modules import their heavy dependencies inside
+``run`` so that ``semcache --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# subcommand -> (module, one-line help)
+SUBCOMMANDS = {
+    "demo": ("redis_semcache.demo", "show exact hits, semantic hits, invalidation and stats"),
+    # "eval" and "calibrate" are registered by the evaluation module once it exists.
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="semcache", description="redis_semcache: a semantic cache for LLM responses")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        module.configure(sub)
+        sub.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if not args_list:
+        args_list = ["demo"]  # `python -m redis_semcache` runs the demo
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    return int(args._run(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
