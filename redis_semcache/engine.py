@@ -13,7 +13,7 @@ import numpy as np
 
 from ._vectors import as_unit_vector, check_threshold
 from .backends.base import SemanticQuery
-from .embeddings import Embedder, EmbeddingService, SentenceTransformerEmbedder
+from .embeddings import Embedder, EmbeddingService, default_embedder
 
 __all__ = ["DEFAULT_EMBEDDER", "SemanticCacheEngine", "Verifier"]
 
@@ -50,7 +50,7 @@ class SemanticCacheEngine:
     ) -> None:
         self.threshold = check_threshold(threshold)
         if embedder is DEFAULT_EMBEDDER:
-            embedder = SentenceTransformerEmbedder()
+            embedder = default_embedder()  # shared: the model loads once per process
         self.embeddings = None if embedder is None else EmbeddingService(embedder, cache_size=embedding_cache_size)
         self.verifier = verifier
         self.candidates = candidates
@@ -74,11 +74,13 @@ class SemanticCacheEngine:
             return None
         return as_unit_vector(self.embeddings.embed_one(normalized_prompt), dim)
 
-    def vectors(self, normalized_prompts: Sequence[str], dim: int | None = None) -> np.ndarray | None:
+    def vectors(
+        self, normalized_prompts: Sequence[str], dim: int | None = None, *, progress: bool = False
+    ) -> np.ndarray | None:
         """Batch form of :meth:`vector` for prompts without caller-supplied embeddings."""
         if self.embeddings is None:
             return None
-        matrix = self.embeddings.embed(normalized_prompts)
+        matrix = self.embeddings.embed(normalized_prompts, progress=progress)
         if dim is not None and len(matrix) and matrix.shape[1] != dim:
             as_unit_vector(matrix[0], dim)  # raises DimensionMismatchError
         return matrix

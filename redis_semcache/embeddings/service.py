@@ -1,50 +1,65 @@
 """Embedding with an in-process LRU cache in front of any embedder.
 
 Keys are (embedder id, normalised text), so a ``get`` that missed and the
-``set`` that follows it (cache-aside) embed the prompt once.
+``set`` that follows it (cache-aside) embed the prompt once, and so do
+repeated misses.  Texts the cache lacks are embedded in batches of
+``batch_size``: one embedder call per batch.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 from cachetools import LRUCache
 
+from .._errors import EmbeddingError, InvalidInputError
 from .base import Embedder, check_embedder_output, embedder_id
 
-__all__ = ["EmbeddingService"]
+__all__ = ["DEFAULT_BATCH_SIZE", "EmbeddingService"]
+
+DEFAULT_BATCH_SIZE = 64
+
+
+def _batch_size(embedder: object, batch_size: int | None) -> int:
+    size = getattr(embedder, "batch_size", DEFAULT_BATCH_SIZE) if batch_size is None else batch_size
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise InvalidInputError(f"embedding batch_size must be a positive int, got {size!r}")
+    return size
 
 
 class EmbeddingService:
-    def __init__(self, embedder: Embedder, *, cache_size: int = 10_000, batch_size: int = 64) -> None:
+    """Cached, batched, validated embeddings from one embedder.
+
+    ``batch_size`` defaults to the embedder's own ``batch_size`` attribute, else
+    64.  ``cache_size=0`` turns the cache off.  Thread-safe: the cache and the
+    counters sit behind one lock; the embedder itself is called outside it.
+    """
+
+    def __init__(self, embedder: Embedder, *, cache_size: int = 10_000, batch_size: int | None = None) -> None:
         self.embedder = embedder
-        self.batch_size = batch_size
+        self.batch_size = _batch_size(embedder, batch_size)
         self._id = embedder_id(embedder)
         self._cache: LRUCache[tuple[str, str], np.ndarray] | None = LRUCache(cache_size) if cache_size > 0 else None
         self._lock = threading.Lock()
-        self.dimension: int | None = None
-        self.calls = 0  # embedder invocations, for tests and stats
+        self.dimension: int | None = None  # discovered from the first output, then enforced
+        self.calls = 0  # embedder invocations
+        self.texts_embedded = 0  # texts sent to the embedder (cache misses)
 
     def embed_one(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit float32 vectors for ``texts`` (already normalised prompts), shape (n, d)."""
-        found: dict[str, np.ndarray] = {}
-        if self._cache is not None:
-            with self._lock:
-                for text in texts:
-                    vec = self._cache.get((self._id, text))
-                    if vec is not None:
-                        found[text] = vec
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        """Unit float32 vectors for ``texts`` (already normalised prompts), shape (n, d).
+
+        ``progress`` shows a tqdm bar over the texts that need embedding, when
+        there is more than one batch of them.
+        """
+        found = self._cached(texts)
         missing = list(dict.fromkeys(t for t in texts if t not in found))
-        for start in range(0, len(missing), self.batch_size):
-            batch = missing[start : start + self.batch_size]
-            self.calls += 1
-            vectors = check_embedder_output(self.embedder(batch), batch, self.dimension)
-            self.dimension = vectors.shape[1]
+        for batch, vectors in self._embed_batches(missing, progress):
             with self._lock:
                 for text, vec in zip(batch, vectors, strict=True):
                     found[text] = vec
@@ -53,3 +68,51 @@ class EmbeddingService:
         if not texts:
             return np.empty((0, self.dimension or 0), dtype=np.float32)
         return np.stack([found[t] for t in texts])
+
+    def _cached(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        if self._cache is None:
+            return found
+        with self._lock:
+            for text in texts:
+                vec = self._cache.get((self._id, text))
+                if vec is not None:
+                    found[text] = vec
+        return found
+
+    def _embed_batches(self, texts: list[str], progress: bool) -> Iterator[tuple[list[str], np.ndarray]]:
+        batches = [texts[i : i + self.batch_size] for i in range(0, len(texts), self.batch_size)]
+        bar = _progress_bar(len(texts)) if progress and len(batches) > 1 else None
+        try:
+            for batch in batches:
+                yield batch, self._embed_batch(batch)
+                if bar is not None:
+                    bar.update(len(batch))
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _embed_batch(self, batch: list[str]) -> np.ndarray:
+        try:
+            raw = self.embedder(batch)
+        except EmbeddingError:
+            raise
+        except Exception as exc:
+            raise EmbeddingError(f"embedder {self._id} failed: {type(exc).__name__}: {exc}") from exc
+        vectors = check_embedder_output(raw, batch, None)
+        with self._lock:
+            self.calls += 1
+            self.texts_embedded += len(batch)
+            if self.dimension is None:
+                self.dimension = vectors.shape[1]
+            elif vectors.shape[1] != self.dimension:
+                raise EmbeddingError(
+                    f"embedder {self._id} changed dimension: returned {vectors.shape[1]}, earlier {self.dimension}"
+                )
+        return vectors
+
+
+def _progress_bar(total: int) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="embedding", unit="text")

@@ -1,0 +1,31 @@
+"""Fixtures shared by every test directory."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def builtin_embedder():
+    """The process-wide built-in embedder, loaded once per session with the network cut off.
+
+    The returned object carries ``network_attempts``: every address the load
+    tried to connect to (each attempt fails), for a test to assert it is empty.
+    """
+    from redis_semcache.embeddings import default_embedder
+
+    attempts: list[object] = []
+
+    def refuse(self: socket.socket, address: object) -> None:
+        attempts.append(address)
+        raise OSError(f"test: network access during model load ({address!r})")
+
+    embedder = default_embedder()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "connect", refuse)
+        patch.setattr(socket.socket, "connect_ex", refuse)
+        embedder.warmup()
+    embedder.network_attempts = attempts
+    return embedder
