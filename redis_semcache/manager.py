@@ -1,41 +1,48 @@
-"""LLMCachingManager: the public cache API over any backend.
+"""LLMCachingManager: the public cache API over any backend, sync and async.
 
 Lookup order: exact match on (scope, normalised prompt), then - only when
 semantic caching is on and the exact match missed - a nearest-neighbour match
 in the same scope, then miss.
+
+Every operation is written once, as a plan (see :mod:`redis_semcache._plan`);
+``get`` and ``aget`` drive the same plan, one calling the backend's methods,
+the other awaiting its ``a``-prefixed twins.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import inspect
 import json
 import logging
 import os
+import secrets
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
-
-import numpy as np
 
 from ._entry import CacheEntry, encode_response
 from ._enums import CacheStrategy, InvalidationStrategy
 from ._errors import BackendError, InvalidInputError
 from ._keys import entry_id, normalize_prompt, scope_id
+from ._plan import RESULT, BackendCall, Compute, Effect, Embed, Plan, Sleep, run_async, run_sync
 from ._stats import CacheStatistics, LatencyWindow
-from .backends.base import SORT_FIELDS, CacheBackend, SemanticQuery
+from ._validate import check_label, check_tags, check_ttl
+from .backends.base import COUNTERS, SORT_FIELDS, CacheBackend
 from .backends.memory import InMemoryCacheBackend
 from .embeddings import Embedder
 from .engine import DEFAULT_EMBEDDER, SemanticCacheEngine, Verifier
+from .singleflight import FlightPolicy
 
 __all__ = ["LLMCachingManager"]
 
 log = logging.getLogger("redis_semcache")
 T = TypeVar("T")
-
-# Keyword arguments of get/set that are not request parameters.
-_RESERVED = ("namespace", "version")
 
 
 @dataclass(frozen=True)
@@ -49,32 +56,6 @@ class _Request:
     key: str
 
 
-def _check_ttl(ttl: Any) -> float:
-    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not np.isfinite(ttl):
-        raise InvalidInputError(f"ttl must be a finite number of seconds, got {ttl!r}")
-    if ttl <= 0:
-        raise InvalidInputError(f"ttl must be positive, got {ttl!r}")
-    return float(ttl)
-
-
-def _check_label(value: Any, what: str, *, allow_empty: bool = False) -> str:
-    if not isinstance(value, str):
-        raise InvalidInputError(f"{what} must be a str, not {type(value).__name__}")
-    if not value and not allow_empty:
-        raise InvalidInputError(f"{what} must not be empty")
-    return value
-
-
-def _check_tags(tags: Any) -> tuple[str, ...]:
-    if tags is None:
-        return ()
-    if isinstance(tags, str):  # one tag, not its characters
-        tags = [tags]
-    if not isinstance(tags, Iterable):
-        raise InvalidInputError(f"tags must be a list of str, not {type(tags).__name__}")
-    return tuple(dict.fromkeys(_check_label(t, "tag") for t in tags))
-
-
 class LLMCachingManager:
     """Cache LLM responses by exact and semantic prompt match.
 
@@ -84,6 +65,10 @@ class LLMCachingManager:
     ``embedding``: by default the built-in local model, loaded on first need.
     With ``strict=False`` (the default) backend failures are counted and logged,
     and lookups then miss and writes return False instead of raising.
+
+    Every public method has an async twin prefixed with ``a`` (``aget``,
+    ``aset``, ``ainvalidate``, ...); embedding inside them runs in a worker
+    thread so the event loop keeps running.
     """
 
     def __init__(
@@ -102,6 +87,7 @@ class LLMCachingManager:
         embedder: Embedder | None = DEFAULT_EMBEDDER,
         embedding_cache_size: int = 10_000,
         verifier: Verifier | None = None,
+        flight_policy: FlightPolicy | None = None,
         strict: bool = False,
     ) -> None:
         self.backend: CacheBackend = backend if backend is not None else InMemoryCacheBackend()
@@ -112,13 +98,15 @@ class LLMCachingManager:
             embedding_cache_size=embedding_cache_size,
             verifier=verifier,
         )
-        self.default_ttl = None if default_ttl is None else _check_ttl(default_ttl)
+        self.default_ttl = None if default_ttl is None else check_ttl(default_ttl)
         self.invalidation_strategy = InvalidationStrategy(invalidation_strategy)
-        self.namespace = _check_label(namespace, "namespace", allow_empty=True)
-        self.cache_version = _check_label(cache_version, "cache_version")
+        self.namespace = check_label(namespace, "namespace", allow_empty=True)
+        self.cache_version = check_label(cache_version, "cache_version")
+        self.flight_policy = flight_policy or FlightPolicy()
         self.strict = strict
         self._latency = LatencyWindow()
         self._errors = 0
+        self._errors_lock = threading.Lock()
         self._outage: str | None = None  # reason of the current backend outage, if any
         self.backend.configure(
             max_size=self.backend.max_size if max_cache_size is None else max_cache_size,
@@ -132,7 +120,7 @@ class LLMCachingManager:
     def semantic_threshold(self) -> float:
         return self.engine.threshold
 
-    # -- the main calls ------------------------------------------------
+    # -- lookups and writes ------------------------------------------------
 
     def get(
         self,
@@ -145,25 +133,19 @@ class LLMCachingManager:
         **kwargs: Any,
     ) -> Any:
         """The cached response for ``prompt`` in its scope, or None on a miss."""
-        started = time.perf_counter()
-        req = self._request(prompt, model, namespace, kwargs)
-        version = self._lookup_version(version)
-        semantic = self.enable_semantic and (embedding is not None or self.engine.can_embed)
-        if embedding is not None:  # validate before any I/O
-            self.engine.vector(req.prompt, embedding)
-        try:
-            entry = self._lookup_exact(req, version, final=not semantic)
-            if entry is not None:
-                return entry.response
-            if not semantic:
-                return None
-            vector = self.engine.vector(req.prompt, embedding, self._dimension())
-            if vector is None:  # pragma: no cover - `semantic` guarantees a vector source
-                return None
-            query = self.engine.query(req.prompt, vector, model=req.model, scope=req.scope, version=version)
-            return self._lookup_semantic(query)
-        finally:
-            self._latency.add(time.perf_counter() - started)
+        return self._run(self._get_plan(prompt, model, embedding, namespace, version, kwargs))
+
+    async def aget(
+        self,
+        prompt: str,
+        model: str = "default",
+        embedding: Any = None,
+        *,
+        namespace: str | None = None,
+        version: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        return await self._arun(self._get_plan(prompt, model, embedding, namespace, version, kwargs))
 
     def set(
         self,
@@ -179,11 +161,24 @@ class LLMCachingManager:
         **kwargs: Any,
     ) -> bool:
         """Store ``response``; True when stored, False when the backend failed (non-strict)."""
-        entry, ttl_s = self._entry(prompt, response, model, ttl, tags, version, namespace, kwargs)
-        if embedding is not None or self.enable_semantic:
-            vector = self.engine.vector(entry.prompt, embedding, self._dimension())
-            entry = _with_embedding(entry, vector)
-        return self._store(entry, ttl_s)
+        return self._run(self._set_plan(prompt, response, model, ttl, embedding, tags, version, namespace, kwargs))
+
+    async def aset(
+        self,
+        prompt: str,
+        response: Any,
+        model: str = "default",
+        ttl: float | None = None,
+        embedding: Any = None,
+        tags: Sequence[str] | None = None,
+        version: str | None = None,
+        *,
+        namespace: str | None = None,
+        **kwargs: Any,
+    ) -> bool:
+        return await self._arun(
+            self._set_plan(prompt, response, model, ttl, embedding, tags, version, namespace, kwargs)
+        )
 
     def get_many(
         self,
@@ -195,8 +190,18 @@ class LLMCachingManager:
         **kwargs: Any,
     ) -> list[Any]:
         """Look up many prompts; misses are None.  Exact misses are embedded in batches."""
-        reqs = [self._request(p, model, namespace, kwargs) for p in prompts]
-        return self._get_batch(reqs, progress)
+        return self._run(self._get_many_plan(prompts, model, namespace, progress, kwargs))
+
+    async def aget_many(
+        self,
+        prompts: Sequence[str],
+        model: str = "default",
+        *,
+        namespace: str | None = None,
+        progress: bool = False,
+        **kwargs: Any,
+    ) -> list[Any]:
+        return await self._arun(self._get_many_plan(prompts, model, namespace, progress, kwargs))
 
     def set_many(
         self,
@@ -211,17 +216,87 @@ class LLMCachingManager:
         **kwargs: Any,
     ) -> int:
         """Store (prompt, response) pairs, embedding them in batches; return how many were stored."""
-        pairs = list(items.items()) if isinstance(items, Mapping) else list(items)
-        built = [self._entry(p, r, model, ttl, tags, version, namespace, kwargs) for p, r in pairs]
-        if self.enable_semantic and self.engine.can_embed and built:
-            vectors = self.engine.vectors([e.prompt for e, _ in built], self._dimension(), progress=progress)
-            if vectors is not None:
-                built = [(_with_embedding(e, v), t) for (e, t), v in zip(built, vectors, strict=True)]
-        return sum(self._store(entry, ttl_s) for entry, ttl_s in _progress(built, progress, "caching"))
+        return self._run(self._set_many_plan(items, model, ttl, tags, version, namespace, progress, kwargs))
+
+    async def aset_many(
+        self,
+        items: Iterable[tuple[str, Any]] | Mapping[str, Any],
+        model: str = "default",
+        ttl: float | None = None,
+        tags: Sequence[str] | None = None,
+        version: str | None = None,
+        *,
+        namespace: str | None = None,
+        progress: bool = False,
+        **kwargs: Any,
+    ) -> int:
+        return await self._arun(self._set_many_plan(items, model, ttl, tags, version, namespace, progress, kwargs))
 
     def warm(self, pairs: Iterable[tuple[str, Any]], *, progress: bool = True, **kwargs: Any) -> int:
         """Preload the cache from (prompt, response) pairs; shows a progress bar by default."""
         return self.set_many(pairs, progress=progress, **kwargs)
+
+    async def awarm(self, pairs: Iterable[tuple[str, Any]], *, progress: bool = True, **kwargs: Any) -> int:
+        return await self.aset_many(pairs, progress=progress, **kwargs)
+
+    # -- stampede protection -------------------------------------------------
+
+    def get_or_compute(
+        self,
+        prompt: str,
+        compute: Callable[[], Any],
+        model: str = "default",
+        *,
+        ttl: float | None = None,
+        tags: Sequence[str] | None = None,
+        namespace: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """The cached response, or ``compute()``'s result, cached.  Concurrent
+        misses of the same entry - across threads, tasks and processes sharing
+        the backend - run ``compute`` once (see :mod:`redis_semcache.singleflight`)."""
+        return self._run(self._get_or_compute_plan(prompt, compute, model, ttl, tags, namespace, kwargs))
+
+    async def aget_or_compute(
+        self,
+        prompt: str,
+        compute: Callable[[], Any],
+        model: str = "default",
+        *,
+        ttl: float | None = None,
+        tags: Sequence[str] | None = None,
+        namespace: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Async :meth:`get_or_compute`; ``compute`` may be a coroutine function."""
+        return await self._arun(self._get_or_compute_plan(prompt, compute, model, ttl, tags, namespace, kwargs))
+
+    def cached(self, model: str = "default", **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorate a sync or async function whose first argument is the prompt.
+
+        Other arguments are passed through and do not enter the cache key; put
+        request parameters that change the answer in ``options`` (they scope
+        the entry, like keywords of ``get``).
+        """
+
+        def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+            if inspect.iscoroutinefunction(fn):
+
+                @functools.wraps(fn)
+                async def async_wrapper(prompt: str, *args: Any, **kwargs: Any) -> Any:
+                    return await self.aget_or_compute(prompt, lambda: fn(prompt, *args, **kwargs), model, **options)
+
+                return async_wrapper
+
+            @functools.wraps(fn)
+            def wrapper(prompt: str, *args: Any, **kwargs: Any) -> Any:
+                return self.get_or_compute(prompt, lambda: fn(prompt, *args, **kwargs), model, **options)
+
+            return wrapper
+
+        return decorate
+
+    # -- invalidation ----------------------------------------------------------
 
     def invalidate(
         self,
@@ -236,122 +311,84 @@ class LLMCachingManager:
         removes entries carrying any of the tags, ``version`` removes entries of
         that version, ``keys`` removes entries by id.
         """
-        if pattern is None and tags is None and version is None and keys is None:
-            raise InvalidInputError("invalidate needs pattern, tags, version or keys")
-        steps: list[Callable[[], int]] = []
-        if keys is not None:
-            key_list = [keys] if isinstance(keys, str) else [_check_label(k, "key") for k in keys]
-            steps.append(lambda: self.backend.delete_keys(key_list))
-        if tags is not None:
-            tag_list = _check_tags(tags)
-            steps.append(lambda: self.backend.delete_tags(tag_list))
-        if version is not None:
-            ver = _check_label(version, "version")
-            steps.append(lambda: self.backend.delete_version(ver))
-        if pattern is not None:
-            pat = _check_label(pattern, "pattern")
-            steps.append(lambda: self.backend.delete_pattern(pat))
-        return sum(self._call(step, 0) for step in steps)
+        return self._run(self._invalidate_plan(pattern, tags, version, keys))
+
+    async def ainvalidate(
+        self,
+        pattern: str | None = None,
+        tags: Sequence[str] | None = None,
+        version: str | None = None,
+        keys: Sequence[str] | None = None,
+    ) -> int:
+        return await self._arun(self._invalidate_plan(pattern, tags, version, keys))
 
     def clear(self) -> bool:
         """Delete every entry of this cache; True on success."""
+        return self._run(self._clear_plan())
 
-        def op() -> bool:
-            self.backend.clear()
-            return True
+    async def aclear(self) -> bool:
+        return await self._arun(self._clear_plan())
 
-        return self._call(op, False)
-
-    # -- reporting -----------------------------------------------------
+    # -- reporting -------------------------------------------------------------
 
     def statistics(self) -> CacheStatistics:
         """An immutable snapshot of the counters, size and this process's latencies."""
-        counters = self.backend.counters()
-        return CacheStatistics.build(
-            counters,
-            errors=self._errors,
-            cache_size=self.backend.size(),
-            max_size=self.backend.max_size,
-            latency_ms=self._latency.summary_ms(),
-        )
+        return self._run(self._statistics_plan())
+
+    async def astatistics(self) -> CacheStatistics:
+        return await self._arun(self._statistics_plan())
 
     def get_statistics(self) -> dict[str, Any]:
         """Statistics as a dict: hit_rate (%), total_requests, cache_size, average_latency_ms, ..."""
-        try:
-            return self.statistics().to_dict()
-        except BackendError as exc:
-            self._failed(exc)
-            if self.strict:
-                raise
-            empty = dict.fromkeys(
-                ("exact_hits", "semantic_hits", "misses", "sets", "evictions", "expirations", "invalidations"), 0
-            )
-            stats = CacheStatistics.build(
-                empty, errors=self._errors, cache_size=0, max_size=None, latency_ms=self._latency.summary_ms()
-            ).to_dict()
-            stats["backend_error"] = self._outage
-            return stats
+        return self._statistics_dict(self.statistics())
+
+    async def aget_statistics(self) -> dict[str, Any]:
+        return self._statistics_dict(await self.astatistics())
 
     def reset_statistics(self) -> None:
-        self.backend.reset_counters()
-        self._latency.clear()
-        self._errors = 0
+        self._run(self._reset_plan())
+
+    async def areset_statistics(self) -> None:
+        await self._arun(self._reset_plan())
 
     def get_top_entries(self, limit: int = 10, sort_by: str = "access_count") -> list[dict[str, Any]]:
-        """The most-used entries as dicts with 'key', 'prompt', 'access_count', ..."""
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-            raise InvalidInputError(f"limit must be a non-negative int, got {limit!r}")
-        if sort_by not in SORT_FIELDS:
-            raise InvalidInputError(f"sort_by must be one of {', '.join(SORT_FIELDS)}; got {sort_by!r}")
-        no_entries: list[CacheEntry] = []
-        entries = self._call(lambda: self.backend.top_entries(limit, sort_by), no_entries)
-        return [e.to_dict() for e in entries]
+        """The most-used entries as dicts with 'key', 'prompt', 'access_count', ... (no responses)."""
+        return self._run(self._top_plan(limit, sort_by))
+
+    async def aget_top_entries(self, limit: int = 10, sort_by: str = "access_count") -> list[dict[str, Any]]:
+        return await self._arun(self._top_plan(limit, sort_by))
 
     def export_stats(self, path: str | os.PathLike[str]) -> Path:
         """Write statistics and top entries as JSON, atomically (temp file, then rename)."""
-        target = Path(path)
-        report = {
-            "exported_at": time.time(),
-            "statistics": self.get_statistics(),
-            "top_entries": self.get_top_entries(limit=10),
-            "config": {
-                "backend": type(self.backend).__name__,
-                "enable_semantic": self.enable_semantic,
-                "semantic_threshold": self.semantic_threshold,
-                "default_ttl": self.default_ttl,
-                "invalidation_strategy": self.invalidation_strategy.value,
-                "eviction_strategy": self.backend.eviction_strategy.value,
-            },
-        }
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(report, fh, indent=2)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+        return self._write_report(path, self.get_statistics(), self.get_top_entries(limit=10), self._config())
+
+    async def aexport_stats(self, path: str | os.PathLike[str]) -> Path:
+        stats, top = await self.aget_statistics(), await self.aget_top_entries(limit=10)
+        return await asyncio.to_thread(self._write_report, path, stats, top, self._config())
 
     def health_check(self) -> dict[str, Any]:
         """{'status': 'healthy' | 'unhealthy', ...} with backend facts; never raises."""
-        try:
-            report = dict(self.backend.health())
-        except Exception as exc:  # a health check reports failures instead of raising them
-            report = {"status": "unhealthy", "reason": f"{type(exc).__name__}: {exc}"}
-        report.update(
-            semantic_enabled=self.enable_semantic,
-            embedder_loaded=bool(self.engine.embeddings and getattr(self.engine.embeddings.embedder, "loaded", True)),
-            errors=self._errors,
-        )
-        return report
+        return self._run(self._health_plan())
+
+    async def ahealth_check(self) -> dict[str, Any]:
+        return await self._arun(self._health_plan())
 
     def warmup(self) -> None:
         """Load the embedding model now rather than on the first semantic lookup."""
         self.engine.warmup()
 
+    async def awarmup(self) -> None:
+        await asyncio.to_thread(self.engine.warmup)
+
     def close(self) -> None:
         self.backend.close()
+
+    async def aclose(self) -> None:
+        aclose = getattr(self.backend, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        else:
+            self.backend.close()
 
     def __enter__(self) -> LLMCachingManager:
         return self
@@ -359,18 +396,307 @@ class LLMCachingManager:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- internals -----------------------------------------------------
+    async def __aenter__(self) -> LLMCachingManager:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- plans: every decision, written once -----------------------------------
+
+    def _get_plan(
+        self,
+        prompt: Any,
+        model: Any,
+        embedding: Any,
+        namespace: str | None,
+        version: str | None,
+        params: Mapping[str, Any],
+    ) -> Plan[Any]:
+        started = time.perf_counter()
+        req = self._request(prompt, model, namespace, params)
+        version = self._lookup_version(version)
+        semantic = self.enable_semantic and (embedding is not None or self.engine.can_embed)
+        vector = None if embedding is None else self.engine.vector(req.prompt, embedding, self._dimension())
+        try:
+            entry = yield BackendCall("lookup_exact", (req.key,), {"version": version, "final": not semantic})
+            if entry is not None:
+                return entry.response
+            if not semantic:
+                return None
+            if vector is None:
+                vector = (yield Embed((req.prompt,), self._dimension()))[0]
+            query = self.engine.query(req.prompt, vector, model=req.model, scope=req.scope, version=version)
+            match = yield BackendCall("lookup_semantic", (query,))
+            return None if match is None else match.entry.response
+        finally:
+            self._latency.add(time.perf_counter() - started)
+
+    def _set_plan(
+        self,
+        prompt: Any,
+        response: Any,
+        model: Any,
+        ttl: Any,
+        embedding: Any,
+        tags: Any,
+        version: Any,
+        namespace: str | None,
+        params: Mapping[str, Any],
+    ) -> Plan[bool]:
+        entry, ttl_s = self._entry(prompt, response, model, ttl, tags, version, namespace, params)
+        if embedding is not None:
+            entry = replace(entry, embedding=self.engine.vector(entry.prompt, embedding, self._dimension()))
+        elif self.enable_semantic and self.engine.can_embed:
+            entry = replace(entry, embedding=(yield Embed((entry.prompt,), self._dimension()))[0])
+        stored: bool = yield BackendCall("store", (entry, ttl_s), fallback=False, on_success=True)
+        return stored
+
+    def _get_many_plan(
+        self,
+        prompts: Sequence[str],
+        model: Any,
+        namespace: str | None,
+        progress: bool,
+        params: Mapping[str, Any],
+    ) -> Plan[list[Any]]:
+        reqs = [self._request(p, model, namespace, params) for p in prompts]
+        semantic = self.enable_semantic and self.engine.can_embed
+        version = self._lookup_version(None)
+        results: list[Any] = [None] * len(reqs)
+        pending: list[int] = []
+        for i, req in enumerate(reqs):
+            started = time.perf_counter()
+            entry = yield BackendCall("lookup_exact", (req.key,), {"version": version, "final": not semantic})
+            self._latency.add(time.perf_counter() - started)
+            if entry is not None:
+                results[i] = entry.response
+            elif semantic:
+                pending.append(i)
+        if pending:
+            vectors = yield Embed(tuple(reqs[i].prompt for i in pending), self._dimension(), progress)
+            for i, vector in zip(pending, vectors, strict=True):
+                req = reqs[i]
+                query = self.engine.query(req.prompt, vector, model=req.model, scope=req.scope, version=version)
+                match = yield BackendCall("lookup_semantic", (query,))
+                results[i] = None if match is None else match.entry.response
+        return results
+
+    def _set_many_plan(
+        self,
+        items: Iterable[tuple[str, Any]] | Mapping[str, Any],
+        model: Any,
+        ttl: Any,
+        tags: Any,
+        version: Any,
+        namespace: str | None,
+        progress: bool,
+        params: Mapping[str, Any],
+    ) -> Plan[int]:
+        pairs = list(items.items()) if isinstance(items, Mapping) else list(items)
+        built = [self._entry(p, r, model, ttl, tags, version, namespace, params) for p, r in pairs]
+        if self.enable_semantic and self.engine.can_embed and built:
+            vectors = yield Embed(tuple(e.prompt for e, _ in built), self._dimension(), progress)
+            built = [(replace(e, embedding=v), t) for (e, t), v in zip(built, vectors, strict=True)]
+        stored = 0
+        for entry, ttl_s in _progress(built, progress, "caching"):
+            stored += yield BackendCall("store", (entry, ttl_s), fallback=0, on_success=1)
+        return stored
+
+    def _get_or_compute_plan(
+        self,
+        prompt: Any,
+        compute: Callable[[], Any],
+        model: Any,
+        ttl: Any,
+        tags: Any,
+        namespace: str | None,
+        params: Mapping[str, Any],
+    ) -> Plan[Any]:
+        if not callable(compute):
+            raise InvalidInputError("compute must be callable")
+        value = yield from self._get_plan(prompt, model, None, namespace, None, params)
+        if value is not None:
+            return value
+        req = self._request(prompt, model, namespace, params)
+        version = self._lookup_version(None)
+        policy = self.flight_policy
+        token = secrets.token_hex(16)
+        deadline = time.monotonic() + policy.wait_timeout
+        pauses = policy.backoff()
+        # A failing backend grants the lock: computing beats waiting on a dead server.
+        acquire = BackendCall("acquire_lock", (req.key, token, policy.lock_ttl), fallback=True)
+        acquired = yield acquire
+        while True:
+            if acquired:
+                try:
+                    entry, _ = yield BackendCall("flight_status", (req.key, version), fallback=(None, False))
+                    if entry is not None:  # stored between our miss and our lock
+                        return entry.response
+                    value = yield Compute(compute)
+                    yield from self._set_plan(prompt, value, model, ttl, None, tags, None, namespace, params)
+                    return value
+                finally:
+                    yield BackendCall("release_lock", (req.key, token), fallback=False)
+            if time.monotonic() >= deadline:
+                log.warning("redis_semcache: gave up waiting for another caller's compute; computing")
+                value = yield Compute(compute)
+                yield from self._set_plan(prompt, value, model, ttl, None, tags, None, namespace, params)
+                return value
+            yield Sleep(next(pauses))
+            entry, locked = yield BackendCall("flight_status", (req.key, version), fallback=(None, False))
+            if entry is not None:
+                return entry.response
+            # no value and no lock: the holder failed or crashed, so try to take over
+            acquired = False if locked else (yield acquire)
+
+    def _invalidate_plan(self, pattern: Any, tags: Any, version: Any, keys: Any) -> Plan[int]:
+        if pattern is None and tags is None and version is None and keys is None:
+            raise InvalidInputError("invalidate needs pattern, tags, version or keys")
+        calls: list[BackendCall] = []
+        if keys is not None:
+            key_list = [keys] if isinstance(keys, str) else [check_label(k, "key") for k in keys]
+            calls.append(BackendCall("delete_keys", (key_list,), fallback=0))
+        if tags is not None:
+            calls.append(BackendCall("delete_tags", (check_tags(tags),), fallback=0))
+        if version is not None:
+            calls.append(BackendCall("delete_version", (check_label(version, "version"),), fallback=0))
+        if pattern is not None:
+            calls.append(BackendCall("delete_pattern", (check_label(pattern, "pattern"),), fallback=0))
+        deleted = 0
+        for call in calls:
+            deleted += yield call
+        return deleted
+
+    def _clear_plan(self) -> Plan[bool]:
+        cleared: bool = yield BackendCall("clear", fallback=False, on_success=True)
+        return cleared
+
+    def _statistics_plan(self) -> Plan[CacheStatistics]:
+        counters = yield BackendCall("counters", fallback=dict.fromkeys(COUNTERS, 0))
+        size = yield BackendCall("size", fallback=0)
+        return CacheStatistics.build(
+            counters,
+            errors=self._errors,
+            cache_size=size,
+            max_size=self.backend.max_size,
+            latency_ms=self._latency.summary_ms(),
+        )
+
+    def _statistics_dict(self, stats: CacheStatistics) -> dict[str, Any]:
+        report = stats.to_dict()
+        if self._outage is not None:
+            report["backend_error"] = self._outage
+        return report
+
+    def _reset_plan(self) -> Plan[None]:
+        yield BackendCall("reset_counters")
+        self._latency.clear()
+        with self._errors_lock:
+            self._errors = 0
+
+    def _top_plan(self, limit: Any, sort_by: Any) -> Plan[list[dict[str, Any]]]:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise InvalidInputError(f"limit must be a non-negative int, got {limit!r}")
+        if sort_by not in SORT_FIELDS:
+            raise InvalidInputError(f"sort_by must be one of {', '.join(SORT_FIELDS)}; got {sort_by!r}")
+        entries = yield BackendCall("top_entries", (limit, sort_by), fallback=[])
+        return [e.to_dict() for e in entries]
+
+    def _health_plan(self) -> Plan[dict[str, Any]]:
+        try:
+            facts = yield BackendCall("health")
+            report = {"status": "unhealthy", "reason": self._outage} if facts is None else dict(facts)
+        except Exception as exc:  # a health check reports failures instead of raising them
+            report = {"status": "unhealthy", "reason": f"{type(exc).__name__}: {exc}"}
+        embeddings = self.engine.embeddings
+        report.update(
+            semantic_enabled=self.enable_semantic,
+            embedder_loaded=bool(embeddings and getattr(embeddings.embedder, "loaded", True)),
+            errors=self._errors,
+        )
+        return report
+
+    # -- drivers: how effects are performed ------------------------------------
+
+    def _run(self, plan: Plan[T]) -> T:
+        return run_sync(plan, self._perform)
+
+    async def _arun(self, plan: Plan[T]) -> T:
+        return await run_async(plan, self._aperform)
+
+    def _perform(self, effect: Effect) -> Any:
+        if isinstance(effect, BackendCall):
+            return self._guarded(effect, lambda: getattr(self.backend, effect.method)(*effect.args, **effect.kwargs))
+        if isinstance(effect, Embed):
+            return self.engine.vectors(effect.texts, effect.dim, progress=effect.progress)
+        if isinstance(effect, Sleep):
+            time.sleep(effect.seconds)
+            return None
+        return effect.fn()
+
+    async def _aperform(self, effect: Effect) -> Any:
+        if isinstance(effect, BackendCall):
+            return await self._aguarded(effect)
+        if isinstance(effect, Embed):
+            return await asyncio.to_thread(self.engine.vectors, effect.texts, effect.dim, progress=effect.progress)
+        if isinstance(effect, Sleep):
+            await asyncio.sleep(effect.seconds)
+            return None
+        result = effect.fn()
+        return await result if inspect.isawaitable(result) else result
+
+    def _guarded(self, call: BackendCall, op: Callable[[], Any]) -> Any:
+        """Run a backend call; on BackendError count it and fail open unless strict."""
+        try:
+            result = op()
+        except BackendError as exc:
+            return self._failed(call, exc)
+        return self._succeeded(call, result)
+
+    async def _aguarded(self, call: BackendCall) -> Any:
+        method = getattr(self.backend, "a" + call.method, None)
+        try:
+            if method is not None:
+                result = await method(*call.args, **call.kwargs)
+            elif getattr(self.backend, "blocking_io", True):
+                sync = getattr(self.backend, call.method)
+                result = await asyncio.to_thread(sync, *call.args, **call.kwargs)
+            else:  # in-process backend: no I/O to wait for
+                result = getattr(self.backend, call.method)(*call.args, **call.kwargs)
+        except BackendError as exc:
+            return self._failed(call, exc)
+        return self._succeeded(call, result)
+
+    def _succeeded(self, call: BackendCall, result: Any) -> Any:
+        if self._outage is not None:
+            log.warning("redis_semcache: backend recovered after: %s", self._outage)
+            self._outage = None
+        return result if call.on_success is RESULT else call.on_success
+
+    def _failed(self, call: BackendCall, exc: BackendError) -> Any:
+        with self._errors_lock:
+            self._errors += 1
+        reason = f"{type(exc).__name__}: {exc}"
+        if self._outage is None:  # log once per outage, not once per call
+            log.warning("redis_semcache: backend failing, serving misses: %s", reason)
+        self._outage = reason
+        if self.strict:
+            raise exc
+        return call.fallback
+
+    # -- validation and entry building -------------------------------------------
 
     def _request(self, prompt: Any, model: Any, namespace: str | None, params: Mapping[str, Any]) -> _Request:
         text = normalize_prompt(prompt)
-        model = _check_label(model, "model")
-        ns = self.namespace if namespace is None else _check_label(namespace, "namespace", allow_empty=True)
+        model = check_label(model, "model")
+        ns = self.namespace if namespace is None else check_label(namespace, "namespace", allow_empty=True)
         scope = scope_id(model, ns, params)
         return _Request(text, model, ns, scope, entry_id(scope, text))
 
     def _lookup_version(self, version: str | None) -> str | None:
         if version is not None:
-            return _check_label(version, "version")
+            return check_label(version, "version")
         if self.invalidation_strategy is InvalidationStrategy.VERSIONED:
             return self.cache_version
         return None
@@ -389,7 +715,7 @@ class LLMCachingManager:
         req = self._request(prompt, model, namespace, params)
         encode_response(response)  # raises SerializationError before anything is stored
         if ttl is not None:
-            ttl_s: float | None = _check_ttl(ttl)
+            ttl_s: float | None = check_ttl(ttl)
         elif self.invalidation_strategy is InvalidationStrategy.MANUAL:
             ttl_s = None
         else:
@@ -401,76 +727,39 @@ class LLMCachingManager:
             model=req.model,
             scope=req.scope,
             namespace=req.namespace,
-            tags=_check_tags(tags),
-            version=self.cache_version if version is None else _check_label(version, "version"),
+            tags=check_tags(tags),
+            version=self.cache_version if version is None else check_label(version, "version"),
         )
         return entry, ttl_s
-
-    def _get_batch(self, reqs: Sequence[_Request], progress: bool = False) -> list[Any]:
-        semantic = self.enable_semantic and self.engine.can_embed
-        results: list[Any] = [None] * len(reqs)
-        pending: list[int] = []
-        version = self._lookup_version(None)
-        for i, req in enumerate(reqs):
-            started = time.perf_counter()
-            entry = self._lookup_exact(req, version, final=not semantic)
-            self._latency.add(time.perf_counter() - started)
-            if entry is not None:
-                results[i] = entry.response
-            elif semantic:
-                pending.append(i)
-        if pending:
-            vectors = self.engine.vectors([reqs[i].prompt for i in pending], self._dimension(), progress=progress)
-            assert vectors is not None
-            for i, vector in zip(pending, vectors, strict=True):
-                req = reqs[i]
-                query = self.engine.query(req.prompt, vector, model=req.model, scope=req.scope, version=version)
-                results[i] = self._lookup_semantic(query)
-        return results
-
-    def _lookup_exact(self, req: _Request, version: str | None, *, final: bool) -> CacheEntry | None:
-        return self._call(lambda: self.backend.lookup_exact(req.key, version=version, final=final), None)
-
-    def _lookup_semantic(self, query: SemanticQuery) -> Any:
-        match = self._call(lambda: self.backend.lookup_semantic(query), None)
-        return None if match is None else match.entry.response
-
-    def _store(self, entry: CacheEntry, ttl: float | None) -> bool:
-        def op() -> bool:
-            self.backend.store(entry, ttl)
-            return True
-
-        return self._call(op, False)
 
     def _dimension(self) -> int | None:
         return getattr(self.backend, "dimension", None)
 
-    def _call(self, op: Callable[[], T], fallback: T) -> T:
-        """Run a backend operation; on BackendError count it and fail open unless strict."""
+    def _config(self) -> dict[str, Any]:
+        return {
+            "backend": type(self.backend).__name__,
+            "enable_semantic": self.enable_semantic,
+            "semantic_threshold": self.semantic_threshold,
+            "default_ttl": self.default_ttl,
+            "invalidation_strategy": self.invalidation_strategy.value,
+            "eviction_strategy": self.backend.eviction_strategy.value,
+        }
+
+    @staticmethod
+    def _write_report(
+        path: str | os.PathLike[str], stats: dict[str, Any], top: list[dict[str, Any]], config: dict[str, Any]
+    ) -> Path:
+        target = Path(path)
+        report = {"exported_at": time.time(), "statistics": stats, "top_entries": top, "config": config}
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         try:
-            result = op()
-        except BackendError as exc:
-            self._failed(exc)
-            if self.strict:
-                raise
-            return fallback
-        if self._outage is not None:
-            log.warning("redis_semcache: backend recovered after: %s", self._outage)
-            self._outage = None
-        return result
-
-    def _failed(self, exc: BackendError) -> None:
-        self._errors += 1
-        reason = f"{type(exc).__name__}: {exc}"
-        if self._outage is None:  # log once per outage, not once per call
-            log.warning("redis_semcache: backend failing, serving misses: %s", reason)
-        self._outage = reason
-
-
-def _with_embedding(entry: CacheEntry, vector: np.ndarray | None) -> CacheEntry:
-    from dataclasses import replace
-
-    return entry if vector is None else replace(entry, embedding=vector)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(report, fh, indent=2)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
 
 
 def _progress(items: Sequence[T], enabled: bool, desc: str) -> Iterable[T]:

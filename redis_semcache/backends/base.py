@@ -11,6 +11,11 @@ round trip as the operation they count (and are shared by every process):
 * ``lookup_semantic`` counts a semantic hit or a miss;
 * ``store`` counts a set, plus any evictions it causes;
 * the ``delete_*`` methods count invalidations; expiry counts expirations.
+
+Async: the manager's ``a``-prefixed methods await ``backend.a<method>`` when
+the backend has it (the Redis backend does, on ``redis.asyncio``).  Otherwise
+they run the sync method in a worker thread, or directly when the backend sets
+``blocking_io = False`` (the in-memory backend: no I/O to wait for).
 """
 
 from __future__ import annotations
@@ -122,6 +127,18 @@ class CacheBackend(Protocol):
 
     def health(self) -> dict[str, Any]:
         """Backend facts for ``health_check``; must include ``"status"``."""
+
+    # Single flight (stampede protection): a short-lived lock per entry key.
+
+    def acquire_lock(self, key: str, token: str, ttl: float) -> bool:
+        """Take the compute lock of ``key`` for ``ttl`` seconds unless someone holds it."""
+
+    def release_lock(self, key: str, token: str) -> bool:
+        """Release the lock of ``key`` only if ``token`` still holds it."""
+
+    def flight_status(self, key: str, version: str | None) -> tuple[CacheEntry | None, bool]:
+        """(the live entry under ``key`` or None, whether its lock is held) - without
+        counting a lookup or touching the entry."""
 
     def close(self) -> None:
         """Release resources this backend owns."""

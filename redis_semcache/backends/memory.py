@@ -31,6 +31,8 @@ class InMemoryCacheBackend:
     ``clock`` returns seconds; inject a fake one in tests instead of sleeping.
     """
 
+    blocking_io = False  # async callers may call it directly: it never waits on I/O
+
     def __init__(
         self,
         max_size: int | None = 10_000,
@@ -47,6 +49,7 @@ class InMemoryCacheBackend:
         self._eviction = LazyHeap()
         self._tick = 0  # orders events that share a clock reading
         self._counters = dict.fromkeys(COUNTERS, 0)
+        self._locks: dict[str, tuple[str, float]] = {}  # key -> (token, expires at)
         self.max_size: int | None = None
         self.eviction_strategy = CacheStrategy.LRU
         self.sliding_ttl = False
@@ -182,6 +185,34 @@ class InMemoryCacheBackend:
 
     def close(self) -> None:
         """Nothing to release; kept for the backend contract."""
+
+    # -- single flight -------------------------------------------------
+
+    def acquire_lock(self, key: str, token: str, ttl: float) -> bool:
+        with self._lock:
+            now = self._clock()
+            held = self._locks.get(key)
+            if held is not None and held[1] > now:
+                return False
+            self._locks[key] = (token, now + ttl)
+            return True
+
+    def release_lock(self, key: str, token: str) -> bool:
+        with self._lock:
+            held = self._locks.get(key)
+            if held is None or held[0] != token:
+                return False
+            del self._locks[key]
+            return True
+
+    def flight_status(self, key: str, version: str | None) -> tuple[CacheEntry | None, bool]:
+        with self._lock:
+            self._purge_expired()
+            entry = self._entries.get(key)
+            if entry is not None and version is not None and entry.version != version:
+                entry = None
+            held = self._locks.get(key)
+            return entry, held is not None and held[1] > self._clock()
 
     # -- internals -----------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The backend contract on the in-memory backend."""
+"""The backend contract on the in-memory backend, through the sync and the async API."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from redis_semcache import InMemoryCacheBackend, LLMCachingManager
 
 from ..contract import CacheContract
 from ..fakes import FakeClock
+from ..sync_via_async import SyncViaAsync
 
 
 @pytest.fixture
@@ -15,13 +16,21 @@ def clock():
     return FakeClock()
 
 
-@pytest.fixture
-def make_cache(clock):
+@pytest.fixture(params=["sync", "async"])
+def make_cache(request, clock):
+    made: list[SyncViaAsync] = []
+
     def make(*, max_size=1000, eviction_strategy="lru", embedder=None, **kwargs):
         backend = InMemoryCacheBackend(max_size=max_size, eviction_strategy=eviction_strategy, clock=clock)
-        return LLMCachingManager(backend, embedder=embedder, **kwargs)
+        manager = LLMCachingManager(backend, embedder=embedder, **kwargs)
+        if request.param == "sync":
+            return manager
+        made.append(SyncViaAsync(manager))
+        return made[-1]
 
-    return make
+    yield make
+    for cache in made:
+        cache.close()
 
 
 class TestInMemoryContract(CacheContract):

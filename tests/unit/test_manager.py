@@ -108,6 +108,10 @@ class _DownBackend(InMemoryCacheBackend):
         self._fail()
         return super().counters()
 
+    def size(self):
+        self._fail()
+        return super().size()
+
 
 def test_fail_open_counts_errors_and_logs_once(caplog):
     backend = _DownBackend()
@@ -119,7 +123,7 @@ def test_fail_open_counts_errors_and_logs_once(caplog):
         assert cache.invalidate(tags=["t"]) == 0
     assert len([r for r in caplog.records if "failing" in r.message]) == 1
     stats = cache.get_statistics()
-    assert stats["errors"] == 12 and "connection refused" in stats["backend_error"]
+    assert stats["errors"] == 13 and "connection refused" in stats["backend_error"]
     backend.down = False
     assert cache.set("q", "r") is True and cache.get("q") == "r"
     assert any("recovered" in r.message for r in caplog.records)

@@ -1,0 +1,43 @@
+"""Argument checks shared by every public entry point."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from ._errors import InvalidInputError
+
+__all__ = ["check_label", "check_positive", "check_tags", "check_ttl"]
+
+
+def check_ttl(ttl: Any) -> float:
+    return check_positive(ttl, "ttl")
+
+
+def check_positive(value: Any, what: str) -> float:
+    """A positive, finite number of seconds."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidInputError(f"{what} must be a finite number of seconds, got {value!r}")
+    if value <= 0:
+        raise InvalidInputError(f"{what} must be positive, got {value!r}")
+    return float(value)
+
+
+def check_label(value: Any, what: str, *, allow_empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{what} must be a str, not {type(value).__name__}")
+    if not value and not allow_empty:
+        raise InvalidInputError(f"{what} must not be empty")
+    return value
+
+
+def check_tags(tags: Any) -> tuple[str, ...]:
+    """Tags as a de-duplicated tuple; a single str is one tag, not its characters."""
+    if tags is None:
+        return ()
+    if isinstance(tags, str):
+        tags = [tags]
+    if not isinstance(tags, Iterable):
+        raise InvalidInputError(f"tags must be a list of str, not {type(tags).__name__}")
+    return tuple(dict.fromkeys(check_label(t, "tag") for t in tags))
