@@ -28,13 +28,14 @@ from typing import Any, TypeVar
 
 from ._entry import CacheEntry, encode_response
 from ._enums import CacheStrategy, InvalidationStrategy
-from ._errors import BackendError, InvalidInputError
+from ._errors import BackendError, BackendUnavailableError, InvalidInputError
 from ._keys import entry_id, normalize_prompt, scope_id
 from ._plan import RESULT, BackendCall, Compute, Effect, Embed, Plan, Sleep, run_async, run_sync
 from ._stats import CacheStatistics, LatencyWindow
 from ._validate import check_label, check_tags, check_ttl
 from .backends.base import COUNTERS, SORT_FIELDS, CacheBackend
 from .backends.memory import InMemoryCacheBackend
+from .breaker import CircuitBreaker
 from .embeddings import Embedder
 from .engine import DEFAULT_EMBEDDER, SemanticCacheEngine, Verifier
 from .singleflight import FlightPolicy
@@ -43,6 +44,9 @@ __all__ = ["LLMCachingManager"]
 
 log = logging.getLogger("redis_semcache")
 T = TypeVar("T")
+
+DEFAULT_BREAKER: Any = object()  # sentinel: a CircuitBreaker() for backends that do I/O
+_CIRCUIT_OPEN = BackendUnavailableError("circuit breaker open: backend calls paused after repeated failures")
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,11 @@ class LLMCachingManager:
     ``embedder`` is used when semantic caching is on and a call passes no
     ``embedding``: by default the built-in local model, loaded on first need.
     With ``strict=False`` (the default) backend failures are counted and logged,
-    and lookups then miss and writes return False instead of raising.
+    and lookups then miss and writes return False instead of raising.  A
+    ``circuit_breaker`` (on by default for servers) pauses calls to a backend
+    that keeps failing; a ``fallback_backend`` (e.g. an InMemoryCacheBackend)
+    serves and stores entries while the backend is down.  Entries written to
+    the fallback stay local: they are not copied back when the server returns.
 
     Every public method has an async twin prefixed with ``a`` (``aget``,
     ``aset``, ``ainvalidate``, ...); embedding inside them runs in a worker
@@ -88,6 +96,8 @@ class LLMCachingManager:
         embedding_cache_size: int = 10_000,
         verifier: Verifier | None = None,
         flight_policy: FlightPolicy | None = None,
+        circuit_breaker: CircuitBreaker | None = DEFAULT_BREAKER,
+        fallback_backend: CacheBackend | None = None,
         strict: bool = False,
     ) -> None:
         self.backend: CacheBackend = backend if backend is not None else InMemoryCacheBackend()
@@ -103,6 +113,11 @@ class LLMCachingManager:
         self.namespace = check_label(namespace, "namespace", allow_empty=True)
         self.cache_version = check_label(cache_version, "cache_version")
         self.flight_policy = flight_policy or FlightPolicy()
+        if circuit_breaker is DEFAULT_BREAKER:  # only a backend doing I/O can be down
+            circuit_breaker = CircuitBreaker() if getattr(self.backend, "blocking_io", True) else None
+        self.breaker = circuit_breaker
+        self.fallback_backend = fallback_backend
+        self._serving = "from the local fallback" if fallback_backend is not None else "misses"
         self.strict = strict
         self._latency = LatencyWindow()
         self._errors = 0
@@ -627,7 +642,7 @@ class LLMCachingManager:
 
     def _perform(self, effect: Effect) -> Any:
         if isinstance(effect, BackendCall):
-            return self._guarded(effect, lambda: getattr(self.backend, effect.method)(*effect.args, **effect.kwargs))
+            return self._guarded(effect)
         if isinstance(effect, Embed):
             return self.engine.vectors(effect.texts, effect.dim, progress=effect.progress)
         if isinstance(effect, Sleep):
@@ -646,15 +661,19 @@ class LLMCachingManager:
         result = effect.fn()
         return await result if inspect.isawaitable(result) else result
 
-    def _guarded(self, call: BackendCall, op: Callable[[], Any]) -> Any:
-        """Run a backend call; on BackendError count it and fail open unless strict."""
+    def _guarded(self, call: BackendCall) -> Any:
+        """Run a backend call through the breaker; on failure fail open (or raise when strict)."""
+        if self.breaker is not None and not self.breaker.allow():
+            return self._unavailable(call, _CIRCUIT_OPEN)
         try:
-            result = op()
+            result = getattr(self.backend, call.method)(*call.args, **call.kwargs)
         except BackendError as exc:
-            return self._failed(call, exc)
+            return self._unavailable(call, exc)
         return self._succeeded(call, result)
 
     async def _aguarded(self, call: BackendCall) -> Any:
+        if self.breaker is not None and not self.breaker.allow():
+            return self._unavailable(call, _CIRCUIT_OPEN)
         method = getattr(self.backend, "a" + call.method, None)
         try:
             if method is not None:
@@ -665,24 +684,33 @@ class LLMCachingManager:
             else:  # in-process backend: no I/O to wait for
                 result = getattr(self.backend, call.method)(*call.args, **call.kwargs)
         except BackendError as exc:
-            return self._failed(call, exc)
+            return self._unavailable(call, exc)
         return self._succeeded(call, result)
 
     def _succeeded(self, call: BackendCall, result: Any) -> Any:
+        if self.breaker is not None:
+            self.breaker.record_success()
         if self._outage is not None:
             log.warning("redis_semcache: backend recovered after: %s", self._outage)
             self._outage = None
         return result if call.on_success is RESULT else call.on_success
 
-    def _failed(self, call: BackendCall, exc: BackendError) -> Any:
+    def _unavailable(self, call: BackendCall, exc: BackendError) -> Any:
+        """Count and log a failed (or refused) call, then raise, use the local fallback, or fail open."""
         with self._errors_lock:
             self._errors += 1
-        reason = f"{type(exc).__name__}: {exc}"
-        if self._outage is None:  # log once per outage, not once per call
-            log.warning("redis_semcache: backend failing, serving misses: %s", reason)
-        self._outage = reason
+        if self.breaker is not None and exc is not _CIRCUIT_OPEN:
+            self.breaker.record_failure()
+        if exc is not _CIRCUIT_OPEN:
+            reason = f"{type(exc).__name__}: {exc}"
+            if self._outage is None:  # log once per outage, not once per call
+                log.warning("redis_semcache: backend failing, serving %s: %s", self._serving, reason)
+            self._outage = reason
         if self.strict:
             raise exc
+        if self.fallback_backend is not None:
+            result = getattr(self.fallback_backend, call.method)(*call.args, **call.kwargs)
+            return result if call.on_success is RESULT else call.on_success
         return call.fallback
 
     # -- validation and entry building -------------------------------------------

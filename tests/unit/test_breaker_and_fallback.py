@@ -1,0 +1,111 @@
+"""The circuit breaker and the local fallback, driven by a fake clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from redis_semcache import BackendUnavailableError, InMemoryCacheBackend, LLMCachingManager
+from redis_semcache.breaker import CircuitBreaker
+
+from ..fakes import FakeClock
+
+
+class FlakyBackend(InMemoryCacheBackend):
+    """Counts the calls that reached it; fails them all while ``down``."""
+
+    blocking_io = True  # pretend to be a server, so the manager adds a breaker
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+        self.calls = 0
+
+    def __getattribute__(self, name):
+        attr = super().__getattribute__(name)
+        if name in {"lookup_exact", "lookup_semantic", "store", "delete_tags", "counters", "size", "health"}:
+
+            def call(*args, **kwargs):
+                self.calls += 1
+                if self.down:
+                    raise BackendUnavailableError("connection refused")
+                return attr(*args, **kwargs)
+
+            return call
+        return attr
+
+
+def test_breaker_states():
+    clock = FakeClock()
+    breaker = CircuitBreaker(failure_threshold=2, cooldown=10, clock=clock)
+    assert breaker.allow() and breaker.state == "closed"
+    breaker.record_failure()
+    assert breaker.state == "closed"
+    breaker.record_failure()
+    assert breaker.state == "open" and not breaker.allow()
+    clock.advance(10)
+    assert breaker.state == "half-open"
+    assert breaker.allow() and not breaker.allow()  # exactly one probe
+    breaker.record_failure()
+    assert breaker.state == "open"
+    clock.advance(10)
+    assert breaker.allow()
+    breaker.record_success()
+    assert breaker.state == "closed" and breaker.allow()
+
+
+def test_breaker_stops_hammering_and_probe_recovers():
+    clock = FakeClock()
+    backend = FlakyBackend()
+    cache = LLMCachingManager(
+        backend, embedder=None, circuit_breaker=CircuitBreaker(failure_threshold=3, cooldown=5, clock=clock)
+    )
+    cache.set("q", "r")
+    backend.down = True
+    backend.calls = 0
+    for _ in range(100):
+        assert cache.get("q") is None
+    assert backend.calls == 3  # then the breaker refused the rest without touching the server
+    assert cache.get_statistics()["errors"] >= 100
+    backend.down = False
+    assert cache.get("q") is None  # still open: no probe before the cooldown
+    clock.advance(5)
+    assert cache.get("q") == "r"  # the probe succeeds and closes the breaker
+    assert cache.breaker.state == "closed"
+    assert cache.health_check()["status"] == "healthy"
+
+
+def test_unhealthy_while_down_with_reason():
+    backend = FlakyBackend()
+    cache = LLMCachingManager(backend, embedder=None)
+    backend.down = True
+    report = cache.health_check()
+    assert report["status"] == "unhealthy" and "connection refused" in report["reason"]
+
+
+def test_local_fallback_serves_during_outage_and_stays_local():
+    backend = FlakyBackend()
+    cache = LLMCachingManager(backend, embedder=None, fallback_backend=InMemoryCacheBackend(), circuit_breaker=None)
+    cache.set("before", "on the server")
+    backend.down = True
+    assert cache.set("during", "kept locally") is True
+    assert cache.get("during") == "kept locally"
+    assert cache.get("before") is None  # the server's entries are out of reach
+    backend.down = False
+    assert cache.get("before") == "on the server"
+    assert cache.get("during") is None  # documented: not copied back
+
+
+def test_strict_mode_raises_even_with_an_open_breaker():
+    clock = FakeClock()
+    backend = FlakyBackend()
+    cache = LLMCachingManager(
+        backend,
+        embedder=None,
+        strict=True,
+        circuit_breaker=CircuitBreaker(failure_threshold=1, cooldown=5, clock=clock),
+    )
+    backend.down = True
+    with pytest.raises(BackendUnavailableError, match="connection refused"):
+        cache.get("q")
+    with pytest.raises(BackendUnavailableError, match="circuit breaker open"):
+        cache.get("q")
