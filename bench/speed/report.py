@@ -1,0 +1,203 @@
+"""Markdown tables and the latency plot, from a results dict (as written to JSON)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .stats import fmt_ratio, fmt_us, markdown_table, ratio
+
+__all__ = ["PAIRS", "markdown_report", "plot_latency"]
+
+GET_OPS = ("exact", "semantic", "miss")
+OPS = (*GET_OPS, "set")
+OP_TITLES = {
+    "exact": "exact hit",
+    "semantic": "semantic hit",
+    "miss": "miss",
+    "set": "set",
+    "repeat": "repeated prompt",
+    "new": "new prompt",
+}
+
+# (ours, peer) rows compared in the ratio table: same storage, same index type.
+PAIRS = (
+    ("ours Redis FLAT", "RedisVL FLAT"),
+    ("ours Redis FLAT", "GPTCache redis"),
+    ("ours Redis HNSW", "RedisVL HNSW"),
+    ("ours memory", "GPTCache faiss"),
+)
+
+
+def _index(rows: Iterable[dict[str, Any]], *keys: str) -> dict[tuple[Any, ...], dict[str, Any]]:
+    return {tuple(r[k] for k in keys): r for r in rows}
+
+
+def _systems(rows: Iterable[dict[str, Any]]) -> list[str]:
+    return list(dict.fromkeys(r["system"] for r in rows))
+
+
+def latency_tables(results: dict[str, Any]) -> str:
+    rows = results["latency"]
+    by = _index(rows, "system", "entries", "op")
+    out = []
+    for n in results["config"]["sizes"]:
+        body = []
+        for system in _systems(rows):
+            if (system, n, "exact") not in by:
+                continue
+            cells = [system]
+            for op in OPS:
+                r = by.get((system, n, op), {})
+                cell = f"{fmt_us(r.get('p50_us'))} / {fmt_us(r.get('p99_us'))}"
+                if r.get("error"):
+                    cell = "error"
+                cells.append(cell)
+            body.append(cells)
+        header = ["system", *[f"{OP_TITLES[op]} p50 / p99" for op in OPS]]
+        out.append(f"**{n:,} entries** (microseconds)\n\n" + markdown_table(header, body))
+    ping = results.get("ping")
+    if ping:
+        out.append(
+            f"Redis `PING` round trip (the floor for any Redis-backed lookup): "
+            f"p50 {fmt_us(ping['p50_us'])} µs, p99 {fmt_us(ping['p99_us'])} µs."
+        )
+    return "\n\n".join(out)
+
+
+def ratio_table(results: dict[str, Any]) -> str:
+    by = _index(results["latency"], "system", "entries", "op")
+    body = []
+    for ours, peer in PAIRS:
+        for n in results["config"]["sizes"]:
+            if (ours, n, "exact") not in by or (peer, n, "exact") not in by:
+                continue
+            cells = [f"{ours} / {peer}", f"{n:,}"]
+            for op in OPS:
+                a, b = by.get((ours, n, op), {}), by.get((peer, n, op), {})
+                cells.append(fmt_ratio(ratio(a.get("p50_us"), b.get("p50_us"))))
+            body.append(cells)
+    header = ["ours / peer (p50)", "entries", *[OP_TITLES[op] for op in OPS]]
+    return markdown_table(header, body, align="llrrrr")
+
+
+def ping_table(results: dict[str, Any]) -> str:
+    """p50 of each Redis-backed system as a multiple of the PING round trip on its own connection."""
+    by = _index(results["latency"], "system", "entries", "op")
+    body = []
+    for system in _systems(results["latency"]):
+        for n in results["config"]["sizes"]:
+            base = by.get((system, n, "exact"), {}).get("ping_p50_us")
+            if base is None:
+                continue
+            cells = [system, f"{n:,}", fmt_us(base)]
+            for op in GET_OPS:
+                cells.append(fmt_ratio(ratio(by.get((system, n, op), {}).get("p50_us"), base)))
+            body.append(cells)
+    header = ["system", "entries", "PING p50 µs", *[f"{OP_TITLES[op]} / PING" for op in GET_OPS]]
+    return markdown_table(header, body, align="llrrrr")
+
+
+def throughput_table(results: dict[str, Any]) -> str:
+    rows = results["throughput"]
+    threads = results["config"]["threads"]
+    by = _index(rows, "system", "entries", "op", "threads")
+    body = []
+    for system in _systems(rows):
+        for n in results["config"]["throughput_sizes"]:
+            for op in (*OPS, "ping"):
+                if (system, n, op, threads[0]) not in by:
+                    continue
+                cells = [system, f"{n:,}", OP_TITLES.get(op, op)]
+                for t in threads:
+                    r = by.get((system, n, op, t), {})
+                    value = r.get("ops_per_s")
+                    cell = "-" if value is None else f"{value:,.0f}"
+                    if r.get("errors"):
+                        cell += f" ({r['errors']} errors)"
+                    cells.append(cell)
+                body.append(cells)
+    header = ["system", "entries", "operation", *[f"{t} thread{'s' if t > 1 else ''}" for t in threads]]
+    return markdown_table(header, body, align="lll" + "r" * len(threads))
+
+
+def e2e_table(results: dict[str, Any]) -> str:
+    e2e = results.get("e2e")
+    if not e2e:
+        return ""
+    rows = e2e["latency"]
+    by = _index(rows, "system", "op")
+    ops = ("repeat", "new")
+    body = []
+    for system in _systems(rows):
+        cells = [system]
+        for op in ops:
+            r = by.get((system, op), {})
+            cells.append("error" if r.get("error") else f"{fmt_us(r.get('p50_us'))} / {fmt_us(r.get('p99_us'))}")
+            hr = r.get("hit_rate")
+            cells.append("-" if hr is None else f"{hr:.0%}")
+        body.append(cells)
+    embed = e2e.get("embed_one")
+    if embed:
+        body.append(
+            ["embedding alone (one prompt)", f"{fmt_us(embed['p50_us'])} / {fmt_us(embed['p99_us'])}", "", "", ""]
+        )
+    header = ["system", "repeated prompt p50 / p99 µs", "hit rate", "new prompt p50 / p99 µs", "hit rate"]
+    return markdown_table(header, body)
+
+
+def markdown_report(results: dict[str, Any]) -> str:
+    parts = [
+        "### Latency per operation (precomputed vectors)",
+        latency_tables(results),
+        "### Ours divided by peer (p50)",
+        ratio_table(results),
+        "### Against the PING floor (same connection)",
+        ping_table(results),
+        "### Throughput (ops/s)",
+        throughput_table(results),
+    ]
+    e2e = e2e_table(results)
+    if e2e:
+        parts += ["### End to end, with embedding", e2e]
+    return "\n\n".join(parts) + "\n"
+
+
+def plot_latency(results: dict[str, Any], path: Path) -> Path:
+    """p50 latency against entry count: one panel per lookup kind, one line per system."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = results["latency"]
+    sizes = results["config"]["sizes"]
+    fig, axes = plt.subplots(1, len(GET_OPS) + 1, figsize=(18, 4.8), sharey=True)
+    for ax, op in zip(axes, OPS, strict=True):
+        for system in _systems(rows):
+            pts = [
+                (r["entries"], r["p50_us"])
+                for r in rows
+                if r["system"] == system and r["op"] == op and not r.get("error") and r.get("p50_us")
+            ]
+            if pts:
+                style = "-" if system.startswith("ours") else "--"
+                ax.plot(*zip(*sorted(pts), strict=True), style, marker="o", label=system)
+        ping = results.get("ping")
+        if ping:
+            ax.axhline(ping["p50_us"], color="grey", linestyle=":", label="Redis PING")
+        ax.set_title(OP_TITLES[op])
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks(sizes, [f"{s:,}" for s in sizes])
+        ax.set_xlabel("entries")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("p50 latency (µs)")
+    axes[-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
+    fig.suptitle("Cache operation latency against entry count (precomputed 384-d vectors, one thread)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
