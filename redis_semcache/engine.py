@@ -1,7 +1,8 @@
 """SemanticCacheEngine: from a prompt to a semantic query.
 
-It owns the embedder (behind an embedding cache), the similarity threshold and
-the optional ``verifier`` that can veto a candidate.  It does no I/O.
+It owns the embedder (behind an embedding cache), the similarity threshold,
+the guards (:mod:`redis_semcache.guards`) and the optional ``verifier`` that
+can veto a candidate.  It does no I/O.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 from ._vectors import as_unit_vector, check_threshold
 from .backends.base import SemanticQuery
 from .embeddings import Embedder, EmbeddingService, default_embedder
+from .guards import Guard, combine, resolve_guards
 
 __all__ = ["DEFAULT_EMBEDDER", "SemanticCacheEngine", "Verifier"]
 
@@ -36,7 +38,9 @@ class SemanticCacheEngine:
 
     ``embedder`` is any :class:`~redis_semcache.embeddings.Embedder`, None (the
     caller always passes ``embedding=``) or DEFAULT_EMBEDDER (the built-in model,
-    loaded on first need).
+    loaded on first need).  ``guards`` is anything
+    :func:`~redis_semcache.guards.resolve_guards` takes ("default", None, names,
+    callables); guards and then the ``verifier`` must all keep a candidate.
     """
 
     def __init__(
@@ -47,12 +51,14 @@ class SemanticCacheEngine:
         embedding_cache_size: int = 10_000,
         verifier: Verifier | None = None,
         candidates: int = 4,
+        guards: Any = "default",
     ) -> None:
         self.threshold = check_threshold(threshold)
         if embedder is DEFAULT_EMBEDDER:
             embedder = default_embedder()  # shared: the model loads once per process
         self.embeddings = None if embedder is None else EmbeddingService(embedder, cache_size=embedding_cache_size)
         self.verifier = verifier
+        self.guards: tuple[Guard, ...] = resolve_guards(guards)
         self.candidates = candidates
 
     @property
@@ -94,5 +100,5 @@ class SemanticCacheEngine:
             min_similarity=self.threshold,
             version=version,
             k=self.candidates,
-            accept=self.verifier,
+            accept=combine(self.guards, self.verifier),
         )

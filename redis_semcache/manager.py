@@ -73,6 +73,9 @@ class LLMCachingManager:
     that keeps failing; a ``fallback_backend`` (e.g. an InMemoryCacheBackend)
     serves and stores entries while the backend is down.  Entries written to
     the fallback stay local: they are not copied back when the server returns.
+    ``guards`` (see :mod:`redis_semcache.guards`) and then ``verifier``, a
+    callable ``(query, candidate prompt, similarity) -> bool``, can veto a
+    semantic candidate; the next most similar one is tried instead.
 
     Every public method has an async twin prefixed with ``a`` (``aget``,
     ``aset``, ``ainvalidate``, ...); embedding inside them runs in a worker
@@ -95,6 +98,7 @@ class LLMCachingManager:
         embedder: Embedder | None = DEFAULT_EMBEDDER,
         embedding_cache_size: int = 10_000,
         verifier: Verifier | None = None,
+        guards: Any = "default",
         flight_policy: FlightPolicy | None = None,
         circuit_breaker: CircuitBreaker | None = DEFAULT_BREAKER,
         fallback_backend: CacheBackend | None = None,
@@ -107,6 +111,7 @@ class LLMCachingManager:
             embedder=embedder,
             embedding_cache_size=embedding_cache_size,
             verifier=verifier,
+            guards=guards,
         )
         self.default_ttl = None if default_ttl is None else check_ttl(default_ttl)
         self.invalidation_strategy = InvalidationStrategy(invalidation_strategy)
