@@ -1,0 +1,21 @@
+"""The Redis Stack backend: RediSearch vector index, Lua bookkeeping, shared stats.
+
+Where to look:
+
+============  ==========================================================
+backend.py    RedisCacheBackend: the round trips, nothing else
+layout.py     key names and index names (hash tags for cluster partitions)
+fields.py     entry hash field names
+schema.py     the index schema, loaded from schemas/entry_index.json
+index.py      which index to use / create / drop (dimension, schema checks)
+queries.py    KNN and invalidation queries, digests, glob mapping
+codec.py      entry hash <-> CacheEntry, reply parsing (RESP2 and RESP3)
+errors.py     redis-py exceptions -> this library's
+client.py     building the redis-py client; naming it without secrets
+scripts/      the Lua scripts (lookup, store, evict, invalidate, report)
+============  ==========================================================
+"""
+
+from .backend import RedisCacheBackend
+
+__all__ = ["RedisCacheBackend"]

@@ -1,0 +1,632 @@
+"""RedisCacheBackend: the backend contract over Redis with RediSearch.
+
+This module only makes round trips.  Key names come from :mod:`.layout`,
+queries from :mod:`.queries`, hash encoding from :mod:`.codec`, the index
+decision from :mod:`.index`, and every bit of bookkeeping runs inside the Lua
+scripts in ``scripts/``.  Round trips per operation, once the backend is ready
+(measured in tests/integration/test_round_trips.py):
+
+=================================  ===========================================
+exact hit / exact miss             1 (lookup_exact.lua)
+semantic lookup, no ``accept``     1 more (lookup_semantic.lua: KNN + touch)
+semantic lookup with ``accept``    1 more, plus 1 per accepted candidate (touch.lua)
+store                              1 (store.lua), +1 per extra eviction batch
+delete_keys                        1 per 500 ids
+delete_tags/version/pattern, clear pages + 1 (search and delete pipelined)
+size, counters                     1 (report.lua)
+top_entries                        1 (top.lua)
+acquire_lock, release_lock         1 (SET NX PX; release_lock.lua)
+flight_status                      1 (flight_status.lua)
+=================================  ===========================================
+
+The first operation also checks for the search module, resolves or creates
+the index and loads the scripts (2-4 round trips, once).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from redis import exceptions as rx
+
+from ..._entry import CacheEntry
+from ..._enums import CacheStrategy
+from ..._errors import BackendError, ConfigurationError, DimensionMismatchError, InvalidInputError
+from ..._keys import split_key
+from ..._vectors import SIMILARITY_EPSILON, to_bytes
+from ..base import COUNTERS, SORT_FIELDS, Match, SemanticQuery
+from . import fields as F
+from .client import ConnectionSettings, describe, secrets_of
+from .codec import MalformedEntryError, decode_record, parse_info, parse_search, text
+from .errors import IndexMissingError, is_index_exists, is_index_missing, translate
+from .index import plan_index
+from .layout import IndexName, KeyLayout, check_name
+from .queries import MATCH_ALL, KnnQuery, PageQuery, glob_filters, tag_filter
+from .schema import ALGORITHMS, VectorConfig, load_schema
+from .scripts import ScriptSet
+
+__all__ = ["RedisCacheBackend"]
+
+log = logging.getLogger("redis_semcache.redis")
+
+_RANK_ZSET = {"access_count": "lfu", "last_access": "lru", "created_at": "fifo"}
+
+
+@dataclass(frozen=True)
+class _Sweep:
+    where: str
+    batch: int
+
+
+class RedisCacheBackend:
+    """Cache entries in Redis hashes, searched with a RediSearch vector index.
+
+    Connect with ``url`` (``redis://``, ``rediss://``, ``unix://``) or
+    ``host``/``port``/``username``/``password``/``db``/``ssl*``, or pass a ready
+    ``client`` (this backend then never closes it).  ``name`` separates caches
+    sharing one Redis.  ``dimension`` fixes the vector size up front;
+    otherwise the first stored embedding fixes it.  ``clock`` supplies the
+    timestamps used for LRU/LFU/FIFO order and reported times; TTLs themselves
+    are kept by Redis (PEXPIRE).
+    """
+
+    # Tunables, per call: evictions in one store script, expired entries
+    # settled per script, and invalidation page sizes (short / long prompts).
+    STORE_EVICTION_LIMIT = 64
+    PRUNE_LIMIT = 256
+    PAGE = 500
+    LONG_PROMPT_PAGE = 16
+    INDEXING_TIMEOUT = 60.0
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        host: str = "localhost",
+        port: int = 6379,
+        username: str | None = None,
+        password: str | None = None,
+        db: int = 0,
+        ssl: bool = False,
+        ssl_ca_certs: str | None = None,
+        ssl_certfile: str | None = None,
+        ssl_keyfile: str | None = None,
+        client: redis.Redis | None = None,
+        name: str = "llmcache",
+        max_size: int | None = 10_000,
+        eviction_strategy: CacheStrategy | str = CacheStrategy.LRU,
+        sliding_ttl: bool = False,
+        index_algorithm: str = "FLAT",
+        hnsw_m: int = 16,
+        hnsw_ef_construction: int = 200,
+        hnsw_ef_runtime: int = 10,
+        dimension: int | None = None,
+        socket_timeout: float | None = 1.0,
+        socket_connect_timeout: float | None = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.name = check_name(name)
+        algorithm = str(index_algorithm).upper()
+        if algorithm not in ALGORITHMS:
+            raise ConfigurationError(f"index_algorithm must be one of {ALGORITHMS}, got {index_algorithm!r}")
+        # Validates dimension and the HNSW build parameters.
+        VectorConfig(dim=1 if dimension is None else dimension, algorithm=algorithm, m=hnsw_m,
+                     ef_construction=hnsw_ef_construction)
+        if isinstance(hnsw_ef_runtime, bool) or not isinstance(hnsw_ef_runtime, int) or hnsw_ef_runtime < 1:
+            raise ConfigurationError(f"hnsw_ef_runtime must be a positive int, got {hnsw_ef_runtime!r}")
+        self.index_algorithm = algorithm
+        self.hnsw_m = hnsw_m
+        self.hnsw_ef_construction = hnsw_ef_construction
+        self.hnsw_ef_runtime = hnsw_ef_runtime
+        self._configured_dim = dimension
+
+        settings: ConnectionSettings | None = None
+        if client is not None:
+            if url is not None:
+                raise ConfigurationError("pass either client= or url=, not both")
+            self._client = client
+            self._owns_client = False
+        else:
+            settings = ConnectionSettings(
+                url=url, host=host, port=port, username=username, password=password, db=db, ssl=ssl,
+                ssl_ca_certs=ssl_ca_certs, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
+                socket_timeout=socket_timeout, socket_connect_timeout=socket_connect_timeout,
+            )  # fmt: skip
+            self._client = settings.build()
+            self._owns_client = True
+        self._where = describe(self._client)
+        self._secrets = secrets_of(self._client, settings)
+
+        self._clock = clock
+        self._layout = KeyLayout(self.name)
+        self._schema = load_schema()
+        self._keys = self._layout.partition_keys(0)
+        self._prefix = self._layout.entry_prefix(0)
+        self._scripts = ScriptSet(self._client)
+        self._lock = threading.RLock()
+        self._index: IndexName | None = None
+        self._trim_pending = False
+
+        self.max_size: int | None = None
+        self.eviction_strategy = CacheStrategy.LRU
+        self.sliding_ttl = False
+        self.configure(max_size=max_size, eviction_strategy=CacheStrategy(eviction_strategy), sliding_ttl=sliding_ttl)
+
+    def __repr__(self) -> str:
+        return f"RedisCacheBackend(name={self.name!r}, server={self._where!r}, index={self.index_algorithm})"
+
+    # -- configuration -------------------------------------------------
+
+    def configure(self, *, max_size: int | None, eviction_strategy: CacheStrategy, sliding_ttl: bool) -> None:
+        """Apply settings; a lowered max_size is enforced on the next operation (no I/O here)."""
+        if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1):
+            raise InvalidInputError(f"max_size must be a positive int or None, got {max_size!r}")
+        self._trim_pending = max_size is not None and (self.max_size is None or max_size < self.max_size)
+        self.max_size = max_size
+        self.eviction_strategy = CacheStrategy(eviction_strategy)
+        self.sliding_ttl = bool(sliding_ttl)
+
+    @property
+    def dimension(self) -> int | None:
+        """The vector dimension, once known (no I/O)."""
+        index = self._index
+        if index is not None and index.dim:
+            return index.dim
+        return self._configured_dim
+
+    @property
+    def index_name(self) -> str | None:
+        """The full name of the search index in use (None before first use)."""
+        index = self._index
+        return None if index is None else self._layout.index(0, index)
+
+    # -- lookups -------------------------------------------------------
+
+    def lookup_exact(self, key: str, *, version: str | None, final: bool) -> CacheEntry | None:
+        self._ready()
+        reply = self._script(
+            "lookup_exact",
+            key,
+            "1" if version is not None else "0",
+            version or "",
+            "1" if final else "0",
+            "1" if self.sliding_ttl else "0",
+        )
+        status = int(reply[0])
+        if status == 1:
+            return self._decode(reply[1:])
+        if status == -1:
+            log.warning("redis_semcache: skipping key %s%s: not an entry this library wrote", self._prefix, key)
+        return None
+
+    def lookup_semantic(self, query: SemanticQuery) -> Match | None:
+        index = self._ready()
+        if index.dim == 0 or query.vector.shape[0] != index.dim:  # nothing stored can match
+            with self._translate():
+                self._client.hincrby(self._layout.stats(0), "misses", 1)
+            return None
+        vet = query.accept is not None
+        knn = KnnQuery(
+            vector=to_bytes(query.vector),
+            scope=query.scope,
+            model=query.model,
+            version=query.version,
+            k=query.k,
+            ef_runtime=self.hnsw_ef_runtime if index.algorithm == "HNSW" else None,
+            return_fields=(F.DIST, F.FMT, F.SEQ, F.PROMPT) if vet else (F.DIST, F.FMT, F.SEQ),
+        )
+        max_distance = 1.0 - query.min_similarity + SIMILARITY_EPSILON
+        sliding = "1" if self.sliding_ttl else "0"
+        try:
+            reply = self._script(
+                "lookup_semantic",
+                "list" if vet else "best",
+                repr(max_distance),
+                sliding,
+                *knn.args(),
+                extra_keys=(self._layout.index(0, index),),
+            )
+        except IndexMissingError:
+            self._index = None  # recreated by the next operation
+            with self._translate():
+                self._client.hincrby(self._layout.stats(0), "misses", 1)
+            return None
+        status = int(reply[0])
+        if status == 1:
+            entry = self._decode(reply[2:])
+            return None if entry is None else Match(entry, 1.0 - float(text(reply[1])))
+        if status == 2 and query.accept is not None:
+            for i in range(1, len(reply) - 3, 4):
+                entry_id, dist, seq, prompt = (text(v) for v in reply[i : i + 4])
+                similarity = 1.0 - float(dist)
+                if not query.accept(query.prompt, prompt, similarity):
+                    continue
+                touched = self._script("touch", entry_id, seq, sliding)
+                if int(touched[0]) == 1:
+                    entry = self._decode(touched[1:])
+                    if entry is not None:
+                        return Match(entry, similarity)
+        return None
+
+    # -- writes --------------------------------------------------------
+
+    def store(self, entry: CacheEntry, ttl: float | None) -> None:
+        index = self._index
+        if entry.embedding is None:
+            index = index or self._resolve()
+        else:
+            dim = int(entry.embedding.shape[0])
+            if index is None or index.dim == 0:  # the first vector fixes the dimension
+                index = self._resolve(vector_dim=dim)
+            if index.dim != dim:
+                raise DimensionMismatchError(index.dim, dim)
+        from .codec import encode_entry  # local: keeps the import block short
+
+        now = self._clock()
+        hash_fields = encode_entry(entry, now=now, ttl=ttl)
+        flat: list[Any] = []
+        for field_name, value in hash_fields.items():
+            flat.extend((field_name, value))
+        reply = self._script(
+            "store",
+            entry.key,
+            "" if ttl is None else str(max(1, round(ttl * 1000))),
+            "" if ttl is None else repr(now + ttl),
+            "" if self.max_size is None else str(self.max_size),
+            self.eviction_strategy.value,
+            str(self.STORE_EVICTION_LIMIT),
+            str(self.PRUNE_LIMIT),
+            *flat,
+            now=now,
+        )
+        if int(reply[2]) or self._trim_pending:
+            self._trim()
+
+    def delete_keys(self, keys: Sequence[str]) -> int:
+        ids = [k for k in dict.fromkeys(keys) if split_key(k) is not None]
+        if not ids:
+            return 0
+        self._ready()
+        return sum(
+            int(self._script("delete", "invalidations", "ids", *ids[i : i + self.PAGE]))
+            for i in range(0, len(ids), self.PAGE)
+        )
+
+    def delete_tags(self, tags: Sequence[str]) -> int:
+        if not tags:
+            return 0
+        return self._sweep([_Sweep(tag_filter(F.TAG_H, list(tags)), self.PAGE)])
+
+    def delete_version(self, version: str) -> int:
+        return self._sweep([_Sweep(tag_filter(F.VERSION_H, [version]), self.PAGE)])
+
+    def delete_pattern(self, pattern: str) -> int:
+        short, long = glob_filters(pattern)
+        sweeps = [_Sweep(short, self.PAGE), _Sweep(long, self.LONG_PROMPT_PAGE)]
+        return self._sweep(sweeps, confirm=lambda prompt: fnmatch.fnmatchcase(prompt, pattern))
+
+    def clear(self) -> None:
+        """Delete every entry of this cache (entries written meanwhile may survive)."""
+        self._sweep([_Sweep(MATCH_ALL, self.PAGE)], counter="")
+        self._report()  # settle bookkeeping of entries that expired meanwhile
+
+    # -- single flight ---------------------------------------------------
+
+    def acquire_lock(self, key: str, token: str, ttl: float) -> bool:
+        """SET NX PX: the lock expires on the server's clock after ``ttl`` seconds."""
+        with self._translate():
+            return bool(self._client.set(self._layout.lock(0, key), token, nx=True, px=max(1, round(ttl * 1000))))
+
+    def release_lock(self, key: str, token: str) -> bool:
+        self._ready()
+        return int(self._script("release_lock", token, extra_keys=(self._layout.lock(0, key),))) == 1
+
+    def flight_status(self, key: str, version: str | None) -> tuple[CacheEntry | None, bool]:
+        self._ready()
+        reply = self._script(
+            "flight_status",
+            key,
+            "1" if version is not None else "0",
+            version or "",
+            extra_keys=(self._layout.lock(0, key),),
+        )
+        entry = self._decode(reply[1:]) if len(reply) > 1 else None
+        return entry, bool(int(reply[0]))
+
+    # -- reporting -----------------------------------------------------
+
+    def size(self) -> int:
+        return self._report()[0]
+
+    def counters(self) -> dict[str, int]:
+        return self._report()[1]
+
+    def reset_counters(self) -> None:
+        with self._translate():
+            self._client.delete(self._layout.stats(0))
+
+    def top_entries(self, limit: int, sort_by: str) -> list[CacheEntry]:
+        if sort_by not in SORT_FIELDS:
+            raise InvalidInputError(f"sort_by must be one of {SORT_FIELDS}, got {sort_by!r}")
+        if limit <= 0:
+            return []
+        self._ready()
+        reply = self._script("top", _RANK_ZSET[sort_by], str(limit), str(self.PRUNE_LIMIT))
+        entries = (self._decode(record) for record in reply)
+        return [e for e in entries if e is not None]
+
+    def health(self) -> dict[str, Any]:
+        """Server and index facts, and the round-trip latency of a PING; no secrets."""
+        index = self._ready()
+        with self._translate():
+            started = time.perf_counter()
+            self._client.ping()
+            latency_ms = (time.perf_counter() - started) * 1000.0
+            info = parse_info(self._client.execute_command("FT.INFO", self._layout.index(0, index)))
+        report: dict[str, Any] = {
+            "status": "healthy",
+            "backend": "redis",
+            "server": self._where,
+            "redis_version": self._optional(lambda: text(self._client.info("server")["redis_version"])),
+            "search_version": self._optional(self._search_version),
+            "index": self._layout.index(0, index),
+            "index_algorithm": index.algorithm,
+            "index_state": {
+                "num_docs": int(info.get("num_docs", 0)),
+                "indexing": bool(int(info.get("indexing", 0))),
+                "percent_indexed": float(info.get("percent_indexed", 1.0)),
+                "hash_indexing_failures": int(info.get("hash_indexing_failures", 0)),
+            },
+            "vector_dimension": index.dim or None,
+            "entries": self.size(),
+            "max_size": self.max_size,
+            "eviction_strategy": self.eviction_strategy.value,
+            "sliding_ttl": self.sliding_ttl,
+            "latency_ms": round(latency_ms, 3),
+        }
+        return report
+
+    def close(self) -> None:
+        """Close the connection pool if this backend created it; a caller's client stays open."""
+        if self._owns_client:
+            self._client.close()
+
+    def drop(self) -> None:
+        """Delete this cache completely: indexes, entries, bookkeeping and counters.
+
+        An administrative operation (it SCANs this cache's key pattern for
+        leftovers); ``clear()`` is the one for normal use.
+        """
+        with self._lock, self._translate():
+            names = [text(n) for n in self._client.execute_command("FT._LIST")]
+            for full in names:
+                if self._layout.parse_index(0, full) is not None:
+                    try:
+                        self._client.execute_command("FT.DROPINDEX", full, "DD")
+                    except rx.ResponseError as exc:
+                        if not is_index_missing(exc):
+                            raise
+            batch: list[Any] = []
+            for key in self._client.scan_iter(match=self._layout.key_pattern(), count=1000):
+                batch.append(key)
+                if len(batch) >= 1000:
+                    self._client.unlink(*batch)
+                    batch.clear()
+            if batch:
+                self._client.unlink(*batch)
+            self._index = None
+
+    # -- internals: setup ----------------------------------------------
+
+    def _translate(self) -> Any:
+        return translate(self._where, self._secrets)
+
+    def _ready(self) -> IndexName:
+        index = self._index
+        if index is None:
+            index = self._resolve()
+        return index
+
+    def _resolve(self, vector_dim: int | None = None) -> IndexName:
+        """Check for the search module, pick or create the index, load the scripts."""
+        with self._lock:
+            if vector_dim is None and self._index is not None:
+                return self._index
+            with self._translate():
+                names = [text(n) for n in self._client.execute_command("FT._LIST")]
+                existing = [n for n in (self._layout.parse_index(0, full) for full in names) if n is not None]
+                plan = plan_index(
+                    existing,
+                    cache=self.name,
+                    schema=self._schema.version,
+                    algorithm=self.index_algorithm,
+                    dimension=self._configured_dim,
+                    vector_dim=vector_dim,
+                )
+                full = self._layout.index(0, plan.use)
+                if plan.create:
+                    vector = None
+                    if plan.use.dim:
+                        vector = VectorConfig(
+                            dim=plan.use.dim, algorithm=self.index_algorithm, m=self.hnsw_m,
+                            ef_construction=self.hnsw_ef_construction,
+                        )  # fmt: skip
+                    args = self._schema.create_args(full, self._prefix, vector)
+                    try:
+                        self._client.execute_command("FT.CREATE", *args)
+                        log.info("redis_semcache: created search index %s", full)
+                    except rx.ResponseError as exc:
+                        if not is_index_exists(exc):
+                            raise
+                if plan.wait:
+                    self._wait_indexed(full)
+                for old in plan.drop:
+                    try:
+                        self._client.execute_command("FT.DROPINDEX", self._layout.index(0, old))
+                        log.info("redis_semcache: dropped superseded index %s", self._layout.index(0, old))
+                    except rx.ResponseError as exc:
+                        if not is_index_missing(exc):
+                            raise
+                self._scripts.load_all(self._client)
+            self._index = plan.use
+            return plan.use
+
+    def _wait_indexed(self, full: str) -> None:
+        """Wait until a (new) index has scanned the keys that existed before it."""
+        deadline = time.monotonic() + self.INDEXING_TIMEOUT
+        delay = 0.005
+        while True:
+            info = parse_info(self._client.execute_command("FT.INFO", full))
+            if not int(info.get("indexing", 0)):
+                return
+            if time.monotonic() > deadline:
+                raise BackendError(f"search index {full} still indexing after {self.INDEXING_TIMEOUT:.0f} s")
+            time.sleep(delay)  # a one-off wait for the server's background scan
+            delay = min(delay * 2, 0.2)
+
+    def _search_version(self) -> str | None:
+        for module in self._client.execute_command("MODULE", "LIST"):
+            info = parse_info(module)
+            if text(info.get("name", "")).lower() in ("search", "ft"):
+                ver = int(info.get("ver", 0))
+                return f"{ver // 10000}.{ver // 100 % 100}.{ver % 100}"
+        return None
+
+    @staticmethod
+    def _optional(read: Callable[[], Any]) -> Any:
+        """A fact a restricted ACL user may not be allowed to read."""
+        try:
+            return read()
+        except (rx.RedisError, KeyError, TypeError, ValueError):
+            return None
+
+    # -- internals: scripts --------------------------------------------
+
+    def _script(self, name: str, *args: Any, extra_keys: Sequence[str] = (), now: float | None = None) -> Any:
+        stamp = repr(float(self._clock() if now is None else now))
+        with self._translate():
+            return self._scripts[name](keys=[*self._keys, *extra_keys], args=[self._prefix, stamp, *args])
+
+    def _decode(self, record: Sequence[Any]) -> CacheEntry | None:
+        try:
+            return decode_record(record)
+        except MalformedEntryError as exc:
+            entry_id = text(record[0]) if record else "?"
+            log.warning("redis_semcache: skipping malformed entry %s%s: %s", self._prefix, entry_id, exc)
+            return None
+
+    def _trim(self) -> None:
+        self._trim_pending = False
+        if self.max_size is None:
+            return
+        while True:
+            reply = self._script(
+                "trim",
+                str(self.max_size),
+                self.eviction_strategy.value,
+                str(self.STORE_EVICTION_LIMIT * 16),
+                str(self.PRUNE_LIMIT),
+            )
+            if not int(reply[1]):
+                return
+
+    def _report(self) -> tuple[int, dict[str, int]]:
+        self._ready()
+        if self._trim_pending:
+            self._trim()
+        while True:
+            reply = self._script("report", str(self.PRUNE_LIMIT), *COUNTERS)
+            if not int(reply[0]):
+                values = [int(text(v)) for v in reply[2:]]
+                return int(reply[1]), dict(zip(COUNTERS, values, strict=True))
+
+    # -- internals: invalidation sweeps ----------------------------------
+
+    def _sweep(
+        self, sweeps: Sequence[_Sweep], *, confirm: Callable[[str], bool] | None = None, counter: str = "invalidations"
+    ) -> int:
+        """Delete the entries matching ``sweeps`` that exist when the sweep starts.
+
+        Each page is one FT.SEARCH, keyset-paginated on ``seq``; the deletion
+        of the previous page rides in the same pipeline.  Only entries with
+        ``seq`` up to the snapshot taken at the start are candidates, and the
+        delete script re-checks each entry's ``seq``, so an entry written or
+        rewritten during the sweep is never deleted by it.
+        """
+        try:
+            return self._sweep_once(sweeps, confirm, counter)
+        except IndexMissingError:
+            self._index = None  # dropped or flushed: recreate it and sweep again
+            return self._sweep_once(sweeps, confirm, counter)
+
+    def _sweep_once(self, sweeps: Sequence[_Sweep], confirm: Callable[[str], bool] | None, counter: str) -> int:
+        index_name = self._layout.index(0, self._ready())
+        snapshot: int | None = None
+        pending: list[str] = []
+        deleted = 0
+        for sweep in sweeps:
+            after: int | None = None
+            while True:
+                page = PageQuery(
+                    sweep.where, after=after, upto=snapshot, batch=sweep.batch, with_prompt=confirm is not None
+                )
+                flushed, seq_now, reply = self._page(index_name, page, pending, counter, read_seq=snapshot is None)
+                deleted += flushed
+                pending = []
+                if snapshot is None:
+                    snapshot = seq_now
+                _, hits = parse_search(reply)
+                done = len(hits) < sweep.batch
+                for hit in hits:
+                    seq = int(text(hit.fields[F.SEQ]))
+                    if seq > snapshot:  # written after the sweep began (first page only)
+                        done = True
+                        break
+                    after = seq
+                    if not hit.id.startswith(self._prefix):
+                        continue
+                    if confirm is not None and not confirm(text(hit.fields.get(F.PROMPT, b""))):
+                        continue
+                    pending.extend((hit.id[len(self._prefix) :], str(seq)))
+                if done:
+                    break
+        if pending:
+            deleted += int(self._script("delete", counter, "matched", *pending))
+        return deleted
+
+    def _page(
+        self, index_name: str, page: PageQuery, pending: list[str], counter: str, *, read_seq: bool
+    ) -> tuple[int, int, Any]:
+        """One round trip: delete ``pending``, maybe read the seq snapshot, search the next page."""
+        for attempt in (1, 2):
+            pipe = self._client.pipeline(transaction=False)
+            if pending:
+                stamp = repr(float(self._clock()))
+                pipe.evalsha(
+                    self._scripts.sha("delete"), len(self._keys), *self._keys,
+                    self._prefix, stamp, counter, "matched", *pending,
+                )  # fmt: skip
+            if read_seq:
+                pipe.get(self._layout.seq(0))
+            pipe.execute_command("FT.SEARCH", index_name, *page.args())
+            with self._translate():
+                results = pipe.execute(raise_on_error=False)
+            errors = [r for r in results if isinstance(r, Exception)]
+            if errors and attempt == 1 and any(isinstance(e, rx.NoScriptError) for e in errors):
+                with self._translate():
+                    self._scripts.load_all(self._client)  # the server's script cache was flushed
+                continue
+            if errors:
+                with self._translate():
+                    raise errors[0]
+            flushed = int(results[0]) if pending else 0
+            seq_now = int(text(results[-2])) if read_seq and results[-2] is not None else 0
+            return flushed, seq_now, results[-1]
+        raise AssertionError("unreachable")  # pragma: no cover

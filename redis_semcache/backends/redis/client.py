@@ -1,0 +1,98 @@
+"""Building the redis-py client from the backend's settings, and naming it safely."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from ..._errors import ConfigurationError
+
+__all__ = ["ConnectionSettings", "describe", "secrets_of"]
+
+
+@dataclass(frozen=True, repr=False)
+class ConnectionSettings:
+    """Where and how to connect.  ``repr`` never shows the password."""
+
+    url: str | None = None
+    host: str = "localhost"
+    port: int = 6379
+    username: str | None = None
+    password: str | None = None
+    db: int = 0
+    ssl: bool = False
+    ssl_ca_certs: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    socket_timeout: float | None = 1.0
+    socket_connect_timeout: float | None = 1.0
+
+    def __post_init__(self) -> None:
+        timeouts = (("socket_timeout", self.socket_timeout), ("socket_connect_timeout", self.socket_connect_timeout))
+        for what, value in timeouts:
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+                raise ConfigurationError(f"{what} must be a positive number of seconds or None, got {value!r}")
+        tls_files = (self.ssl_ca_certs, self.ssl_certfile, self.ssl_keyfile)
+        if any(f is not None for f in tls_files) and not self.tls:
+            raise ConfigurationError("ssl_ca_certs/ssl_certfile/ssl_keyfile need ssl=True or a rediss:// URL")
+        if self.url and self.ssl and not self.url.startswith("rediss://"):
+            raise ConfigurationError("ssl=True with a URL: use a rediss:// URL")
+
+    @property
+    def tls(self) -> bool:
+        return self.ssl or bool(self.url and self.url.startswith("rediss://"))
+
+    def __repr__(self) -> str:
+        where = "url=<set>" if self.url else f"host={self.host!r}, port={self.port}"
+        password = "<set>" if self.password else None
+        return f"ConnectionSettings({where}, db={self.db}, ssl={self.ssl}, password={password})"
+
+    def build(self) -> redis.Redis:
+        """A new client (with its own pool) for these settings."""
+        common: dict[str, Any] = {
+            "socket_timeout": self.socket_timeout,
+            "socket_connect_timeout": self.socket_connect_timeout,
+        }
+        if self.username is not None:
+            common["username"] = self.username
+        if self.password is not None:
+            common["password"] = self.password
+        if self.ssl_ca_certs is not None:
+            common["ssl_ca_certs"] = self.ssl_ca_certs
+        if self.ssl_certfile is not None:
+            common["ssl_certfile"] = self.ssl_certfile
+        if self.ssl_keyfile is not None:
+            common["ssl_keyfile"] = self.ssl_keyfile
+        try:
+            if self.url:
+                return redis.Redis.from_url(self.url, **common)
+            return redis.Redis(host=self.host, port=self.port, db=self.db, ssl=self.ssl, **common)
+        except ValueError as exc:  # malformed URL; the message may quote it, so do not repeat it
+            raise ConfigurationError("invalid Redis URL (expected redis://, rediss:// or unix://)") from exc
+
+
+def describe(client: Any) -> str:
+    """``host:port/db`` (or the socket path) of a client, with no credentials."""
+    try:
+        kwargs = client.connection_pool.connection_kwargs
+    except AttributeError:
+        return type(client).__name__
+    if "path" in kwargs:
+        return f"unix:{kwargs['path']}"
+    return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}"
+
+
+def secrets_of(client: Any, settings: ConnectionSettings | None) -> tuple[str, ...]:
+    """Passwords to redact from any message."""
+    found = []
+    if settings is not None and settings.password:
+        found.append(settings.password)
+    try:
+        pw = client.connection_pool.connection_kwargs.get("password")
+    except AttributeError:
+        pw = None
+    if pw:
+        found.append(str(pw))
+    return tuple(found)

@@ -1,0 +1,175 @@
+"""Entry hashes <-> CacheEntry, and parsing of server replies.  No I/O.
+
+Responses are stored as (kind, text) through ``redis_semcache._entry``; no
+value is ever unpickled or evaluated.  Replies may come from a RESP2 or a
+RESP3 connection, with or without ``decode_responses``: every parser here
+accepts bytes and str alike.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..._entry import CacheEntry, decode_response, encode_response
+from ..._errors import InvalidInputError
+from ..._vectors import to_bytes
+from . import fields as F
+from .queries import digest, pattern_key
+
+__all__ = [
+    "MalformedEntryError",
+    "Record",
+    "SearchHit",
+    "decode_record",
+    "encode_entry",
+    "lfu_hits",
+    "parse_info",
+    "parse_search",
+    "text",
+]
+
+# A record, as the Lua scripts return it: [id, *ENTRY_FIELDS, lru score, lfu score, exp score].
+RECORD_LEN = 1 + len(F.ENTRY_FIELDS) + 3
+Record = Sequence[Any]
+
+
+class MalformedEntryError(ValueError):
+    """A hash under our prefix that this library did not write (or cannot read)."""
+
+
+def text(value: Any) -> str:
+    """A reply value as str (replies are bytes unless decode_responses is on)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return str(value)
+    raise TypeError(f"expected a string reply, got {type(value).__name__}")
+
+
+def _utf8(value: str, what: str) -> bytes:
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(f"{what} is not valid Unicode text (lone surrogate?): {exc}") from exc
+
+
+def encode_entry(entry: CacheEntry, *, now: float, ttl: float | None) -> dict[str, bytes]:
+    """The hash fields of a new entry, except ``seq`` (the store script assigns it)."""
+    kind, body = encode_response(entry.response)
+    out: dict[str, bytes] = {
+        F.FMT: F.FORMAT.encode(),
+        F.PROMPT: _utf8(entry.prompt, "prompt"),
+        F.RESPONSE: _utf8(body, "response"),
+        F.KIND: kind.encode(),
+        F.MODEL: _utf8(entry.model, "model"),
+        F.NAMESPACE: _utf8(entry.namespace, "namespace"),
+        F.SCOPE: entry.scope.encode(),
+        F.TAGS: _utf8(json.dumps(list(entry.tags), ensure_ascii=False), "tag"),
+        F.VERSION: _utf8(entry.version, "version"),
+        F.CREATED_AT: repr(float(now)).encode(),
+        F.TTL: b"" if ttl is None else repr(float(ttl)).encode(),
+        F.MODEL_H: digest(entry.model).encode(),
+        F.VERSION_H: digest(entry.version).encode(),
+        F.TAG_H: ",".join(digest(t) for t in entry.tags).encode(),
+        F.PATTERN_KEY: pattern_key(entry.prompt).encode(),
+        F.PROMPT_LEN: str(len(entry.prompt)).encode(),
+    }
+    if entry.embedding is not None:
+        out[F.EMBEDDING] = to_bytes(entry.embedding)
+    return out
+
+
+def lfu_hits(score: float) -> int:
+    """The hit count carried by an LFU zset score (hits + a recency fraction)."""
+    return math.floor(score)
+
+
+def _float(value: Any, what: str) -> float:
+    try:
+        out = float(text(value))
+    except (TypeError, ValueError, UnicodeDecodeError) as exc:
+        raise MalformedEntryError(f"{what} is not a number: {value!r:.40}") from exc
+    if not math.isfinite(out) and not (what == "expires_at" and out == math.inf):
+        raise MalformedEntryError(f"{what} is not finite")
+    return out
+
+
+def decode_record(record: Record) -> CacheEntry:
+    """Build a CacheEntry (without its embedding) from a script's record."""
+    if len(record) != RECORD_LEN:
+        raise MalformedEntryError(f"record has {len(record)} items, expected {RECORD_LEN}")
+    try:
+        key = text(record[0])
+        values = dict(zip(F.ENTRY_FIELDS, record[1 : 1 + len(F.ENTRY_FIELDS)], strict=True))
+        missing = [name for name, v in values.items() if v is None and name != F.TTL]
+        if missing:
+            raise MalformedEntryError(f"missing fields {missing}")
+        if text(values[F.FMT]) != F.FORMAT:
+            raise MalformedEntryError("unknown format marker")
+        response = decode_response(text(values[F.KIND]), text(values[F.RESPONSE]))
+        tags = json.loads(text(values[F.TAGS]))
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise MalformedEntryError("tags is not a list of strings")
+        ttl_text = "" if values[F.TTL] is None else text(values[F.TTL])
+        ttl = _float(ttl_text, "ttl") if ttl_text else None
+        lru, lfu, exp = record[1 + len(F.ENTRY_FIELDS) :]
+        return CacheEntry(
+            key=key,
+            prompt=text(values[F.PROMPT]),
+            response=response,
+            model=text(values[F.MODEL]),
+            scope=text(values[F.SCOPE]),
+            namespace=text(values[F.NAMESPACE]),
+            tags=tuple(tags),
+            version=text(values[F.VERSION]),
+            created_at=_float(values[F.CREATED_AT], "created_at"),
+            last_access=_float(lru, "last_access") if lru is not None else 0.0,
+            access_count=lfu_hits(_float(lfu, "access_count")) if lfu is not None else 0,
+            expires_at=None if exp is None else _float(exp, "expires_at"),
+            ttl=ttl,
+        )
+    except MalformedEntryError:
+        raise
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:  # bad JSON, bad kind, bad UTF-8
+        raise MalformedEntryError(f"{type(exc).__name__}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    id: str
+    fields: dict[str, Any]
+
+
+def _pairs(flat: Sequence[Any]) -> dict[str, Any]:
+    return {text(flat[i]): flat[i + 1] for i in range(0, len(flat) - 1, 2)}
+
+
+def parse_search(reply: Any) -> tuple[int, list[SearchHit]]:
+    """(total, hits) from an FT.SEARCH reply with returned fields, RESP2 or RESP3."""
+    if isinstance(reply, Mapping):  # RESP3: {total_results, results: [{id, extra_attributes}]}
+        r = {text(k): v for k, v in reply.items()}
+        hits = []
+        for item in r.get("results") or []:
+            item = {text(k): v for k, v in item.items()}
+            attrs = item.get("extra_attributes") or {}
+            hits.append(SearchHit(text(item["id"]), {text(k): v for k, v in attrs.items()}))
+        return int(r.get("total_results", len(hits))), hits
+    if isinstance(reply, (list, tuple)) and reply:  # RESP2: [total, id, [f, v, ...], ...]
+        hits = [SearchHit(text(reply[i]), _pairs(reply[i + 1])) for i in range(1, len(reply) - 1, 2)]
+        return int(reply[0]), hits
+    raise TypeError(f"unexpected FT.SEARCH reply of type {type(reply).__name__}")
+
+
+def parse_info(reply: Any) -> dict[str, Any]:
+    """FT.INFO (or any flat key/value reply) as a dict with str keys, RESP2 or RESP3."""
+    if isinstance(reply, Mapping):
+        return {text(k): v for k, v in reply.items()}
+    if isinstance(reply, (list, tuple)):
+        return _pairs(reply)
+    raise TypeError(f"unexpected reply of type {type(reply).__name__}")

@@ -1,0 +1,78 @@
+"""From redis-py exceptions to this library's, in one place.
+
+All matching on server error text happens here::
+
+    redis ConnectionError / TimeoutError   -> BackendUnavailableError
+    "unknown command 'FT.*'"               -> SearchModuleMissingError
+    "<index>: no such index"               -> IndexMissingError (internal: recreate it)
+    any other RedisError                   -> BackendError
+
+Messages never contain a password: the ones we build name only host and port,
+and any configured secret found in a server message is redacted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from redis import exceptions as rx
+
+from ..._errors import BackendError, BackendUnavailableError, SearchModuleMissingError
+
+__all__ = ["IndexMissingError", "classify", "is_index_exists", "is_index_missing", "translate"]
+
+SEARCH_MISSING_HINT = (
+    "this Redis has no RediSearch: use Redis Stack (redis/redis-stack-server) or Redis 8, "
+    "or load redisearch.so with --loadmodule"
+)
+
+
+class IndexMissingError(BackendError):
+    """The search index is gone (dropped, or the database was flushed)."""
+
+
+def _redact(message: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        if secret:
+            message = message.replace(secret, "***")
+    return message
+
+
+def _message(exc: BaseException) -> str:
+    return str(exc.args[0]) if exc.args else str(exc)
+
+
+def is_unknown_search_command(exc: BaseException) -> bool:
+    msg = _message(exc).lower()
+    return "unknown command" in msg and "ft." in msg
+
+
+def is_index_missing(exc: BaseException) -> bool:
+    msg = _message(exc).lower()
+    return "no such index" in msg or "unknown index name" in msg
+
+
+def is_index_exists(exc: BaseException) -> bool:
+    return "index already exists" in _message(exc).lower()
+
+
+def classify(exc: rx.RedisError, where: str, secrets: Sequence[str] = ()) -> BackendError:
+    """The library error for a redis-py error raised while talking to ``where``."""
+    detail = _redact(f"{type(exc).__name__}: {_message(exc)}", secrets)
+    if isinstance(exc, (rx.ConnectionError, rx.TimeoutError)):
+        return BackendUnavailableError(f"Redis at {where} is unavailable ({detail})")
+    if isinstance(exc, rx.ResponseError) and is_unknown_search_command(exc):
+        return SearchModuleMissingError(f"Redis at {where}: {SEARCH_MISSING_HINT}")
+    if isinstance(exc, rx.ResponseError) and is_index_missing(exc):
+        return IndexMissingError(f"Redis at {where}: search index missing ({detail})")
+    return BackendError(f"Redis at {where} failed ({detail})")
+
+
+@contextmanager
+def translate(where: str, secrets: Sequence[str] = ()) -> Iterator[None]:
+    """Re-raise redis-py errors as BackendError subclasses, chained with ``from``."""
+    try:
+        yield
+    except rx.RedisError as exc:
+        raise classify(exc, where, secrets) from exc

@@ -1,0 +1,91 @@
+"""Which search index a cache partition should use: a pure decision.
+
+The index name carries the schema version, the vector dimension and the
+algorithm (see :mod:`.layout`).  Given the indexes that exist under this
+cache's prefix and the backend's settings, :func:`plan_index` says which one
+to use, whether to create it, and which superseded index to drop - or raises
+a clear error instead of ever mixing incompatible data:
+
+* an index of another schema version      -> ConfigurationError
+* a vector index of another dimension      -> ConfigurationError (``dimension=``)
+                                              or DimensionMismatchError (a stored vector)
+* a vector index of another algorithm      -> ConfigurationError
+* two vector indexes that disagree         -> ConfigurationError
+
+A cache that has stored no embedding yet has an index without a vector field
+(``d0``).  The first vector upgrades it: the ``d<dim>`` index is created over
+the same prefix, and once it has indexed every existing entry the ``d0`` index
+is dropped (without its documents).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..._errors import ConfigurationError, DimensionMismatchError
+from .layout import IndexName
+
+__all__ = ["IndexPlan", "plan_index"]
+
+
+@dataclass(frozen=True)
+class IndexPlan:
+    use: IndexName
+    create: bool
+    drop: tuple[IndexName, ...] = ()
+
+    @property
+    def wait(self) -> bool:
+        """Wait for background indexing before use: a new index over existing keys starts empty."""
+        return self.create or bool(self.drop)
+
+
+def plan_index(
+    existing: Sequence[IndexName],
+    *,
+    cache: str,
+    schema: int,
+    algorithm: str,
+    dimension: int | None,
+    vector_dim: int | None = None,
+) -> IndexPlan:
+    """Decide the index for a cache.
+
+    ``dimension`` is the backend's configured dimension; ``vector_dim`` the
+    length of a vector about to be stored (it fixes the dimension when nothing
+    else has).
+    """
+    foreign = sorted({n.schema for n in existing if n.schema != schema})
+    if foreign:
+        raise ConfigurationError(
+            f"cache {cache!r} has a search index built for schema version {foreign[0]}, and this library uses "
+            f"version {schema}: drop the old cache (RedisCacheBackend.drop()) or use another name="
+        )
+    vector_indexes = sorted({n for n in existing if n.dim > 0}, key=lambda n: (n.dim, n.algorithm or ""))
+    plain = tuple(n for n in existing if n.dim == 0)
+    if len(vector_indexes) > 1:
+        found = ", ".join(n.suffix() for n in vector_indexes)
+        raise ConfigurationError(
+            f"cache {cache!r} has conflicting vector indexes ({found}); drop the cache or use another name="
+        )
+    if vector_indexes:
+        current = vector_indexes[0]
+        if dimension is not None and dimension != current.dim:
+            raise ConfigurationError(
+                f"cache {cache!r} stores {current.dim}-dimensional vectors, but this backend is configured with "
+                f"dimension={dimension}: use another name= for the new embedder, or drop the old cache"
+            )
+        if vector_dim is not None and vector_dim != current.dim:
+            raise DimensionMismatchError(current.dim, vector_dim)
+        if current.algorithm != algorithm:
+            raise ConfigurationError(
+                f"cache {cache!r} has a {current.algorithm} vector index, but this backend is configured with "
+                f"index_algorithm={algorithm!r}: use the same algorithm everywhere, or another name="
+            )
+        return IndexPlan(use=current, create=False, drop=plain)
+    dim = dimension if dimension is not None else vector_dim
+    if dim is not None:
+        return IndexPlan(use=IndexName(schema, dim, algorithm), create=True, drop=plain)
+    target = IndexName(schema, 0)
+    return IndexPlan(use=target, create=target not in plain)

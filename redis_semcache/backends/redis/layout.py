@@ -1,0 +1,130 @@
+"""Where a cache's data lives in Redis: key names and index names.
+
+Every key of one cache partition shares one hash tag, so a partition's keys
+and its search index sit in one cluster slot (one node) and Lua scripts may
+touch any of them::
+
+    semcache:{<name>:<p>}:e:<entry id>      hash, one per entry (the index PREFIX)
+    semcache:{<name>:<p>}:z:fifo            zset id -> created_at   (also: the member list)
+    semcache:{<name>:<p>}:z:lru             zset id -> last_access
+    semcache:{<name>:<p>}:z:lfu             zset id -> hits + recency fraction
+    semcache:{<name>:<p>}:z:exp             zset id -> expires_at   (entries with a TTL only)
+    semcache:{<name>:<p>}:stats             hash of shared counters
+    semcache:{<name>:<p>}:seq               write sequence number
+    semcache:{<name>:<p>}:lock:<entry id>   single-flight compute lock (token, PX)
+    semcache:{<name>:<p>}:idx:s<schema>:d<dim>[:<algorithm>]   the search index
+
+The partition ``p`` is derived from the scope id (the first 16 hex digits of
+every entry id), so an entry id alone names its partition.  A single Redis
+uses one partition (p = 0); the layout is ready for a cluster, where each
+partition gets its own slot and index.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..._errors import ConfigurationError
+from ..._keys import SCOPE_ID_LEN
+
+__all__ = ["ROOT", "IndexName", "KeyLayout", "check_name"]
+
+ROOT = "semcache"
+ZSETS = ("fifo", "lru", "lfu", "exp")
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_INDEX_TAIL = re.compile(r"s(?P<schema>[0-9]+):d(?P<dim>[0-9]+)(?::(?P<algorithm>[a-z]+))?")
+
+
+def check_name(name: object) -> str:
+    """A cache name goes inside a hash tag and an ACL key pattern: keep it plain."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ConfigurationError(f"cache name must be 1-64 characters from A-Z a-z 0-9 _ . -, got {name!r}")
+    return name
+
+
+@dataclass(frozen=True)
+class IndexName:
+    """What an index was built for, as carried by its name.
+
+    ``dim`` 0 means "no vector field yet": the cache has stored no embedding.
+    """
+
+    schema: int
+    dim: int
+    algorithm: str | None = None
+
+    def suffix(self) -> str:
+        tail = f"s{self.schema}:d{self.dim}"
+        return tail if self.dim == 0 or self.algorithm is None else f"{tail}:{self.algorithm.lower()}"
+
+    @classmethod
+    def parse(cls, suffix: str) -> IndexName | None:
+        m = _INDEX_TAIL.fullmatch(suffix)
+        if m is None:
+            return None
+        algorithm = m["algorithm"]
+        return cls(int(m["schema"]), int(m["dim"]), None if algorithm is None else algorithm.upper())
+
+
+@dataclass(frozen=True)
+class KeyLayout:
+    """Key names of one cache (``name``) split into ``partitions`` hash-tagged partitions."""
+
+    name: str
+    partitions: int = 1
+
+    def __post_init__(self) -> None:
+        check_name(self.name)
+        if self.partitions < 1:
+            raise ConfigurationError(f"partitions must be at least 1, got {self.partitions}")
+
+    def partition_of(self, entry_or_scope_id: str) -> int:
+        """The partition of an entry id or scope id (both start with the scope id)."""
+        if self.partitions == 1:
+            return 0
+        return int(entry_or_scope_id[:SCOPE_ID_LEN], 16) % self.partitions
+
+    def base(self, p: int) -> str:
+        return f"{ROOT}:{{{self.name}:{p}}}:"
+
+    def entry_prefix(self, p: int) -> str:
+        return f"{self.base(p)}e:"
+
+    def entry_key(self, p: int, entry_id: str) -> str:
+        return f"{self.entry_prefix(p)}{entry_id}"
+
+    def zset(self, p: int, which: str) -> str:
+        if which not in ZSETS:
+            raise ValueError(f"unknown zset {which!r}")
+        return f"{self.base(p)}z:{which}"
+
+    def stats(self, p: int) -> str:
+        return f"{self.base(p)}stats"
+
+    def seq(self, p: int) -> str:
+        return f"{self.base(p)}seq"
+
+    def lock(self, p: int, entry_id: str) -> str:
+        return f"{self.base(p)}lock:{entry_id}"
+
+    def partition_keys(self, p: int) -> list[str]:
+        """KEYS[1..6] of every Lua script: fifo, lru, lfu, exp, stats, seq."""
+        return [*(self.zset(p, z) for z in ZSETS), self.stats(p), self.seq(p)]
+
+    def index_prefix(self, p: int) -> str:
+        return f"{self.base(p)}idx:"
+
+    def index(self, p: int, name: IndexName) -> str:
+        return f"{self.index_prefix(p)}{name.suffix()}"
+
+    def parse_index(self, p: int, full_name: str) -> IndexName | None:
+        """The IndexName of one of this partition's indexes, or None for any other name."""
+        prefix = self.index_prefix(p)
+        if not full_name.startswith(prefix):
+            return None
+        return IndexName.parse(full_name[len(prefix) :])
+
+    def key_pattern(self) -> str:
+        """A SCAN/ACL glob covering every key of this cache (all partitions)."""
+        return f"{ROOT}:{{{self.name}:*"

@@ -1,0 +1,144 @@
+-- _lib.lua: helpers shared by every script.  The loader (scripts/__init__.py)
+-- puts this file in front of each script, so each script is one self-contained
+-- text registered once and called by SHA.
+--
+-- Every script receives one cache partition's keys, in this order:
+--   KEYS[1] zset fifo   entry id -> created_at (also: the list of our entries)
+--   KEYS[2] zset lru    entry id -> last_access
+--   KEYS[3] zset lfu    entry id -> hits + recency fraction (see LFU_TIME_SCALE)
+--   KEYS[4] zset exp    entry id -> expires_at (entries with a TTL only)
+--   KEYS[5] hash stats  shared counters
+--   KEYS[6] string seq  write sequence number
+-- and ARGV[1] = entry key prefix, ARGV[2] = now (seconds, from the backend's clock).
+-- Entry keys are ARGV[1] .. id: they share the partition's hash tag, so they sit
+-- in the same cluster slot as KEYS.
+--
+-- Times are the backend's clock (injectable); only the TTL itself is the
+-- server's (PEXPIRE, relative), so clock skew cannot shorten or extend it.
+
+local Z_FIFO, Z_LRU, Z_LFU, Z_EXP, STATS, SEQ = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local PREFIX = ARGV[1]
+local NOW_TEXT = ARGV[2]
+local NOW = tonumber(ARGV[2])
+
+local FORMAT = '1'
+local ENTRY_FIELDS = {
+  'fmt', 'prompt', 'response', 'kind', 'model', 'namespace', 'scope', 'tags', 'version', 'created_at', 'ttl', 'seq'
+}
+local LFU_TIME_SCALE = 1e10
+
+-- Lua's tostring keeps 14 digits; scores need all 17.
+local function num(x)
+  return string.format('%.17g', x)
+end
+
+local function recency(t)
+  local f = t / LFU_TIME_SCALE
+  if f < 0 then return 0 end
+  if f > 0.999999 then return 0.999999 end
+  return f
+end
+
+local function count(field, n)
+  if n ~= 0 then
+    redis.call('HINCRBY', STATS, field, n)
+  end
+end
+
+local function forget(id)
+  redis.call('ZREM', Z_FIFO, id)
+  redis.call('ZREM', Z_LRU, id)
+  redis.call('ZREM', Z_LFU, id)
+  redis.call('ZREM', Z_EXP, id)
+end
+
+-- Settle up to `limit` entries whose expiry time has passed on our clock.
+-- Gone on the server: forget them and count an expiration.  Still alive there
+-- (our clock runs ahead of the server's): re-score them from the server's TTL.
+-- Returns true when more may be due.
+local function prune(limit)
+  local due = redis.call('ZRANGE', Z_EXP, '-inf', NOW_TEXT, 'BYSCORE', 'LIMIT', 0, limit)
+  local expired = 0
+  for _, id in ipairs(due) do
+    local pttl = redis.call('PTTL', PREFIX .. id)
+    if pttl == -2 then
+      forget(id)
+      expired = expired + 1
+    elseif pttl == -1 then
+      redis.call('ZREM', Z_EXP, id)
+    else
+      redis.call('ZADD', Z_EXP, num(NOW + pttl / 1000), id)
+    end
+  end
+  count('expirations', expired)
+  return #due >= limit
+end
+
+-- The entry as a flat list: {id, ENTRY_FIELDS values..., lru, lfu, exp}, or nil
+-- when the key is not one of our entry hashes.
+local function record(id)
+  local v = redis.pcall('HMGET', PREFIX .. id, unpack(ENTRY_FIELDS))
+  if type(v) ~= 'table' or v.err or v[1] ~= FORMAT then
+    return nil
+  end
+  local out = {id}
+  for i = 1, #ENTRY_FIELDS do
+    out[#out + 1] = v[i]
+  end
+  out[#out + 1] = redis.call('ZSCORE', Z_LRU, id)
+  out[#out + 1] = redis.call('ZSCORE', Z_LFU, id)
+  out[#out + 1] = redis.call('ZSCORE', Z_EXP, id)
+  return out
+end
+
+-- Hit bookkeeping: last access, hit count and (sliding TTL) a fresh expiry.
+-- Only zsets and the key's TTL change: the hash itself stays untouched, so
+-- RediSearch does not re-index the entry.
+local function touch(id, sliding)
+  redis.call('ZADD', Z_LRU, NOW_TEXT, id)
+  local hits = math.floor(tonumber(redis.call('ZSCORE', Z_LFU, id) or '0')) + 1
+  redis.call('ZADD', Z_LFU, num(hits + recency(NOW)), id)
+  if sliding then
+    local ttl = tonumber(redis.call('HGET', PREFIX .. id, 'ttl') or '')
+    if ttl then
+      redis.call('PEXPIRE', PREFIX .. id, math.max(1, math.floor(ttl * 1000 + 0.5)))
+      redis.call('ZADD', Z_EXP, num(NOW + ttl), id)
+    end
+  end
+end
+
+local VICTIM_ORDER = {lru = {Z_LRU}, lfu = {Z_LFU}, fifo = {Z_FIFO}, ttl = {Z_EXP, Z_FIFO}}
+
+local function victim(strategy, protect)
+  for _, z in ipairs(VICTIM_ORDER[strategy]) do
+    for _, id in ipairs(redis.call('ZRANGE', z, 0, 1)) do
+      if id ~= protect then
+        return id
+      end
+    end
+  end
+  return nil
+end
+
+-- Evict by `strategy` until at most `max_size` entries remain, at most `limit`
+-- victims per call, never `protect` (the entry being written).
+-- Returns the number evicted and whether the cache is still over max_size.
+local function evict(max_size, strategy, protect, limit)
+  local evicted, expired, n = 0, 0, 0
+  while n < limit and redis.call('ZCARD', Z_FIFO) > max_size do
+    local id = victim(strategy, protect)
+    if not id then
+      break
+    end
+    if redis.call('DEL', PREFIX .. id) == 1 then
+      evicted = evicted + 1
+    else
+      expired = expired + 1
+    end
+    forget(id)
+    n = n + 1
+  end
+  count('evictions', evicted)
+  count('expirations', expired)
+  return evicted, redis.call('ZCARD', Z_FIFO) > max_size
+end
