@@ -38,6 +38,17 @@ def _systems(rows: Iterable[dict[str, Any]]) -> list[str]:
     return list(dict.fromkeys(r["system"] for r in rows))
 
 
+def _hit_note(op: str, hit_rate: float | None) -> str:
+    """Flag a lookup whose outcome differs from the intended one (e.g. approximate HNSW search)."""
+    if hit_rate is None:
+        return ""
+    if op in ("exact", "semantic") and hit_rate < 0.995:
+        return f"{hit_rate:.0%} hits"
+    if op == "miss" and hit_rate > 0:
+        return f"{hit_rate:.0%} hits"
+    return ""
+
+
 def latency_tables(results: dict[str, Any]) -> str:
     rows = results["latency"]
     by = _index(rows, "system", "entries", "op")
@@ -51,6 +62,9 @@ def latency_tables(results: dict[str, Any]) -> str:
             for op in OPS:
                 r = by.get((system, n, op), {})
                 cell = f"{fmt_us(r.get('p50_us'))} / {fmt_us(r.get('p99_us'))}"
+                note = _hit_note(op, r.get("hit_rate"))
+                if note:
+                    cell += f" ({note})"
                 if r.get("error"):
                     cell = "error"
                 cells.append(cell)
