@@ -81,9 +81,7 @@ class LocalRedis:
         return [*args, *self.extra_args]
 
     def start(self, timeout: float = 15.0) -> LocalRedis:
-        self.proc = subprocess.Popen(
-            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.dir
-        )
+        self.proc = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.dir)
         deadline = time.monotonic() + timeout
         client = redis.Redis(port=self.port, socket_timeout=0.5, socket_connect_timeout=0.5)
         try:

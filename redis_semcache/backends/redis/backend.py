@@ -117,8 +117,12 @@ class RedisCacheBackend:
         if algorithm not in ALGORITHMS:
             raise ConfigurationError(f"index_algorithm must be one of {ALGORITHMS}, got {index_algorithm!r}")
         # Validates dimension and the HNSW build parameters.
-        VectorConfig(dim=1 if dimension is None else dimension, algorithm=algorithm, m=hnsw_m,
-                     ef_construction=hnsw_ef_construction)
+        VectorConfig(
+            dim=1 if dimension is None else dimension,
+            algorithm=algorithm,
+            m=hnsw_m,
+            ef_construction=hnsw_ef_construction,
+        )
         if isinstance(hnsw_ef_runtime, bool) or not isinstance(hnsw_ef_runtime, int) or hnsw_ef_runtime < 1:
             raise ConfigurationError(f"hnsw_ef_runtime must be a positive int, got {hnsw_ef_runtime!r}")
         self.index_algorithm = algorithm
@@ -152,6 +156,7 @@ class RedisCacheBackend:
         self._scripts = ScriptSet(self._client)
         self._lock = threading.RLock()
         self._index: IndexName | None = None
+        self._seen_dim: int | None = None  # kept when the index vanishes, to recreate it alike
         self._trim_pending = False
 
         self.max_size: int | None = None
@@ -448,7 +453,7 @@ class RedisCacheBackend:
                     schema=self._schema.version,
                     algorithm=self.index_algorithm,
                     dimension=self._configured_dim,
-                    vector_dim=vector_dim,
+                    vector_dim=vector_dim or self._seen_dim,
                 )
                 full = self._layout.index(0, plan.use)
                 if plan.create:
@@ -476,6 +481,7 @@ class RedisCacheBackend:
                             raise
                 self._scripts.load_all(self._client)
             self._index = plan.use
+            self._seen_dim = plan.use.dim or self._seen_dim
             return plan.use
 
     def _wait_indexed(self, full: str) -> None:

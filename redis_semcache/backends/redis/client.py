@@ -6,8 +6,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from ..._errors import ConfigurationError
+
+# redis-py 8 retries a failed command 10 times with backoff up to 1 s (about
+# 4 s against a dead server).  A cache must fail fast: retry twice, quickly,
+# which still hides a pooled connection the server closed meanwhile.
+RETRIES = 2
+RETRY_BACKOFF = ExponentialBackoff(cap=0.05, base=0.005)
 
 __all__ = ["ConnectionSettings", "describe", "secrets_of"]
 
@@ -54,6 +62,7 @@ class ConnectionSettings:
         common: dict[str, Any] = {
             "socket_timeout": self.socket_timeout,
             "socket_connect_timeout": self.socket_connect_timeout,
+            "retry": Retry(RETRY_BACKOFF, RETRIES),
         }
         if self.username is not None:
             common["username"] = self.username

@@ -7,8 +7,9 @@ to use, whether to create it, and which superseded index to drop - or raises
 a clear error instead of ever mixing incompatible data:
 
 * an index of another schema version      -> ConfigurationError
-* a vector index of another dimension      -> ConfigurationError (``dimension=``)
-                                              or DimensionMismatchError (a stored vector)
+* a vector index of another dimension      -> ConfigurationError (``dimension=``);
+                                              a vector of another length is refused by
+                                              the caller (DimensionMismatchError)
 * a vector index of another algorithm      -> ConfigurationError
 * two vector indexes that disagree         -> ConfigurationError
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..._errors import ConfigurationError, DimensionMismatchError
+from ..._errors import ConfigurationError
 from .layout import IndexName
 
 __all__ = ["IndexPlan", "plan_index"]
@@ -53,8 +54,8 @@ def plan_index(
     """Decide the index for a cache.
 
     ``dimension`` is the backend's configured dimension; ``vector_dim`` the
-    length of a vector about to be stored (it fixes the dimension when nothing
-    else has).
+    length of a vector about to be stored, or the dimension this backend saw
+    before the index vanished (it fixes the dimension when nothing else has).
     """
     foreign = sorted({n.schema for n in existing if n.schema != schema})
     if foreign:
@@ -76,8 +77,6 @@ def plan_index(
                 f"cache {cache!r} stores {current.dim}-dimensional vectors, but this backend is configured with "
                 f"dimension={dimension}: use another name= for the new embedder, or drop the old cache"
             )
-        if vector_dim is not None and vector_dim != current.dim:
-            raise DimensionMismatchError(current.dim, vector_dim)
         if current.algorithm != algorithm:
             raise ConfigurationError(
                 f"cache {cache!r} has a {current.algorithm} vector index, but this backend is configured with "

@@ -1,0 +1,153 @@
+"""Entry hash encoding, record decoding and reply parsing - no server needed."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from redis_semcache import CacheEntry, InvalidInputError, make_cache_key
+from redis_semcache.backends.redis import fields as F
+from redis_semcache.backends.redis.codec import (
+    MalformedEntryError,
+    decode_record,
+    encode_entry,
+    lfu_hits,
+    parse_info,
+    parse_search,
+)
+from redis_semcache.backends.redis.queries import digest
+from redis_semcache.backends.redis.scripts import NAMES, source
+
+LIB = Path(__file__).resolve().parents[2] / "redis_semcache" / "backends" / "redis" / "scripts" / "_lib.lua"
+
+
+def entry(**overrides):
+    base = {
+        "key": make_cache_key("hello there", model="gpt-4"),
+        "prompt": "hello there",
+        "response": {"a": [1, 2]},
+        "model": "gpt-4",
+        "scope": make_cache_key("hello there", model="gpt-4")[:16],
+        "namespace": "ns",
+        "tags": ("a|b", "user:1}"),
+        "version": "v2",
+    }
+    base.update(overrides)
+    return CacheEntry(**base)
+
+
+def as_record(e: CacheEntry, fields: dict[str, bytes], seq: int = 7, lru=b"1000.5", lfu=b"3.0001", exp=b"2000.0"):
+    values = [fields.get(name, str(seq).encode() if name == F.SEQ else None) for name in F.ENTRY_FIELDS]
+    return [e.key.encode(), *values, lru, lfu, exp]
+
+
+def test_encode_then_decode_round_trips():
+    e = entry(embedding=np.ones(4, dtype=np.float32) / 2)
+    fields = encode_entry(e, now=1000.25, ttl=60.0)
+    assert fields[F.MODEL_H] == digest("gpt-4").encode()
+    assert fields[F.TAG_H] == f"{digest('a|b')},{digest('user:1}')}".encode()
+    assert fields[F.PATTERN_KEY] == b"hello_there" and fields[F.PROMPT_LEN] == b"11"
+    assert np.frombuffer(fields[F.EMBEDDING], dtype="<f4").tolist() == [0.5] * 4
+    back = decode_record(as_record(e, fields))
+    assert (back.key, back.prompt, back.response) == (e.key, e.prompt, e.response)
+    assert (back.model, back.namespace, back.tags, back.version) == ("gpt-4", "ns", ("a|b", "user:1}"), "v2")
+    assert (back.created_at, back.last_access, back.access_count) == (1000.25, 1000.5, 3)
+    assert (back.expires_at, back.ttl) == (2000.0, 60.0)
+
+
+def test_decode_accepts_str_replies_and_missing_scores():
+    e = entry(response="plain text")
+    fields = encode_entry(e, now=5.0, ttl=None)
+    record = [v.decode() if isinstance(v, bytes) else v for v in as_record(e, fields, lru=None, lfu=None, exp=None)]
+    back = decode_record(record)
+    assert back.response == "plain text" and back.ttl is None and back.expires_at is None and back.access_count == 0
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {F.FMT: b"2"},
+        {F.KIND: b"pickle"},
+        {F.KIND: b"json", F.RESPONSE: b"{not json"},
+        {F.TAGS: b'"a string"'},
+        {F.CREATED_AT: b"yesterday"},
+        {F.PROMPT: None},
+        {F.RESPONSE: b"\xff\xfe"},
+    ],
+)
+def test_malformed_records_raise_malformed_entry_error(damage):
+    e = entry()
+    fields = {**encode_entry(e, now=1.0, ttl=None), **damage}
+    with pytest.raises(MalformedEntryError):
+        decode_record(as_record(e, fields))
+
+
+def test_wrong_length_record_is_malformed():
+    with pytest.raises(MalformedEntryError):
+        decode_record([b"id", b"1"])
+
+
+def test_lone_surrogates_are_input_errors():
+    with pytest.raises(InvalidInputError):
+        encode_entry(entry(response="bad \ud800"), now=1.0, ttl=None)
+
+
+def test_lfu_hits_is_the_integer_part():
+    assert lfu_hits(0.000123) == 0 and lfu_hits(7.99) == 7 and lfu_hits(1_000_000.5) == 1_000_000
+
+
+def test_lua_entry_fields_and_constants_match_python():
+    lib = LIB.read_text(encoding="utf-8")
+    names = re.search(r"local ENTRY_FIELDS = \{(.*?)\}", lib, re.S).group(1)
+    assert tuple(re.findall(r"'([a-z_]+)'", names)) == F.ENTRY_FIELDS
+    assert f"local FORMAT = '{F.FORMAT}'" in lib
+    assert "local LFU_TIME_SCALE = 1e10" in lib and F.LFU_TIME_SCALE == 1e10
+
+
+def test_every_script_has_a_contract_header():
+    for name in NAMES:
+        text = source(name).split(f"-- ===== {name}.lua =====\n", 1)[1]
+        header = text.split("\n\n", 1)[0]
+        assert header.startswith(f"-- {name}:"), name
+        assert "KEYS[1..6]" in header and "ARGV[1..2]" in header and "Returns" in header, name
+
+
+RESP2 = [2, b"p:a", [b"seq", b"4", b"prompt", b"x"], b"p:b", [b"seq", b"9"]]
+RESP3 = {
+    b"total_results": 2,
+    b"results": [
+        {b"id": b"p:a", b"extra_attributes": {b"seq": b"4", b"prompt": b"x"}},
+        {b"id": b"p:b", b"extra_attributes": {b"seq": b"9"}},
+    ],
+}
+
+
+RESP3_DECODED = {  # decode_responses=True
+    "total_results": 2,
+    "results": [
+        {"id": "p:a", "extra_attributes": {"seq": "4", "prompt": "x"}},
+        {"id": "p:b", "extra_attributes": {"seq": "9"}},
+    ],
+}
+
+
+@pytest.mark.parametrize("reply", [RESP2, RESP3, RESP3_DECODED])
+def test_parse_search_reads_resp2_and_resp3(reply):
+    total, hits = parse_search(reply)
+    assert total == 2
+    assert [h.id for h in hits] == ["p:a", "p:b"]
+    first = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in hits[0].fields.items()}
+    assert first == {"seq": "4", "prompt": "x"}
+
+
+def test_parse_search_rejects_garbage():
+    with pytest.raises(TypeError):
+        parse_search(42)
+
+
+def test_parse_info_flat_and_map():
+    assert parse_info([b"num_docs", b"3", b"indexing", 0]) == {"num_docs": b"3", "indexing": 0}
+    assert parse_info({b"num_docs": 3}) == {"num_docs": 3}

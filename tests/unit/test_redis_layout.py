@@ -1,0 +1,99 @@
+"""Key layout, index names and the index decision - no server needed."""
+
+from __future__ import annotations
+
+import pytest
+from redis import exceptions as rx
+
+from redis_semcache import (
+    BackendError,
+    BackendUnavailableError,
+    ConfigurationError,
+    SearchModuleMissingError,
+    make_cache_key,
+)
+from redis_semcache.backends.redis.errors import IndexMissingError, classify
+from redis_semcache.backends.redis.index import plan_index
+from redis_semcache.backends.redis.layout import IndexName, KeyLayout
+
+
+def test_keys_share_one_hash_tag_per_partition():
+    layout = KeyLayout("llmcache")
+    key = make_cache_key("hi")
+    index = layout.index(0, IndexName(1, 8, "FLAT"))
+    names = [layout.entry_key(0, key), *layout.partition_keys(0), layout.lock(0, key), index]
+    assert all(n.startswith("semcache:{llmcache:0}:") for n in names)
+    assert layout.entry_key(0, key) == f"semcache:{{llmcache:0}}:e:{key}"
+    assert layout.index(0, IndexName(1, 384, "HNSW")) == "semcache:{llmcache:0}:idx:s1:d384:hnsw"
+    assert layout.index(0, IndexName(1, 0)) == "semcache:{llmcache:0}:idx:s1:d0"
+
+
+def test_partition_comes_from_the_scope_id():
+    layout = KeyLayout("c", partitions=4)
+    key = make_cache_key("hi", model="m")
+    assert layout.partition_of(key) == layout.partition_of(key[:16]) == int(key[:16], 16) % 4
+    assert KeyLayout("c").partition_of(key) == 0
+
+
+def test_index_names_parse_back():
+    layout = KeyLayout("c")
+    for name in (IndexName(1, 0), IndexName(2, 384, "FLAT"), IndexName(1, 16, "HNSW")):
+        assert layout.parse_index(0, layout.index(0, name)) == name
+    assert layout.parse_index(0, "semcache:{other:0}:idx:s1:d8:flat") is None
+    assert layout.parse_index(0, "semcache:{c:0}:idx:garbage") is None
+
+
+@pytest.mark.parametrize("name", ["", "a:b", "a{b", "a}b", "a b", "a*", "x" * 65, "é", None])
+def test_cache_names_are_plain(name):
+    with pytest.raises(ConfigurationError):
+        KeyLayout(name)
+
+
+def plan(existing, **kw):
+    kw.setdefault("cache", "c")
+    kw.setdefault("schema", 1)
+    kw.setdefault("algorithm", "FLAT")
+    kw.setdefault("dimension", None)
+    return plan_index(existing, **kw)
+
+
+def test_plan_creates_a_plain_index_until_a_dimension_is_known():
+    p = plan([])
+    assert (p.use, p.create, p.drop) == (IndexName(1, 0), True, ())
+    p = plan([IndexName(1, 0)])
+    assert (p.use, p.create, p.wait) == (IndexName(1, 0), False, False)
+
+
+def test_plan_upgrades_the_plain_index_on_the_first_vector():
+    p = plan([IndexName(1, 0)], vector_dim=8)
+    assert (p.use, p.create, p.drop, p.wait) == (IndexName(1, 8, "FLAT"), True, (IndexName(1, 0),), True)
+    p = plan([], dimension=384, algorithm="HNSW")
+    assert p.use == IndexName(1, 384, "HNSW") and p.create
+
+
+def test_plan_finishes_someone_elses_upgrade():
+    p = plan([IndexName(1, 0), IndexName(1, 8, "FLAT")])
+    assert (p.use, p.create, p.drop) == (IndexName(1, 8, "FLAT"), False, (IndexName(1, 0),))
+
+
+def test_plan_refuses_incompatible_indexes():
+    with pytest.raises(ConfigurationError, match="schema version 2"):
+        plan([IndexName(2, 8, "FLAT")])
+    with pytest.raises(ConfigurationError, match="dimension=16"):
+        plan([IndexName(1, 8, "FLAT")], dimension=16)
+    assert plan([IndexName(1, 8, "FLAT")], vector_dim=16).use.dim == 8  # the caller refuses the vector
+    with pytest.raises(ConfigurationError, match="HNSW"):
+        plan([IndexName(1, 8, "HNSW")])
+    with pytest.raises(ConfigurationError, match="conflicting"):
+        plan([IndexName(1, 8, "FLAT"), IndexName(1, 16, "FLAT")])
+
+
+def test_error_classification_and_redaction():
+    where = "h:1/0"
+    assert isinstance(classify(rx.ConnectionError("refused"), where), BackendUnavailableError)
+    assert isinstance(classify(rx.TimeoutError("slow"), where), BackendUnavailableError)
+    missing = classify(rx.ResponseError("unknown command 'FT._LIST', with args beginning with: "), where)
+    assert isinstance(missing, SearchModuleMissingError) and "RediSearch" in str(missing)
+    assert isinstance(classify(rx.ResponseError("idx: no such index"), where), IndexMissingError)
+    other = classify(rx.ResponseError("WRONGPASS s3cret is wrong"), where, secrets=("s3cret",))
+    assert type(other) is BackendError and "s3cret" not in str(other) and "***" in str(other)
