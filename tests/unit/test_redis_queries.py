@@ -14,7 +14,7 @@ from redis_semcache.backends.redis import queries as q
 from redis_semcache.backends.redis.queries import (
     PATTERN_KEY_CHARS,
     KnnQuery,
-    PageQuery,
+    SweepQuery,
     digest,
     escape_tag,
     glob_filters,
@@ -68,50 +68,67 @@ def test_pattern_key_maps_to_word_characters_and_truncates():
     assert pattern_key(long) == "x" * PATTERN_KEY_CHARS
 
 
-def _wildcard(filter_text: str) -> str:
-    return re.search(r"w'([^']*)'", filter_text).group(1)
+def evaluate(expression: str | None, pk: str) -> bool:
+    """Evaluate a generated FILTER expression the way RediSearch does (for the functions we emit)."""
+    if expression is None:
+        return True
+
+    def substr(s: str, offset: int, count: int) -> str:
+        return s[offset : offset + count] if offset >= 0 else ""
+
+    def contains(s: str, sub: str) -> int:
+        return s.count(sub)
+
+    py = expression.replace("@pk", "pk").replace("&&", "and")
+    return bool(eval(py, {"substr": substr, "contains": contains, "strlen": len}, {"pk": pk}))  # test-only
 
 
-def test_glob_filters_shapes():
-    short, long = glob_filters("user_*")
-    assert short == f"@plen:[0 {PATTERN_KEY_CHARS}] @pk:{{w'user_*'}}"
-    assert long == f"@plen:[({PATTERN_KEY_CHARS} +inf] @pk:{{w'user_*'}}"
-    assert _wildcard(glob_filters("[[]user]")[0]) == "?user_"
-    assert _wildcard(glob_filters("a**b")[0]) == "a*b"
-    assert _wildcard(glob_filters("[abc")[0]) == "_abc"  # unclosed bracket is a literal
-    assert _wildcard(glob_filters("*end")[1]) == "*"  # no literal prefix: every long prompt is a candidate
-    assert _wildcard(glob_filters("[!]]x")[0]) == "?x"
+def test_glob_filter_shapes():
+    f = glob_filters("user_*")
+    assert f.short == "strlen(@pk) >= 5 && substr(@pk, 0, 5) == 'user_'"
+    assert f.long == "substr(@pk, 0, 5) == 'user_'" and f.long_possible
+    f = glob_filters("a?c")
+    assert f.short == "strlen(@pk) == 3 && substr(@pk, 0, 1) == 'a' && substr(@pk, 2, 1) == 'c'"
+    assert not f.long_possible  # a 3-character glob cannot match a long prompt
+    f = glob_filters("*mid*end")
+    assert "contains(@pk, 'mid') > 0" in f.short and "substr(@pk, strlen(@pk) - 3, 3) == 'end'" in f.short
+    assert f.long is None  # no literal prefix: every long prompt is a candidate
+    assert glob_filters("[[]user]").short == "strlen(@pk) == 6 && substr(@pk, 1, 5) == 'user_'"
+    assert glob_filters("[abc").short == "strlen(@pk) == 4 && substr(@pk, 0, 4) == '_abc'"  # unclosed: literal
 
 
 def _superset_holds(prompt: str, pattern: str) -> bool:
-    """fnmatch(prompt, pattern) implies the mapped prompt matches the server-side query."""
+    """fnmatch(prompt, pattern) implies the server-side filter keeps the prompt."""
     if not fnmatch.fnmatchcase(prompt, pattern):
         return True
-    short, long = glob_filters(pattern)
-    key = pattern_key(prompt)
+    f = glob_filters(pattern)
     if len(prompt) <= PATTERN_KEY_CHARS:
-        # the mapped values only contain [A-Za-z0-9_*?], where fnmatch == RediSearch wildcard matching
-        return fnmatch.fnmatchcase(key, _wildcard(short))
-    return fnmatch.fnmatchcase(key, _wildcard(long))
+        return evaluate(f.short, pattern_key(prompt))
+    return f.long_possible and evaluate(f.long, pattern_key(prompt))
 
 
 GLOB_ALPHABET = "ab_A*?[]!-xé日 |{}"
 
 
-@settings(max_examples=600)
+@settings(max_examples=800)
 @given(
     st.text(alphabet="abAé日 _-|{}[]*?x!", min_size=1, max_size=12),
     st.text(alphabet=GLOB_ALPHABET, min_size=1, max_size=8),
 )
-def test_glob_query_is_a_superset_of_fnmatch(prompt, pattern):
+def test_glob_filter_is_a_superset_of_fnmatch(prompt, pattern):
     assert _superset_holds(prompt, pattern)
 
 
-@settings(max_examples=200)
+@settings(max_examples=300)
 @given(st.text(alphabet="ab*?[]", min_size=1, max_size=6), st.text(alphabet="ab", min_size=0, max_size=40))
 def test_glob_superset_holds_for_long_prompts(pattern, tail):
     prompt = "a" * PATTERN_KEY_CHARS + tail
     assert _superset_holds(prompt, pattern)
+
+
+def test_glob_filter_narrows():
+    f = glob_filters("user_*")
+    assert evaluate(f.short, "user_1") and not evaluate(f.short, "admin_1") and not evaluate(f.short, "user")
 
 
 def test_knn_query_args_are_complete_and_ordered():
@@ -145,12 +162,12 @@ def test_knn_query_checks_its_arguments(kwargs):
         KnnQuery(**{**base, **kwargs})
 
 
-def test_page_query_keyset_pagination():
-    first = PageQuery("@tag_h:{abc}", batch=100).args()
-    assert first[0] == "@tag_h:{abc} @seq:[-inf +inf]"
-    assert first[first.index("SORTBY") : first.index("SORTBY") + 3] == ["SORTBY", "seq", "ASC"]
-    assert first[first.index("LIMIT") : first.index("LIMIT") + 3] == ["LIMIT", 0, 100]
-    later = PageQuery("@tag_h:{abc}", after=41, upto=99, with_prompt=True).args()
-    assert later[0] == "@tag_h:{abc} @seq:[(41 99]"
-    assert later[later.index("RETURN") : later.index("RETURN") + 4] == ["RETURN", 2, "seq", "prompt"]
-    assert PageQuery(q.MATCH_ALL, after=5).args()[0] == "@seq:[(5 +inf]"
+def test_sweep_query_args():
+    plain = SweepQuery("@tag_h:{abc}", batch=100).args()
+    assert plain == ["@tag_h:{abc} @seq:[-inf +inf]", "LOAD", 2, "@__key", "@seq",
+                     "WITHCURSOR", "COUNT", 100, "MAXIDLE", 60000, "DIALECT", 2]  # fmt: skip
+    pattern = SweepQuery(q.SHORT_PROMPTS, "strlen(@pk) >= 1", with_prompt=True).args()
+    assert pattern[:9] == [f"@plen:[0 {PATTERN_KEY_CHARS}] @seq:[-inf +inf]", "LOAD", 3, "@__key", "@seq", "@pk",
+                           "FILTER", "strlen(@pk) >= 1", "LOAD"]  # fmt: skip
+    assert pattern[9:11] == [1, "@prompt"]  # the prompt is loaded only for rows that passed the filter
+    assert SweepQuery(q.MATCH_ALL).args()[0] == "@seq:[-inf +inf]"

@@ -11,8 +11,9 @@ exact hit / exact miss             1 (lookup_exact.lua)
 semantic lookup, no ``accept``     1 more (lookup_semantic.lua: KNN + touch)
 semantic lookup with ``accept``    1 more, plus 1 per accepted candidate (touch.lua)
 store                              1 (store.lua), +1 per extra eviction batch
+store_many                         1 per STORE_BATCH entries (pipelined store.lua)
 delete_keys                        1 per 500 ids
-delete_tags/version/pattern, clear pages + 1 (search and delete pipelined)
+delete_tags/version/pattern, clear pages + 1 (cursor read and delete pipelined)
 size, counters                     1 (report.lua)
 top_entries                        1 (top.lua)
 acquire_lock, release_lock         1 (SET NX PX; release_lock.lua)
@@ -30,7 +31,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -44,11 +44,11 @@ from ..._vectors import SIMILARITY_EPSILON, to_bytes
 from ..base import COUNTERS, SORT_FIELDS, Match, SemanticQuery
 from . import fields as F
 from .client import ConnectionSettings, describe, secrets_of
-from .codec import MalformedEntryError, decode_record, parse_info, parse_search, text
+from .codec import MalformedEntryError, decode_record, encode_entry, parse_cursor, parse_info, text
 from .errors import IndexMissingError, is_index_exists, is_index_missing, translate
 from .index import plan_index
 from .layout import IndexName, KeyLayout, check_name
-from .queries import MATCH_ALL, KnnQuery, PageQuery, glob_filters, tag_filter
+from .queries import LONG_PROMPTS, MATCH_ALL, SHORT_PROMPTS, KnnQuery, SweepQuery, glob_filters, tag_filter
 from .schema import ALGORITHMS, VectorConfig, load_schema
 from .scripts import ScriptSet
 
@@ -57,12 +57,6 @@ __all__ = ["RedisCacheBackend"]
 log = logging.getLogger("redis_semcache.redis")
 
 _RANK_ZSET = {"access_count": "lfu", "last_access": "lru", "created_at": "fifo"}
-
-
-@dataclass(frozen=True)
-class _Sweep:
-    where: str
-    batch: int
 
 
 class RedisCacheBackend:
@@ -80,6 +74,7 @@ class RedisCacheBackend:
     # Tunables, per call: evictions in one store script, expired entries
     # settled per script, and invalidation page sizes (short / long prompts).
     STORE_EVICTION_LIMIT = 64
+    STORE_BATCH = 200
     PRUNE_LIMIT = 256
     PAGE = 500
     LONG_PROMPT_PAGE = 16
@@ -263,36 +258,32 @@ class RedisCacheBackend:
     # -- writes --------------------------------------------------------
 
     def store(self, entry: CacheEntry, ttl: float | None) -> None:
-        index = self._index
-        if entry.embedding is None:
-            index = index or self._resolve()
-        else:
-            dim = int(entry.embedding.shape[0])
-            if index is None or index.dim == 0:  # the first vector fixes the dimension
-                index = self._resolve(vector_dim=dim)
-            if index.dim != dim:
-                raise DimensionMismatchError(index.dim, dim)
-        from .codec import encode_entry  # local: keeps the import block short
-
+        self._index_for(entry)
         now = self._clock()
-        hash_fields = encode_entry(entry, now=now, ttl=ttl)
-        flat: list[Any] = []
-        for field_name, value in hash_fields.items():
-            flat.extend((field_name, value))
-        reply = self._script(
-            "store",
-            entry.key,
-            "" if ttl is None else str(max(1, round(ttl * 1000))),
-            "" if ttl is None else repr(now + ttl),
-            "" if self.max_size is None else str(self.max_size),
-            self.eviction_strategy.value,
-            str(self.STORE_EVICTION_LIMIT),
-            str(self.PRUNE_LIMIT),
-            *flat,
-            now=now,
-        )
+        reply = self._script("store", *self._store_args(entry, ttl, now), now=now)
         if int(reply[2]) or self._trim_pending:
             self._trim()
+
+    def store_many(self, items: Sequence[tuple[CacheEntry, float | None]]) -> int:
+        """Store many entries in order, ``STORE_BATCH`` per round trip (pipelined store scripts).
+
+        The effect is that of calling :meth:`store` for each; returns how many were stored.
+        """
+        for entry, _ in items:
+            self._index_for(entry)
+        overflow = False
+        for start in range(0, len(items), self.STORE_BATCH):
+            chunk = items[start : start + self.STORE_BATCH]
+
+            def fill(pipe: Any, chunk: Sequence[tuple[CacheEntry, float | None]] = chunk) -> None:
+                for entry, ttl in chunk:
+                    now = self._clock()
+                    self._evalsha(pipe, "store", repr(float(now)), *self._store_args(entry, ttl, now))
+
+            overflow = any(int(reply[2]) for reply in self._pipeline(fill)) or overflow
+        if overflow or self._trim_pending:
+            self._trim()
+        return len(items)
 
     def delete_keys(self, keys: Sequence[str]) -> int:
         ids = [k for k in dict.fromkeys(keys) if split_key(k) is not None]
@@ -307,19 +298,21 @@ class RedisCacheBackend:
     def delete_tags(self, tags: Sequence[str]) -> int:
         if not tags:
             return 0
-        return self._sweep([_Sweep(tag_filter(F.TAG_H, list(tags)), self.PAGE)])
+        return self._sweep([SweepQuery(tag_filter(F.TAG_H, list(tags)), batch=self.PAGE)])
 
     def delete_version(self, version: str) -> int:
-        return self._sweep([_Sweep(tag_filter(F.VERSION_H, [version]), self.PAGE)])
+        return self._sweep([SweepQuery(tag_filter(F.VERSION_H, [version]), batch=self.PAGE)])
 
     def delete_pattern(self, pattern: str) -> int:
-        short, long = glob_filters(pattern)
-        sweeps = [_Sweep(short, self.PAGE), _Sweep(long, self.LONG_PROMPT_PAGE)]
+        narrow = glob_filters(pattern)
+        sweeps = [SweepQuery(SHORT_PROMPTS, narrow.short, with_prompt=True, batch=self.PAGE)]
+        if narrow.long_possible:  # long prompts travel in small pages
+            sweeps.append(SweepQuery(LONG_PROMPTS, narrow.long, with_prompt=True, batch=self.LONG_PROMPT_PAGE))
         return self._sweep(sweeps, confirm=lambda prompt: fnmatch.fnmatchcase(prompt, pattern))
 
     def clear(self) -> None:
         """Delete every entry of this cache (entries written meanwhile may survive)."""
-        self._sweep([_Sweep(MATCH_ALL, self.PAGE)], counter="")
+        self._sweep([SweepQuery(MATCH_ALL, batch=self.PAGE)], counter="")
         self._report()  # settle bookkeeping of entries that expired meanwhile
 
     # -- single flight ---------------------------------------------------
@@ -528,6 +521,33 @@ class RedisCacheBackend:
             log.warning("redis_semcache: skipping malformed entry %s%s: %s", self._prefix, entry_id, exc)
             return None
 
+    def _index_for(self, entry: CacheEntry) -> IndexName:
+        """The index, ready for ``entry``: its first vector fixes the dimension."""
+        index = self._index
+        if entry.embedding is None:
+            return index or self._resolve()
+        dim = int(entry.embedding.shape[0])
+        if index is None or index.dim == 0:
+            index = self._resolve(vector_dim=dim)
+        if index.dim != dim:
+            raise DimensionMismatchError(index.dim, dim)
+        return index
+
+    def _store_args(self, entry: CacheEntry, ttl: float | None, now: float) -> list[Any]:
+        """ARGV[3..] of store.lua."""
+        args: list[Any] = [
+            entry.key,
+            "" if ttl is None else str(max(1, round(ttl * 1000))),
+            "" if ttl is None else repr(now + ttl),
+            "" if self.max_size is None else str(self.max_size),
+            self.eviction_strategy.value,
+            str(self.STORE_EVICTION_LIMIT),
+            str(self.PRUNE_LIMIT),
+        ]
+        for field_name, value in encode_entry(entry, now=now, ttl=ttl).items():
+            args.extend((field_name, value))
+        return args
+
     def _trim(self) -> None:
         self._trim_pending = False
         if self.max_size is None:
@@ -556,15 +576,20 @@ class RedisCacheBackend:
     # -- internals: invalidation sweeps ----------------------------------
 
     def _sweep(
-        self, sweeps: Sequence[_Sweep], *, confirm: Callable[[str], bool] | None = None, counter: str = "invalidations"
+        self,
+        sweeps: Sequence[SweepQuery],
+        *,
+        confirm: Callable[[str], bool] | None = None,
+        counter: str = "invalidations",
     ) -> int:
         """Delete the entries matching ``sweeps`` that exist when the sweep starts.
 
-        Each page is one FT.SEARCH, keyset-paginated on ``seq``; the deletion
-        of the previous page rides in the same pipeline.  Only entries with
-        ``seq`` up to the snapshot taken at the start are candidates, and the
-        delete script re-checks each entry's ``seq``, so an entry written or
-        rewritten during the sweep is never deleted by it.
+        Each sweep is an FT.AGGREGATE cursor read page by page; the deletion of
+        the previous page rides in the same pipeline as the next read.  Only
+        entries with ``seq`` up to the snapshot taken in the first round trip
+        are candidates, and the delete script re-checks each entry's ``seq``,
+        so an entry written or rewritten during the sweep is never deleted by
+        it.
         """
         try:
             return self._sweep_once(sweeps, confirm, counter)
@@ -572,58 +597,67 @@ class RedisCacheBackend:
             self._index = None  # dropped or flushed: recreate it and sweep again
             return self._sweep_once(sweeps, confirm, counter)
 
-    def _sweep_once(self, sweeps: Sequence[_Sweep], confirm: Callable[[str], bool] | None, counter: str) -> int:
+    def _sweep_once(self, sweeps: Sequence[SweepQuery], confirm: Callable[[str], bool] | None, counter: str) -> int:
         index_name = self._layout.index(0, self._ready())
         snapshot: int | None = None
         pending: list[str] = []
         deleted = 0
         for sweep in sweeps:
-            after: int | None = None
-            while True:
-                page = PageQuery(
-                    sweep.where, after=after, upto=snapshot, batch=sweep.batch, with_prompt=confirm is not None
-                )
-                flushed, seq_now, reply = self._page(index_name, page, pending, counter, read_seq=snapshot is None)
+            cursor = 0
+            first = True
+            while first or cursor:
+                read_seq = snapshot is None
+                flushed, seq_now, reply = self._page(index_name, sweep, cursor, pending, counter, read_seq=read_seq)
+                first = False
                 deleted += flushed
                 pending = []
                 if snapshot is None:
                     snapshot = seq_now
-                _, hits = parse_search(reply)
-                done = len(hits) < sweep.batch
-                for hit in hits:
-                    seq = int(text(hit.fields[F.SEQ]))
-                    if seq > snapshot:  # written after the sweep began (first page only)
-                        done = True
-                        break
-                    after = seq
-                    if not hit.id.startswith(self._prefix):
+                rows, cursor = parse_cursor(reply)
+                for row in rows:
+                    if F.SEQ not in row or "__key" not in row:
                         continue
-                    if confirm is not None and not confirm(text(hit.fields.get(F.PROMPT, b""))):
+                    key, seq = text(row["__key"]), int(text(row[F.SEQ]))
+                    if seq > snapshot or not key.startswith(self._prefix):
+                        continue  # written after the sweep began, or not ours
+                    if confirm is not None and not confirm(text(row.get(F.PROMPT, b""))):
                         continue
-                    pending.extend((hit.id[len(self._prefix) :], str(seq)))
-                if done:
-                    break
+                    pending.extend((key[len(self._prefix) :], str(seq)))
         if pending:
             deleted += int(self._script("delete", counter, "matched", *pending))
         return deleted
 
     def _page(
-        self, index_name: str, page: PageQuery, pending: list[str], counter: str, *, read_seq: bool
+        self, index_name: str, sweep: SweepQuery, cursor: int, pending: list[str], counter: str, *, read_seq: bool
     ) -> tuple[int, int, Any]:
-        """One round trip: delete ``pending``, maybe read the seq snapshot, search the next page."""
-        for attempt in (1, 2):
-            pipe = self._client.pipeline(transaction=False)
+        """One round trip: delete ``pending``, maybe read the seq snapshot, read the next page."""
+
+        def fill(pipe: Any) -> None:
             if pending:
-                stamp = repr(float(self._clock()))
-                pipe.evalsha(
-                    self._scripts.sha("delete"), len(self._keys), *self._keys,
-                    self._prefix, stamp, counter, "matched", *pending,
-                )  # fmt: skip
+                self._evalsha(pipe, "delete", repr(float(self._clock())), counter, "matched", *pending)
             if read_seq:
                 pipe.get(self._layout.seq(0))
-            pipe.execute_command("FT.SEARCH", index_name, *page.args())
+            if cursor:
+                pipe.execute_command("FT.CURSOR", "READ", index_name, cursor, "COUNT", sweep.batch)
+            else:
+                pipe.execute_command("FT.AGGREGATE", index_name, *sweep.args())
+
+        results = self._pipeline(fill)
+        flushed = int(results[0]) if pending else 0
+        seq_now = int(text(results[-2])) if read_seq and results[-2] is not None else 0
+        return flushed, seq_now, results[-1]
+
+    def _evalsha(self, pipe: Any, name: str, stamp: str, *args: Any) -> None:
+        """Queue script ``name`` on a pipeline (by SHA; _pipeline reloads scripts if needed)."""
+        pipe.evalsha(self._scripts.sha(name), len(self._keys), *self._keys, self._prefix, stamp, *args)
+
+    def _pipeline(self, fill: Callable[[Any], None]) -> list[Any]:
+        """Run the commands ``fill`` queues in one round trip; reload scripts and retry once if flushed."""
+        for attempt in (1, 2):
+            pipe = self._client.pipeline(transaction=False)
+            fill(pipe)
             with self._translate():
-                results = pipe.execute(raise_on_error=False)
+                results: list[Any] = pipe.execute(raise_on_error=False)
             errors = [r for r in results if isinstance(r, Exception)]
             if errors and attempt == 1 and any(isinstance(e, rx.NoScriptError) for e in errors):
                 with self._translate():
@@ -632,7 +666,5 @@ class RedisCacheBackend:
             if errors:
                 with self._translate():
                     raise errors[0]
-            flushed = int(results[0]) if pending else 0
-            seq_now = int(text(results[-2])) if read_seq and results[-2] is not None else 0
-            return flushed, seq_now, results[-1]
+            return results
         raise AssertionError("unreachable")  # pragma: no cover

@@ -27,6 +27,7 @@ __all__ = [
     "decode_record",
     "encode_entry",
     "lfu_hits",
+    "parse_cursor",
     "parse_info",
     "parse_search",
     "text",
@@ -173,3 +174,23 @@ def parse_info(reply: Any) -> dict[str, Any]:
     if isinstance(reply, (list, tuple)):
         return _pairs(reply)
     raise TypeError(f"unexpected reply of type {type(reply).__name__}")
+
+
+def parse_cursor(reply: Any) -> tuple[list[dict[str, Any]], int]:
+    """(rows, cursor id) from FT.AGGREGATE WITHCURSOR or FT.CURSOR READ, RESP2 or RESP3.
+
+    The cursor id is 0 once the cursor is exhausted.
+    """
+    if not isinstance(reply, (list, tuple)) or len(reply) != 2:
+        raise TypeError(f"unexpected cursor reply of type {type(reply).__name__}")
+    chunk, cursor = reply
+    if isinstance(chunk, Mapping):  # RESP3: {results: [{extra_attributes: {...}}]}
+        results = {text(k): v for k, v in chunk.items()}.get("results") or []
+        rows = []
+        for item in results:
+            item = {text(k): v for k, v in item.items()}
+            rows.append({text(k): v for k, v in (item.get("extra_attributes") or {}).items()})
+        return rows, int(cursor)
+    if isinstance(chunk, (list, tuple)):  # RESP2: [count, [f, v, ...], ...]
+        return [_pairs(row) for row in chunk[1:]], int(cursor)
+    raise TypeError(f"unexpected cursor chunk of type {type(chunk).__name__}")

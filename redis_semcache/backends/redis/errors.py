@@ -23,8 +23,8 @@ from ..._errors import BackendError, BackendUnavailableError, SearchModuleMissin
 __all__ = ["IndexMissingError", "classify", "is_index_exists", "is_index_missing", "translate"]
 
 SEARCH_MISSING_HINT = (
-    "this Redis has no RediSearch: use Redis Stack (redis/redis-stack-server) or Redis 8, "
-    "or load redisearch.so with --loadmodule"
+    "this Redis has no RediSearch: use Redis Stack or Redis 8 (e.g. the redis/redis-stack-server image), "
+    "or start redis-server with --loadmodule /path/to/redisearch.so"
 )
 
 

@@ -13,8 +13,12 @@ So:
 * glob patterns run against a **pattern key**: the prompt's first
   ``PATTERN_KEY_CHARS`` characters with every character outside [A-Za-z0-9]
   mapped to ``_``.  The glob is mapped the same way, character for
-  character, so the server returns a superset of the true matches, which the
-  backend then confirms with ``fnmatch.fnmatchcase`` on the full prompt.
+  character, into an ``FT.AGGREGATE`` FILTER expression (length, anchored
+  ``substr`` checks and ``contains``), so the server returns a superset of the
+  true matches, which the backend confirms with ``fnmatch.fnmatchcase`` on the
+  full prompt.  (A TAG wildcard query ``@pk:{w'...'}`` would be shorter, but
+  RediSearch expands at most MAXEXPANSIONS = 200 distinct values per query and
+  silently drops the rest: measured, it deleted 178 of 10,000 matches.)
 
 ``escape_tag`` is still applied to every value placed in a query, as a
 second line of defence.
@@ -35,8 +39,9 @@ from . import fields as F
 __all__ = [
     "MATCH_ALL",
     "PATTERN_KEY_CHARS",
+    "GlobFilter",
     "KnnQuery",
-    "PageQuery",
+    "SweepQuery",
     "digest",
     "escape_tag",
     "glob_filters",
@@ -109,31 +114,62 @@ def _map_char(ch: str) -> str:
     return ch if ch.isascii() and ch.isalnum() else "_"
 
 
-def glob_filters(pattern: str) -> tuple[str, str]:
-    """Two queries whose matches together are a superset of the prompts matching ``pattern``.
+@dataclass(frozen=True)
+class GlobFilter:
+    """Server-side narrowing for one glob: FILTER expressions over the pattern key.
 
-    The first covers short prompts (the whole prompt is in the pattern key)
-    with the mapped glob; the second covers long prompts with the mapped
-    literal prefix of the glob.  They are separate so the backend can fetch
-    long prompts in smaller pages.
+    ``short`` applies to prompts of at most PATTERN_KEY_CHARS characters (the
+    key is the whole mapped prompt), ``long`` to longer ones (the key is their
+    head).  None means "no narrowing: every prompt of that length class is a
+    candidate"; ``long_possible`` is False when no long prompt can match.
     """
-    tokens = _glob_tokens(pattern)
-    mapped: list[str] = []
-    for kind, ch in tokens:
-        if kind == STAR:
-            if not mapped or mapped[-1] != STAR:
-                mapped.append(STAR)
+
+    short: str | None
+    long: str | None
+    long_possible: bool
+
+
+def _runs(units: list[str]) -> list[tuple[int, str]]:
+    """(offset, text) of each run of literal characters in a star-free part; ONE breaks runs."""
+    runs: list[tuple[int, str]] = []
+    start, text = 0, ""
+    for i, unit in enumerate([*units, ONE]):
+        if unit == ONE:
+            if text:
+                runs.append((start, text))
+            start, text = i + 1, ""
         else:
-            mapped.append(ONE if kind == ONE else _map_char(ch))
-    head: list[str] = []
-    for kind, ch in tokens:
-        if kind:
-            break
-        head.append(_map_char(ch))
-    prefix = "".join(head)[:PATTERN_KEY_CHARS]
-    short = f"@{F.PROMPT_LEN}:[0 {PATTERN_KEY_CHARS}] @{F.PATTERN_KEY}:{{w'{''.join(mapped)}'}}"
-    long = f"@{F.PROMPT_LEN}:[({PATTERN_KEY_CHARS} +inf] @{F.PATTERN_KEY}:{{w'{prefix}*'}}"
-    return short, long
+            text += unit
+    return runs
+
+
+def _at(field: str, offset: int, text: str, *, from_end: bool = False) -> str:
+    where = f"strlen({field}) - {offset}" if from_end else str(offset)
+    return f"substr({field}, {where}, {len(text)}) == '{text}'"
+
+
+def glob_filters(pattern: str, field: str = f"@{F.PATTERN_KEY}") -> GlobFilter:
+    """FILTER expressions whose matches are a superset of the prompts matching ``pattern``."""
+    parts: list[list[str]] = [[]]
+    for kind, ch in _glob_tokens(pattern):
+        if kind == STAR:
+            parts.append([])
+        else:
+            parts[-1].append(ONE if kind == ONE else _map_char(ch))
+    starred = len(parts) > 1
+    need = sum(len(p) for p in parts)
+    short = [f"strlen({field}) >= {need}" if starred else f"strlen({field}) == {need}"]
+    short += [_at(field, o, t) for o, t in _runs(parts[0])]
+    if starred:
+        last = parts[-1]
+        short += [_at(field, len(last) - o, t, from_end=True) for o, t in _runs(last)]
+        short += [f"contains({field}, '{t}') > 0" for part in parts[1:-1] for _, t in _runs(part)]
+    head = [_at(field, o, t[: PATTERN_KEY_CHARS - o]) for o, t in _runs(parts[0]) if o < PATTERN_KEY_CHARS]
+    return GlobFilter(
+        short=" && ".join(short),
+        long=" && ".join(head) or None,
+        long_possible=starred or need > PATTERN_KEY_CHARS,
+    )
 
 
 def tag_filter(field: str, values: Sequence[str]) -> str:
@@ -191,29 +227,36 @@ class KnnQuery:
 
 
 @dataclass(frozen=True)
-class PageQuery:
-    """One page of an invalidation sweep: entries matching ``where`` with after < seq <= upto.
+class SweepQuery:
+    """An ``FT.AGGREGATE ... WITHCURSOR`` over the entries matching ``where``.
 
-    Pages are keyset-paginated on ``seq`` (unique per partition, ascending),
-    so deleting between pages never shifts or skips results.
+    Rows carry the entry key and its ``seq`` (and the prompt when
+    ``with_prompt``); ``filter`` is an optional FILTER expression over the
+    pattern key.  The backend reads the cursor page by page with
+    ``FT.CURSOR READ`` - a cursor, unlike LIMIT offsets, neither skips nor
+    repeats rows while earlier pages are being deleted.
     """
 
-    where: str
-    after: int | None = None
-    upto: int | None = None
-    batch: int = 500
+    where: str = ""
+    filter: str | None = None
     with_prompt: bool = False
-
-    def query(self) -> Query:
-        low = "-inf" if self.after is None else f"({self.after}"
-        high = "+inf" if self.upto is None else str(self.upto)
-        text = f"{self.where} @{F.SEQ}:[{low} {high}]".strip()
-        fields = (F.SEQ, F.PROMPT) if self.with_prompt else (F.SEQ,)
-        return Query(text).return_fields(*fields).sort_by(F.SEQ, asc=True).paging(0, self.batch).dialect(2)
+    batch: int = 500
+    max_idle_ms: int = 60_000
 
     def args(self) -> list[Any]:
-        return self.query().get_args()
+        """``FT.AGGREGATE`` arguments after the index name."""
+        text = f"{self.where} @{F.SEQ}:[-inf +inf]".strip()
+        args: list[Any] = [text]
+        if self.filter is None:
+            args += ["LOAD", 2, "@__key", f"@{F.SEQ}"]
+        else:
+            args += ["LOAD", 3, "@__key", f"@{F.SEQ}", f"@{F.PATTERN_KEY}", "FILTER", self.filter]
+        if self.with_prompt:
+            args += ["LOAD", 1, f"@{F.PROMPT}"]
+        return [*args, "WITHCURSOR", "COUNT", self.batch, "MAXIDLE", self.max_idle_ms, "DIALECT", 2]
 
 
-# A PageQuery ``where`` that matches every entry (only the seq range applies).
+# A SweepQuery ``where`` that matches every entry.
 MATCH_ALL = ""
+SHORT_PROMPTS = f"@{F.PROMPT_LEN}:[0 {PATTERN_KEY_CHARS}]"
+LONG_PROMPTS = f"@{F.PROMPT_LEN}:[({PATTERN_KEY_CHARS} +inf]"
