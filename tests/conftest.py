@@ -12,7 +12,9 @@ def builtin_embedder():
     """The process-wide built-in embedder, loaded once per session with the network cut off.
 
     The returned object carries ``network_attempts``: every address the load
-    tried to connect to (each attempt fails), for a test to assert it is empty.
+    tried to connect to (each attempt fails), for a test to assert it is empty,
+    and ``loaded_under_guard``: False when something loaded the shared model
+    before this fixture ran.
     """
     from redis_semcache.embeddings import default_embedder
 
@@ -23,6 +25,7 @@ def builtin_embedder():
         raise OSError(f"test: network access during model load ({address!r})")
 
     embedder = default_embedder()
+    embedder.loaded_under_guard = not embedder.loaded
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(socket.socket, "connect", refuse)
         patch.setattr(socket.socket, "connect_ex", refuse)
