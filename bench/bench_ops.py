@@ -123,11 +123,12 @@ def build(
     dim: int,
     max_entries: int,
     embed: Callable[[list[str]], np.ndarray] | None,
+    blas_threads: int = 0,
 ) -> systems.System:
     if key == "ours-memory":
         return systems.ours_memory(threshold=threshold, embed=embed)
     if key.startswith("ours-redis-"):
-        return systems.ours_redis(url, key.rsplit("-", 1)[1].upper(), threshold=threshold, embed=embed)
+        return systems.ours_redis(url, key.rsplit("-", 1)[1].upper(), threshold=threshold, embed=embed, hnsw=HNSW)
     if key.startswith("redisvl-"):
         return systems.RedisVLSystem(
             url, key.rsplit("-", 1)[1].upper(), dim=dim, threshold=threshold, embed=embed, hnsw=HNSW
@@ -140,6 +141,7 @@ def build(
             url=url,
             max_size=max_entries * 2,
             embed=embed,
+            omp_threads=blas_threads,
         )
     raise ValueError(key)
 
@@ -225,6 +227,12 @@ def bench_system(
                 throughput_rows.append({"system": sys_.name, "entries": n, "op": op, **r})
                 log(f"{sys_.name} {n:>7,} {op:<8} {t:>2} threads {r['ops_per_s']:>10,.0f} ops/s  errors {r['errors']}")
         for t in args.threads:
+            if t > 1 and sys_.unsafe_concurrent_writes:
+                throughput_rows.append(
+                    {"system": sys_.name, "entries": n, "op": "set", "threads": t, "ops_per_s": None,
+                     "errors": 0, "not_run": sys_.unsafe_concurrent_writes}
+                )  # fmt: skip
+                continue
             r = runner.throughput(
                 lambda i: sys_.set(work.sets, i),
                 len(work.sets),
@@ -335,6 +343,7 @@ def bench_e2e(url: str, args: argparse.Namespace, threshold: systems.Threshold) 
                 dim=vectors.shape[1],
                 max_entries=len(stored) * 2,
                 embed=embed,
+                blas_threads=args.blas_threads,
             )
         except systems.SystemUnavailable as exc:
             out["skipped"].append({"system": key, "reason": str(exc)})
@@ -442,6 +451,7 @@ def main(argv: list[str] | None = None) -> int:
                     dim=work.dim,
                     max_entries=max_entries,
                     embed=None,
+                    blas_threads=args.blas_threads,
                 )
             except systems.SystemUnavailable as exc:
                 log(f"{key}: skipped: {exc}")

@@ -128,6 +128,8 @@ def throughput_table(results: dict[str, Any]) -> str:
                     r = by.get((system, n, op, t), {})
                     value = r.get("ops_per_s")
                     cell = "-" if value is None else f"{value:,.0f}"
+                    if r.get("not_run"):
+                        cell = "not run (unsafe)"
                     if r.get("errors"):
                         cell += f" ({r['errors']} errors)"
                     cells.append(cell)

@@ -29,6 +29,7 @@ import threading
 import types
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -49,6 +50,7 @@ class System(Protocol):
     name: str
     info: dict[str, Any]
     ping: Callable[[], Any] | None  # PING on the system's own Redis connection, if it has one
+    unsafe_concurrent_writes: str | None  # why concurrent set() must not be run, if it must not
 
     def load(
         self, prompts: Sequence[str], vectors: np.ndarray, responses: Sequence[str], *, progress: bool
@@ -120,6 +122,7 @@ class OursSystem:
         self.name = name
         self.info = {"family": "ours", **info}
         self.ping = _redis_ping(backend)
+        self.unsafe_concurrent_writes = None
         self._table = _TableEmbedder()
         self._embed = embed
         self.manager = LLMCachingManager(
@@ -128,6 +131,7 @@ class OursSystem:
             semantic_threshold=threshold.cosine,
             max_cache_size=None,
             embedder=embed if embed is not None else self._table,
+            strict=True,  # a backend error must show up as an error, not as a fast miss
         )
 
     def load(self, prompts: Sequence[str], vectors: np.ndarray, responses: Sequence[str], *, progress: bool) -> None:
@@ -136,7 +140,17 @@ class OursSystem:
             for prompt, vector, response in zip(prompts, vectors, responses, strict=True):
                 self.manager.set(prompt, response, embedding=vector)
             return
-        stored = self.manager.set_many(list(zip(prompts, responses, strict=True)), progress=progress)
+        # set_many per chunk, four chunks at a time: a Redis backend stores one entry
+        # per round trip, and overlapping them keeps the server busy (load is not timed).
+        pairs = list(zip(prompts, responses, strict=True))
+        chunks = [pairs[lo:hi] for lo, hi in _chunks(len(pairs), 1000)]
+        bar = _bar(len(pairs), self.name, progress)
+        stored = 0
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            for done in pool.map(self.manager.set_many, chunks):
+                stored += done
+                bar.update(done)
+        bar.close()
         self._table.table.clear()
         if stored != len(prompts):
             raise RuntimeError(f"{self.name}: stored {stored} of {len(prompts)} entries")
@@ -153,7 +167,8 @@ class OursSystem:
             self.manager.set(queries.prompts[i], "response", embedding=queries.vectors[i])
 
     def close(self) -> None:
-        self.manager.clear()
+        # No clear(): the run FLUSHALLs between systems, and deleting 100k indexed
+        # entries takes longer than the backend's 1 s socket timeout.
         self.manager.close()
 
 
@@ -174,12 +189,22 @@ def ours_memory(*, threshold: Threshold, embed: Embed | None = None) -> OursSyst
     )
 
 
-def ours_redis(url: str, algorithm: str, *, threshold: Threshold, embed: Embed | None = None) -> OursSystem:
+def ours_redis(
+    url: str, algorithm: str, *, threshold: Threshold, embed: Embed | None = None, hnsw: dict[str, int] | None = None
+) -> OursSystem:
     try:
         from redis_semcache.backends.redis import RedisCacheBackend
     except ImportError as exc:
         raise SystemUnavailable(f"redis_semcache.backends.redis is not importable: {exc}") from exc
-    backend = RedisCacheBackend(url=url, max_size=None, index_algorithm=algorithm)
+    h = hnsw or {}
+    backend = RedisCacheBackend(
+        url=url,
+        max_size=None,
+        index_algorithm=algorithm,
+        hnsw_m=h.get("m", 16),
+        hnsw_ef_construction=h.get("ef_construction", 200),
+        hnsw_ef_runtime=h.get("ef_runtime", 10),
+    )
     return OursSystem(
         f"ours Redis {algorithm}",
         backend,
@@ -221,6 +246,7 @@ class RedisVLSystem:
         name = f"redisvl_bench_{uuid.uuid4().hex[:8]}"
         self._client = Redis.from_url(url)
         self.ping = self._client.ping
+        self.unsafe_concurrent_writes = None
         # SemanticCache always builds a FLAT index; for HNSW we create the index from
         # its own schema with the algorithm changed, and let the cache use it.
         schema = SemanticCacheIndexSchema.from_params(name, name, dim, "float32")
@@ -353,6 +379,7 @@ class GPTCacheSystem:
         max_size: int,
         url: str | None = None,
         embed: Embed | None = None,
+        omp_threads: int = 0,
     ) -> None:
         gptcache = _gptcache_modules()
         self.name = f"GPTCache {vector_store}"
@@ -411,6 +438,11 @@ class GPTCacheSystem:
         self.info.update(similarity_threshold=sim, shims=shims, data_dir_on_shm=shm.is_dir())
         client = getattr(self.data_manager.v, "_client", None)  # RedisVectorStore's redis.Redis
         self.ping = None if client is None else client.ping
+        self.unsafe_concurrent_writes = (
+            "GPTCache is not safe for concurrent puts: with faiss, 4 threads calling put() crashed the "
+            "process (glibc: 'corrupted size vs. prev_size while consolidating')"
+        )
+        self._omp_threads = omp_threads
         from gptcache.adapter import api
 
         self._api = api
@@ -430,12 +462,21 @@ class GPTCacheSystem:
             bar.update(n)
         bar.close()
 
+    def _thread_setup(self, vector: np.ndarray) -> None:
+        self._local.vector = vector
+        if self._omp_threads and not getattr(self._local, "omp_set", False):
+            # OpenMP's thread count is a per-thread setting: apply it in every calling thread.
+            import faiss  # type: ignore[import-untyped]
+
+            faiss.omp_set_num_threads(self._omp_threads)
+            self._local.omp_set = True
+
     def get(self, queries: Queries, i: int) -> bool:
-        self._local.vector = queries.vectors[i]
+        self._thread_setup(queries.vectors[i])
         return self._api.get(queries.prompts[i], cache_obj=self.cache) is not None
 
     def set(self, queries: Queries, i: int) -> None:
-        self._local.vector = queries.vectors[i]
+        self._thread_setup(queries.vectors[i])
         self._api.put(queries.prompts[i], "response", cache_obj=self.cache)
 
     def close(self) -> None:
