@@ -15,7 +15,8 @@ from collections.abc import Sequence
 # subcommand -> (module, one-line help)
 SUBCOMMANDS = {
     "demo": ("redis_semcache.demo", "show exact hits, semantic hits, invalidation and stats"),
-    # "eval" and "calibrate" are registered by the evaluation module once it exists.
+    "eval": ("redis_semcache.eval.cmd_eval", "measure right and wrong semantic hits on labelled prompt pairs"),
+    "calibrate": ("redis_semcache.eval.cmd_calibrate", "recommend the threshold that reaches a target precision"),
 }
 
 

@@ -1,0 +1,67 @@
+"""Arguments and set-up shared by ``semcache eval`` and ``semcache calibrate``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+from .._errors import SemanticCacheError
+
+DEFAULT_PAIRS = "../shared/data/qqp_val.csv"
+
+
+def add_common(parser: argparse.ArgumentParser, *, thresholds: str) -> None:
+    parser.add_argument(
+        "--pairs",
+        required=True,
+        type=Path,
+        help="labelled pairs: CSV with question1,question2,is_duplicate or JSON [{origin, similar}, ...]",
+    )
+    parser.add_argument(
+        "--thresholds",
+        default=thresholds,
+        help=f"start:stop:step (stop included) or a comma list (default {thresholds})",
+    )
+    parser.add_argument("--backend", choices=("memory", "redis"), default="memory", help="cache backend for replay")
+    parser.add_argument("--redis-url", help="Redis Stack URL for --backend redis")
+    parser.add_argument("--model", default=None, help="sentence-transformers model name or path (default: built-in)")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="where computed embeddings are kept")
+    parser.add_argument("--no-cache", action="store_true", help="always embed, never read or write the cache")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def make_embedder(model: str | None) -> Any:
+    from ..embeddings import SentenceTransformerEmbedder
+    from ..embeddings.sentence_transformer import default_embedder
+
+    return default_embedder() if model is None else SentenceTransformerEmbedder(model)
+
+
+def load(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """(pairs, vectors, manager factory) from the common arguments."""
+    from .pairs import load_pairs
+    from .replay import make_manager
+    from .run import embed_pairs
+
+    pairs = load_pairs(args.pairs)
+    factory = make_manager(args.backend, redis_url=args.redis_url)
+    vectors = embed_pairs(
+        pairs, make_embedder(args.model), cache_dir=args.cache_dir, use_cache=not args.no_cache, progress=not args.quiet
+    )
+    return pairs, vectors, factory
+
+
+def machine() -> dict[str, Any]:
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+
+
+def fail(command: str, exc: BaseException) -> int:
+    print(f"semcache {command}: error: {exc}", file=sys.stderr)
+    return 2
+
+
+ERRORS: tuple[type[BaseException], ...] = (SemanticCacheError, OSError)
