@@ -281,6 +281,20 @@ def test_malformed_foreign_hashes_are_skipped_with_a_warning(redis_url, cache_na
     assert cache.get("real") == "R"
 
 
+def test_semantic_candidates_of_another_model_are_never_returned(redis_url, cache_names, redis_client):
+    """The KNN pre-filter is the scope (which hashes the model); the script re-checks the model."""
+    from redis_semcache.backends.redis.queries import digest
+
+    b = backend(redis_url, cache_names)
+    cache = manager(b, enable_semantic=True, semantic_threshold=0.5)
+    v = np.ones(8) / np.sqrt(8)
+    cache.set("stored", "S", embedding=v, model="m")
+    assert cache.get("query", embedding=v, model="m") == "S"
+    key = KeyLayout(b.name).entry_key(0, make_cache_key("stored", model="m"))
+    redis_client.hset(key, "model_h", digest("forged"))  # as if another model's entry shared the scope id
+    assert cache.get("query 2", embedding=v, model="m") is None
+
+
 def test_clear_leaves_everything_else_alone(redis_url, cache_names, redis_client):
     mine, theirs = cache_names.new(), cache_names.new()
     cache = manager(backend(redis_url, cache_names, name=mine))

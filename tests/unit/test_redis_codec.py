@@ -103,6 +103,8 @@ def test_lua_entry_fields_and_constants_match_python():
     lib = LIB.read_text(encoding="utf-8")
     names = re.search(r"local ENTRY_FIELDS = \{(.*?)\}", lib, re.S).group(1)
     assert tuple(re.findall(r"'([a-z_]+)'", names)) == F.ENTRY_FIELDS
+    positions = re.search(r"local I_VERSION, I_TTL, I_SEQ = (\d+), (\d+), (\d+)", lib).groups()
+    assert [int(p) for p in positions] == [F.ENTRY_FIELDS.index(n) + 1 for n in (F.VERSION, F.TTL, F.SEQ)]
     assert f"local FORMAT = '{F.FORMAT}'" in lib
     assert "local LFU_TIME_SCALE = 1e10" in lib and F.LFU_TIME_SCALE == 1e10
 

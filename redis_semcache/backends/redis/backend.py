@@ -220,7 +220,7 @@ class RedisCacheBackend:
             version=query.version,
             k=query.k,
             ef_runtime=self.hnsw_ef_runtime if index.algorithm == "HNSW" else None,
-            return_fields=(F.DIST, F.FMT, F.SEQ, F.PROMPT) if vet else (F.DIST, F.FMT, F.SEQ),
+            return_fields=(F.DIST, F.FMT, F.SEQ, F.MODEL_H, F.PROMPT) if vet else (F.DIST, F.FMT, F.SEQ, F.MODEL_H),
         )
         max_distance = 1.0 - query.min_similarity + SIMILARITY_EPSILON
         sliding = "1" if self.sliding_ttl else "0"
@@ -230,6 +230,7 @@ class RedisCacheBackend:
                 "list" if vet else "best",
                 repr(max_distance),
                 sliding,
+                knn.model_digest(),
                 *knn.args(),
                 extra_keys=(self._layout.index(0, index),),
             )

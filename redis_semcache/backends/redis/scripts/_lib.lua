@@ -74,37 +74,62 @@ local function prune(limit)
   return #due >= limit
 end
 
--- The entry as a flat list: {id, ENTRY_FIELDS values..., lru, lfu, exp}, or nil
--- when the key is not one of our entry hashes.
-local function record(id)
+-- Positions in ENTRY_FIELDS (a unit test checks them against the list).
+local I_VERSION, I_TTL, I_SEQ = 9, 11, 12
+
+local function ms(seconds)
+  return math.max(1, math.floor(seconds * 1000 + 0.5))
+end
+
+-- An entry's fields (ENTRY_FIELDS order), or nil when the key is not one of
+-- our entry hashes (absent, another type, or written by someone else).
+local function read(id)
   local v = redis.pcall('HMGET', PREFIX .. id, unpack(ENTRY_FIELDS))
   if type(v) ~= 'table' or v.err or v[1] ~= FORMAT then
     return nil
   end
+  return v
+end
+
+-- The reply form of an entry: {id, ENTRY_FIELDS values..., lru, lfu, exp}.
+local function as_record(id, v, lru, lfu, exp)
   local out = {id}
   for i = 1, #ENTRY_FIELDS do
     out[#out + 1] = v[i]
   end
-  out[#out + 1] = redis.call('ZSCORE', Z_LRU, id)
-  out[#out + 1] = redis.call('ZSCORE', Z_LFU, id)
-  out[#out + 1] = redis.call('ZSCORE', Z_EXP, id)
+  out[#out + 1] = lru
+  out[#out + 1] = lfu
+  out[#out + 1] = exp
   return out
 end
 
--- Hit bookkeeping: last access, hit count and (sliding TTL) a fresh expiry.
--- Only zsets and the key's TTL change: the hash itself stays untouched, so
--- RediSearch does not re-index the entry.
-local function touch(id, sliding)
+-- The record of an entry without touching it, or nil.
+local function record(id)
+  local v = read(id)
+  if not v then
+    return nil
+  end
+  return as_record(id, v, redis.call('ZSCORE', Z_LRU, id), redis.call('ZSCORE', Z_LFU, id),
+    redis.call('ZSCORE', Z_EXP, id))
+end
+
+-- Hit bookkeeping for entry `id` whose fields are `v`: last access, hit count
+-- and (sliding TTL) a fresh expiry.  Only zsets and the key's TTL change: the
+-- hash itself stays untouched, so RediSearch does not re-index the entry.
+-- Returns the new lru, lfu and exp scores.
+local function touch(id, v, sliding)
   redis.call('ZADD', Z_LRU, NOW_TEXT, id)
   local hits = math.floor(tonumber(redis.call('ZSCORE', Z_LFU, id) or '0')) + 1
-  redis.call('ZADD', Z_LFU, num(hits + recency(NOW)), id)
-  if sliding then
-    local ttl = tonumber(redis.call('HGET', PREFIX .. id, 'ttl') or '')
-    if ttl then
-      redis.call('PEXPIRE', PREFIX .. id, math.max(1, math.floor(ttl * 1000 + 0.5)))
-      redis.call('ZADD', Z_EXP, num(NOW + ttl), id)
-    end
+  local lfu = num(hits + recency(NOW))
+  redis.call('ZADD', Z_LFU, lfu, id)
+  local ttl = tonumber(v[I_TTL])
+  if sliding and ttl then
+    local exp = num(NOW + ttl)
+    redis.call('PEXPIRE', PREFIX .. id, ms(ttl))
+    redis.call('ZADD', Z_EXP, exp, id)
+    return NOW_TEXT, lfu, exp
   end
+  return NOW_TEXT, lfu, redis.call('ZSCORE', Z_EXP, id)
 end
 
 local VICTIM_ORDER = {lru = {Z_LRU}, lfu = {Z_LFU}, fifo = {Z_FIFO}, ttl = {Z_EXP, Z_FIFO}}

@@ -10,7 +10,7 @@
 -- {locked, record...}; locked is 1 while someone holds the lock.
 local locked = redis.call('EXISTS', KEYS[7])
 local rec = record(ARGV[3])
-if not rec or (ARGV[4] == '1' and rec[10] ~= ARGV[5]) then
+if not rec or (ARGV[4] == '1' and rec[1 + I_VERSION] ~= ARGV[5]) then
   return {locked}
 end
 table.insert(rec, 1, locked)

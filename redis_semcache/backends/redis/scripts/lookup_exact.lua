@@ -19,25 +19,25 @@ local function miss(reply)
   return reply
 end
 
-local head = redis.pcall('HMGET', key, 'fmt', 'version')
-if type(head) ~= 'table' or head.err then
+local v = redis.pcall('HMGET', key, unpack(ENTRY_FIELDS))
+if type(v) ~= 'table' or v.err then
   return miss({-1, id})
 end
-if not head[1] then
+if not v[1] then
   if redis.call('EXISTS', key) == 1 then
     return miss({-1, id})
   end
   return miss({0})
 end
-if head[1] ~= FORMAT then
+if v[1] ~= FORMAT then
   return miss({-1, id})
 end
-if ARGV[4] == '1' and head[2] ~= ARGV[5] then
+if ARGV[4] == '1' and v[I_VERSION] ~= ARGV[5] then
   return miss({0})
 end
 
-touch(id, ARGV[7] == '1')
+local lru, lfu, exp = touch(id, v, ARGV[7] == '1')
 count('exact_hits', 1)
-local rec = record(id)
+local rec = as_record(id, v, lru, lfu, exp)
 table.insert(rec, 1, 1)
 return rec

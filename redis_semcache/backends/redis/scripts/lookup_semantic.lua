@@ -7,13 +7,14 @@
 --               'list': return every candidate within the threshold, for the caller to vet
 --   ARGV[4]     max cosine distance (1 - min_similarity + epsilon)
 --   ARGV[5]     '1' for sliding TTL
---   ARGV[6..]   FT.SEARCH arguments after the index name; RETURN must include
---               dist, fmt and seq (and prompt in 'list' mode), SORTBY dist
+--   ARGV[6]     digest of the model: candidates with another model_h are skipped
+--   ARGV[7..]   FT.SEARCH arguments after the index name; RETURN must include
+--               dist, fmt, seq and model_h (and prompt in 'list' mode), SORTBY dist
 -- Returns, in 'best' mode, {1, dist, record...} on a hit (counts semantic_hits)
 -- or {0} on a miss (counts misses).  In 'list' mode it counts a provisional
 -- miss and returns {2, id, dist, seq, prompt, id, dist, seq, prompt, ...};
 -- touch.lua turns that miss into a hit if the caller accepts a candidate.
-local res = redis.call('FT.SEARCH', KEYS[7], unpack(ARGV, 6))
+local res = redis.call('FT.SEARCH', KEYS[7], unpack(ARGV, 7))
 local max_distance = tonumber(ARGV[4])
 local found = {}
 for i = 2, #res, 2 do
@@ -23,17 +24,19 @@ for i = 2, #res, 2 do
     doc[fields[j]] = fields[j + 1]
   end
   local d = tonumber(doc['dist'])
-  if d and d <= max_distance and doc['fmt'] == FORMAT and string.sub(key, 1, #PREFIX) == PREFIX then
+  local ours = doc['fmt'] == FORMAT and doc['model_h'] == ARGV[6] and string.sub(key, 1, #PREFIX) == PREFIX
+  if d and d <= max_distance and ours then
     found[#found + 1] = {string.sub(key, #PREFIX + 1), doc['dist'], doc['seq'] or '', doc['prompt'] or ''}
   end
 end
 
 if ARGV[3] == 'best' then
   for _, c in ipairs(found) do
-    touch(c[1], ARGV[5] == '1')
-    local rec = record(c[1])
-    if rec then
+    local v = read(c[1])
+    if v then
+      local lru, lfu, exp = touch(c[1], v, ARGV[5] == '1')
       count('semantic_hits', 1)
+      local rec = as_record(c[1], v, lru, lfu, exp)
       table.insert(rec, 1, c[2])
       table.insert(rec, 1, 1)
       return rec

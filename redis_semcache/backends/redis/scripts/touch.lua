@@ -9,18 +9,15 @@
 -- the entry is still the one that was vetted (same seq), else {0} (the entry
 -- was replaced or removed meanwhile; the miss stands).
 local id = ARGV[3]
-if redis.pcall('HGET', PREFIX .. id, 'seq') ~= ARGV[4] then
+local v = read(id)
+if not v or v[I_SEQ] ~= ARGV[4] then
   return {0}
 end
-local rec = record(id)
-if not rec then
-  return {0}
-end
-touch(id, ARGV[5] == '1')
+local lru, lfu, exp = touch(id, v, ARGV[5] == '1')
 if tonumber(redis.call('HGET', STATS, 'misses') or '0') > 0 then
   count('misses', -1)
 end
 count('semantic_hits', 1)
-rec = record(id)
+local rec = as_record(id, v, lru, lfu, exp)
 table.insert(rec, 1, 1)
 return rec
