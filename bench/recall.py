@@ -224,8 +224,11 @@ def main(argv: list[str] | None = None) -> int:
                 )  # fmt: skip
                 backend.drop()
                 try:
+                    before = int(backend._client.info("memory")["used_memory"])
                     build_s = build(backend, stored, stored_vectors, scopes)
-                    row = {"algorithm": algorithm, "scopes": n_scopes, "entries": len(stored), "build_s": build_s}
+                    after = int(backend._client.info("memory")["used_memory"])
+                    row = {"algorithm": algorithm, "scopes": n_scopes, "entries": len(stored), "build_s": build_s,
+                           "bytes_per_entry": round((after - before) / len(stored))}  # fmt: skip
                     row.update(measure(backend, stored, stored_vectors, query_vectors, queries, scopes))
                     results.append(row)
                     print(json.dumps(row), flush=True)

@@ -168,7 +168,8 @@ class RedisCacheBackend:
         """Apply settings; a lowered max_size is enforced on the next operation (no I/O here)."""
         if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1):
             raise InvalidInputError(f"max_size must be a positive int or None, got {max_size!r}")
-        self._trim_pending = max_size is not None and (self.max_size is None or max_size < self.max_size)
+        # Lowering the limit evicts on the next operation (stores also evict as they go).
+        self._trim_pending = max_size is not None and self.max_size is not None and max_size < self.max_size
         self.max_size = max_size
         self.eviction_strategy = CacheStrategy(eviction_strategy)
         self.sliding_ttl = bool(sliding_ttl)
