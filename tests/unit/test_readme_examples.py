@@ -44,6 +44,6 @@ def test_readme_examples_run_in_order(tmp_path, monkeypatch, stub_openai):
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     for block in BLOCKS:
-        exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - our own documentation
+        exec(compile(block, "README.md", "exec"), namespace)
     assert namespace["answers"] == ["gpt-4o-mini says: What is Redis?"] * 50
     assert stub_openai.calls == 1
