@@ -74,27 +74,55 @@ def server_usec(client: redis.Redis, scripted: bool) -> float:
     return float(sum(v["usec"] for k, v in stats.items() if k not in ("cmdstat_info", "cmdstat_config|resetstat")))
 
 
-def timed(fn: Any, n: int, client: redis.Redis, scripted: bool) -> dict[str, float]:
-    """Wall time (noisy on a shared machine), client CPU, server time and round trips per lookup."""
-    for _ in range(20):  # warm-up
-        fn(0)
-    client.config_resetstat()
-    Counter.n = 0
-    samples = []
-    cpu = time.process_time()
-    for i in range(n):
-        started = time.perf_counter()
-        fn(i)
-        samples.append((time.perf_counter() - started) * 1e6)
-    cpu_us = (time.process_time() - cpu) * 1e6 / n
-    trips = Counter.n / n
-    return {
-        "wall_p50_us": float(np.percentile(samples, 50)),
-        "wall_p99_us": float(np.percentile(samples, 99)),
-        "client_cpu_us": cpu_us,
-        "server_us": server_usec(client, scripted) / n,
-        "round_trips": trips,
-    }
+def measure(cases: list[tuple[str, Any, bool]], n: int, client: redis.Redis, rounds: int = 10) -> dict[str, Any]:
+    """Per lookup: wall time, client CPU, server time and round trips, for each case.
+
+    The cases run interleaved, ``rounds`` rounds of ``n // rounds`` lookups each,
+    so load from other processes on a shared machine hits them alike; wall
+    figures are medians over the rounds of each round's p50/p99.
+    """
+    per = max(1, n // rounds)
+    acc: dict[str, dict[str, list[float]]] = {}
+    failed: dict[str, str] = {}
+    for name, fn, _ in cases:
+        try:
+            for i in range(20):  # warm-up
+                fn(i)
+        except Exception as exc:  # record what redis-om cannot do rather than stop
+            failed[name] = f"{type(exc).__name__}: {exc}"[:300]
+        acc[name] = {"p50": [], "p99": [], "cpu": [], "server": [], "trips": []}
+    for r in range(rounds):
+        for name, fn, scripted in cases:
+            if name in failed:
+                continue
+            client.config_resetstat()
+            Counter.n = 0
+            samples = []
+            cpu = time.process_time()
+            for i in range(r * per, (r + 1) * per):
+                started = time.perf_counter()
+                fn(i)
+                samples.append((time.perf_counter() - started) * 1e6)
+            a = acc[name]
+            a["cpu"].append((time.process_time() - cpu) * 1e6 / per)
+            a["trips"].append(Counter.n / per)
+            a["server"].append(server_usec(client, scripted) / per)
+            a["p50"].append(float(np.percentile(samples, 50)))
+            a["p99"].append(float(np.percentile(samples, 99)))
+    out: dict[str, Any] = {}
+    for name, _, _ in cases:
+        if name in failed:
+            out[name] = {"error": failed[name]}
+            continue
+        a = acc[name]
+        out[name] = {
+            "wall_p50_us": float(np.median(a["p50"])),
+            "wall_p99_us": float(np.median(a["p99"])),
+            "client_cpu_us": float(np.median(a["cpu"])),
+            "server_us": float(np.median(a["server"])),
+            "round_trips": float(np.median(a["trips"])),
+        }
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -244,12 +272,10 @@ def main(argv: list[str] | None = None) -> int:
         n = args.lookups
 
         def run(cases: list[tuple[str, Any, bool]]) -> None:
-            for name, fn, scripted in cases:
-                try:
-                    results[name] = timed(fn, n, client, scripted)
-                except Exception as exc:  # record what redis-om cannot do rather than stop
-                    results[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
-                print(name, json.dumps(results[name]), flush=True)
+            measured = measure(cases, n, client)
+            for name, value in measured.items():
+                results[name] = value
+                print(name, json.dumps(value), flush=True)
 
         run(
             [

@@ -27,6 +27,10 @@ def consistent(client, name):
     for z in ("fifo", "lru", "lfu"):
         members = {m.decode() for m in client.zrange(layout.zset(0, z), 0, -1)}
         assert members == entries, z
+    per_scope: dict[str, int] = {}
+    for entry in entries:
+        per_scope[entry[:16]] = per_scope.get(entry[:16], 0) + 1
+    assert {k.decode(): int(v) for k, v in client.hgetall(layout.scopes(0)).items()} == per_scope
     return entries
 
 

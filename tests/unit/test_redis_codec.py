@@ -114,7 +114,7 @@ def test_every_script_has_a_contract_header():
         text = source(name).split(f"-- ===== {name}.lua =====\n", 1)[1]
         header = text.split("\n\n", 1)[0]
         assert header.startswith(f"-- {name}:"), name
-        assert "KEYS[1..6]" in header and "ARGV[1..2]" in header and "Returns" in header, name
+        assert "KEYS[1..7]" in header and "ARGV[1..2]" in header and "Returns" in header, name
 
 
 RESP2 = [2, b"p:a", [b"seq", b"4", b"prompt", b"x"], b"p:b", [b"seq", b"9"]]

@@ -154,7 +154,25 @@ def test_knn_query_without_version_and_with_hnsw_ef():
     assert args[-2:] == ["ef", 50]
 
 
-@pytest.mark.parametrize("kwargs", [{"k": 0}, {"k": True}, {"scope": "not hex!"}])
+def test_knn_hybrid_policy_variants():
+    knn = KnnQuery(vector=b"\x00" * 16, scope="ab", model="m", ef_runtime=50)
+    batches = knn.with_policy("BATCHES").args()[0]
+    adhoc = knn.with_policy("ADHOC_BF").args()[0]
+    assert batches.endswith("=>[KNN $k @embedding $vec EF_RUNTIME $ef HYBRID_POLICY BATCHES AS dist]")
+    assert adhoc.endswith("=>[KNN $k @embedding $vec HYBRID_POLICY ADHOC_BF AS dist]")
+    assert knn.with_policy("ADHOC_BF").args()[1:] != [] and knn.filter() == "@scope:{ab}"
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"k": 0},
+        {"k": True},
+        {"scope": "not hex!"},
+        {"hybrid_policy": "FAST"},
+        {"hybrid_policy": "ADHOC_BF", "ef_runtime": 5},
+    ],
+)
 def test_knn_query_checks_its_arguments(kwargs):
     base = {"vector": b"", "scope": "ab", "model": "m"}
     with pytest.raises(ValueError):

@@ -225,6 +225,10 @@ class RedisCacheBackend:
         )
         max_distance = 1.0 - query.min_similarity + SIMILARITY_EPSILON
         sliding = "1" if self.sliding_ttl else "0"
+        if index.algorithm == "HNSW":  # the script picks the hybrid policy from the filter's size
+            texts = [knn.with_policy("BATCHES").args()[0], query.scope, knn.with_policy("ADHOC_BF").args()[0]]
+        else:
+            texts = [knn.args()[0], "", ""]
         try:
             reply = self._script(
                 "lookup_semantic",
@@ -232,7 +236,8 @@ class RedisCacheBackend:
                 repr(max_distance),
                 sliding,
                 knn.model_digest(),
-                *knn.args(),
+                *texts,
+                *knn.args()[1:],
                 extra_keys=(self._layout.index(0, index),),
             )
         except IndexMissingError:

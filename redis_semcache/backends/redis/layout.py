@@ -11,6 +11,7 @@ touch any of them::
     semcache:{<name>:<p>}:z:exp             zset id -> expires_at   (entries with a TTL only)
     semcache:{<name>:<p>}:stats             hash of shared counters
     semcache:{<name>:<p>}:seq               write sequence number
+    semcache:{<name>:<p>}:scopes            hash scope id -> entries (sizes the KNN pre-filter)
     semcache:{<name>:<p>}:lock:<entry id>   single-flight compute lock (token, PX)
     semcache:{<name>:<p>}:idx:s<schema>:d<dim>[:<algorithm>]   the search index
 
@@ -108,9 +109,12 @@ class KeyLayout:
     def lock(self, p: int, entry_id: str) -> str:
         return f"{self.base(p)}lock:{entry_id}"
 
+    def scopes(self, p: int) -> str:
+        return f"{self.base(p)}scopes"
+
     def partition_keys(self, p: int) -> list[str]:
-        """KEYS[1..6] of every Lua script: fifo, lru, lfu, exp, stats, seq."""
-        return [*(self.zset(p, z) for z in ZSETS), self.stats(p), self.seq(p)]
+        """KEYS[1..7] of every Lua script: fifo, lru, lfu, exp, stats, seq, scopes."""
+        return [*(self.zset(p, z) for z in ZSETS), self.stats(p), self.seq(p), self.scopes(p)]
 
     def index_prefix(self, p: int) -> str:
         return f"{self.base(p)}idx:"

@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from redis.commands.search.query import Query
@@ -207,11 +207,16 @@ class KnnQuery:
     version: str | None = None
     k: int = 4
     ef_runtime: int | None = None  # HNSW only
+    hybrid_policy: str | None = None  # None (RediSearch decides), "BATCHES" or "ADHOC_BF"
     return_fields: tuple[str, ...] = (F.DIST, F.FMT, F.SEQ, F.MODEL_H)
 
     def __post_init__(self) -> None:
         if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
             raise ValueError(f"k must be a positive int, got {self.k!r}")
+        if self.hybrid_policy not in (None, "BATCHES", "ADHOC_BF"):
+            raise ValueError(f"hybrid_policy must be None, BATCHES or ADHOC_BF, got {self.hybrid_policy!r}")
+        if self.hybrid_policy == "ADHOC_BF" and self.ef_runtime is not None:
+            raise ValueError("EF_RUNTIME does not apply to HYBRID_POLICY ADHOC_BF")
         if not re.fullmatch(r"[0-9a-f]+", self.scope):
             raise ValueError(f"scope must be a hex scope id, got {self.scope!r}")
 
@@ -224,8 +229,15 @@ class KnnQuery:
     def model_digest(self) -> str:
         return digest(self.model)
 
+    def with_policy(self, policy: str | None) -> KnnQuery:
+        """The same query with a HYBRID_POLICY (ADHOC_BF drops EF_RUNTIME, which it rejects)."""
+        ef = None if policy == "ADHOC_BF" else self.ef_runtime
+        return replace(self, hybrid_policy=policy, ef_runtime=ef)
+
     def query(self) -> Query:
         ef = "" if self.ef_runtime is None else " EF_RUNTIME $ef"
+        if self.hybrid_policy is not None:
+            ef += f" HYBRID_POLICY {self.hybrid_policy}"
         text = f"({self.filter()})=>[KNN $k @{F.EMBEDDING} $vec{ef} AS {F.DIST}]"
         return Query(text).return_fields(*self.return_fields).sort_by(F.DIST).paging(0, self.k).dialect(2)
 

@@ -9,6 +9,7 @@
 --   KEYS[4] zset exp    entry id -> expires_at (entries with a TTL only)
 --   KEYS[5] hash stats  shared counters
 --   KEYS[6] string seq  write sequence number
+--   KEYS[7] hash scopes scope id -> number of entries (sizes the KNN pre-filter)
 -- and ARGV[1] = entry key prefix, ARGV[2] = now (seconds, from the backend's clock).
 -- Entry keys are ARGV[1] .. id: they share the partition's hash tag, so they sit
 -- in the same cluster slot as KEYS.
@@ -16,7 +17,8 @@
 -- Times are the backend's clock (injectable); only the TTL itself is the
 -- server's (PEXPIRE, relative), so clock skew cannot shorten or extend it.
 
-local Z_FIFO, Z_LRU, Z_LFU, Z_EXP, STATS, SEQ = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local Z_FIFO, Z_LRU, Z_LFU, Z_EXP, STATS, SEQ, SCOPES = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local SCOPE_ID_LEN = 16
 local PREFIX = ARGV[1]
 local NOW_TEXT = ARGV[2]
 local NOW = tonumber(ARGV[2])
@@ -45,8 +47,18 @@ local function count(field, n)
   end
 end
 
+-- Entry ids start with their scope id; SCOPES counts the members of Z_FIFO per scope.
+local function scope_count(id, delta)
+  local scope = string.sub(id, 1, SCOPE_ID_LEN)
+  if redis.call('HINCRBY', SCOPES, scope, delta) <= 0 then
+    redis.call('HDEL', SCOPES, scope)
+  end
+end
+
 local function forget(id)
-  redis.call('ZREM', Z_FIFO, id)
+  if redis.call('ZREM', Z_FIFO, id) == 1 then
+    scope_count(id, -1)
+  end
   redis.call('ZREM', Z_LRU, id)
   redis.call('ZREM', Z_LFU, id)
   redis.call('ZREM', Z_EXP, id)

@@ -1,5 +1,5 @@
 -- delete: remove entries and their bookkeeping; used by invalidation and clear.
---   KEYS[1..6]  partition keys (see _lib.lua)
+--   KEYS[1..7]  partition keys (see _lib.lua)
 --   ARGV[1..2]  entry key prefix, now
 --   ARGV[3]     counter that counts the deletions ('invalidations'), or '' for none
 --   ARGV[4]     'ids': ARGV[5..] are entry ids, deleted if they exist;

@@ -1,5 +1,5 @@
 -- lookup_exact: read an entry by id and record the hit, in one round trip.
---   KEYS[1..6]  partition keys (see _lib.lua)
+--   KEYS[1..7]  partition keys (see _lib.lua)
 --   ARGV[1..2]  entry key prefix, now
 --   ARGV[3]     entry id
 --   ARGV[4]     '1' when the entry's version must equal ARGV[5], else '0'

@@ -1,5 +1,5 @@
 -- report: settle expired entries, then read the entry count and counters.
---   KEYS[1..6]  partition keys (see _lib.lua)
+--   KEYS[1..7]  partition keys (see _lib.lua)
 --   ARGV[1..2]  entry key prefix, now
 --   ARGV[3]     at most this many expired entries settled
 --   ARGV[4..]   counter names

@@ -1,6 +1,6 @@
 -- store: write (or replace) one entry with its TTL and bookkeeping, then evict
 -- down to max_size, atomically.
---   KEYS[1..6]  partition keys (see _lib.lua)
+--   KEYS[1..7]  partition keys (see _lib.lua)
 --   ARGV[1..2]  entry key prefix, now
 --   ARGV[3]     entry id
 --   ARGV[4]     TTL in milliseconds, '' for none
@@ -24,7 +24,9 @@ if ARGV[4] ~= '' then
 else
   redis.call('ZREM', Z_EXP, id)
 end
-redis.call('ZADD', Z_FIFO, NOW_TEXT, id)
+if redis.call('ZADD', Z_FIFO, NOW_TEXT, id) == 1 then
+  scope_count(id, 1)
+end
 redis.call('ZADD', Z_LRU, NOW_TEXT, id)
 redis.call('ZADD', Z_LFU, num(recency(NOW)), id)
 count('sets', 1)

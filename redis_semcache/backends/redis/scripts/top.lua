@@ -1,5 +1,5 @@
 -- top: the entries ranked highest by one zset (hits, last access or creation).
---   KEYS[1..6]  partition keys (see _lib.lua)
+--   KEYS[1..7]  partition keys (see _lib.lua)
 --   ARGV[1..2]  entry key prefix, now
 --   ARGV[3]     'lfu' (hits, then recency), 'lru' (last access) or 'fifo' (creation)
 --   ARGV[4]     how many entries

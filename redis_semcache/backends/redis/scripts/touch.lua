@@ -1,6 +1,6 @@
 -- touch: record a semantic hit on a candidate the caller accepted after
 -- lookup_semantic's 'list' mode (which counted a provisional miss).
---   KEYS[1..6]  partition keys (see _lib.lua)
+--   KEYS[1..7]  partition keys (see _lib.lua)
 --   ARGV[1..2]  entry key prefix, now
 --   ARGV[3]     entry id
 --   ARGV[4]     the seq the candidate had when it was listed

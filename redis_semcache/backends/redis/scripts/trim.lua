@@ -1,6 +1,6 @@
 -- trim: evict down to max_size (after max_size was lowered, or when a store
 -- hit its per-call eviction limit).
---   KEYS[1..6]  partition keys (see _lib.lua)
+--   KEYS[1..7]  partition keys (see _lib.lua)
 --   ARGV[1..2]  entry key prefix, now
 --   ARGV[3]     max_size
 --   ARGV[4]     eviction strategy: lru | lfu | fifo | ttl
