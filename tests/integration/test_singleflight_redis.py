@@ -1,0 +1,116 @@
+"""Stampede protection across tasks and processes sharing one Redis.
+
+``compute`` runs are counted with a Redis INCR, so runs in any process count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+import os
+import signal
+import time
+
+import redis
+
+from redis_semcache import LLMCachingManager
+from redis_semcache.backends.redis import RedisCacheBackend
+from redis_semcache.singleflight import FlightPolicy
+
+POLICY = FlightPolicy(lock_ttl=3, wait_timeout=20, initial_backoff=0.005, max_backoff=0.05)
+
+
+def _manager(url: str, name: str, policy: FlightPolicy = POLICY) -> LLMCachingManager:
+    return LLMCachingManager(RedisCacheBackend(url=url, name=name), embedder=None, flight_policy=policy, strict=True)
+
+
+def _compute_in_process(url: str, name: str, counter: str, prompt: str, results: mp.Queue) -> None:
+    cache = _manager(url, name)
+    client = redis.Redis.from_url(url)
+
+    def compute():
+        client.incr(counter)
+        time.sleep(0.5)
+        return "from some process"
+
+    results.put(cache.get_or_compute(prompt, compute, model="gpt-4"))
+
+
+def _crashing_holder(url: str, name: str, counter: str, prompt: str, locked: mp.Event) -> None:
+    cache = _manager(url, name)
+    client = redis.Redis.from_url(url)
+
+    def compute():
+        client.incr(counter)
+        locked.set()
+        time.sleep(60)  # killed before it finishes
+
+    cache.get_or_compute(prompt, compute, model="gpt-4")
+
+
+def test_fifty_tasks_and_another_process_compute_once(redis_url, cache_names, redis_client):
+    name, counter = cache_names.new("sf"), f"semcache:{{sf-test}}:counter:{os.getpid()}:{time.time_ns()}"
+    ctx = mp.get_context("spawn")
+    results: mp.Queue = ctx.Queue()
+    other = ctx.Process(target=_compute_in_process, args=(redis_url, name, counter, "the prompt", results))
+    other.start()
+
+    async def main():
+        cache = _manager(redis_url, name)
+
+        async def compute():
+            redis_client.incr(counter)
+            await asyncio.sleep(0.5)
+            return "from some process"
+
+        await asyncio.sleep(0.3)  # let the other process start and race us
+        return await asyncio.gather(*(cache.aget_or_compute("the prompt", compute, model="gpt-4") for _ in range(50)))
+
+    try:
+        answers = asyncio.run(main())
+        assert answers == ["from some process"] * 50
+        assert results.get(timeout=60) == "from some process"
+        assert int(redis_client.get(counter)) == 1
+    finally:
+        other.join(timeout=30)
+        redis_client.delete(counter)
+
+
+def test_crashed_holder_lock_expires_and_a_waiter_takes_over(redis_url, cache_names, redis_client):
+    name, counter = cache_names.new("sf"), f"semcache:{{sf-test}}:counter:crash:{time.time_ns()}"
+    ctx = mp.get_context("spawn")
+    locked = ctx.Event()
+    holder = ctx.Process(target=_crashing_holder, args=(redis_url, name, counter, "crash prompt", locked))
+    holder.start()
+    try:
+        assert locked.wait(timeout=60), "holder never started computing"
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.join()
+        cache = _manager(redis_url, name)
+        started = time.monotonic()
+        assert cache.get_or_compute("crash prompt", lambda: "recovered", model="gpt-4") == "recovered"
+        waited = time.monotonic() - started
+        assert waited <= POLICY.lock_ttl + POLICY.wait_timeout
+        assert int(redis_client.get(counter)) == 1  # the dead holder's run; ours is the second compute
+        assert cache.get("crash prompt", model="gpt-4") == "recovered"
+    finally:
+        redis_client.delete(counter)
+
+
+def test_failing_compute_caches_nothing_and_releases_the_lock(redis_url, cache_names):
+    cache = _manager(redis_url, cache_names.new("sf"))
+
+    def boom():
+        raise TimeoutError("LLM timed out")
+
+    try:
+        cache.get_or_compute("q", boom)
+    except TimeoutError as exc:
+        assert str(exc) == "LLM timed out"
+    else:
+        raise AssertionError("compute's error did not reach its caller")
+    assert cache.get("q") is None
+    # the lock is free again: the next caller computes at once
+    started = time.monotonic()
+    assert cache.get_or_compute("q", lambda: "ok") == "ok"
+    assert time.monotonic() - started < POLICY.lock_ttl
