@@ -37,7 +37,7 @@ from .backends.base import COUNTERS, SORT_FIELDS, CacheBackend
 from .backends.memory import InMemoryCacheBackend
 from .breaker import CircuitBreaker
 from .embeddings import Embedder
-from .engine import DEFAULT_EMBEDDER, SemanticCacheEngine, Verifier
+from .engine import DEFAULT_EMBEDDER, DEFAULT_THRESHOLD, SemanticCacheEngine, Verifier
 from .singleflight import FlightPolicy
 
 __all__ = ["LLMCachingManager"]
@@ -87,7 +87,7 @@ class LLMCachingManager:
         backend: CacheBackend | None = None,
         *,
         enable_semantic: bool = False,
-        semantic_threshold: float = 0.9,
+        semantic_threshold: float = DEFAULT_THRESHOLD,
         default_ttl: float | None = 3600,
         max_cache_size: int | None = None,
         eviction_strategy: CacheStrategy | str | None = None,
