@@ -1,7 +1,8 @@
 """``semcache eval``: hit quality of semantic lookups on labelled pairs.
 
-Writes ``quality_<pairs file stem>.json`` and ``.png`` to ``--out`` and prints
-the key rows as Markdown tables.
+Writes ``quality_<pairs file stem>.json`` and ``.png`` to ``--out`` (with a
+``_redis`` suffix for the Redis backend) and prints the key rows as Markdown
+tables.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         return _cli.fail("eval", exc)
     report["backend"] = args.backend
     report["machine"] = _cli.machine()
-    stem = Path(args.pairs).stem
+    stem = Path(args.pairs).stem + ("" if args.backend == "memory" else f"_{args.backend}")
     json_path = write_json(report, args.out / f"quality_{stem}.json")
     png_path = plot(report, args.out / f"quality_{stem}.png", title=f"{stem}: {report['embedder']}")
     print(format_tables(report))

@@ -247,20 +247,25 @@ def equal_right_hits(
 
 
 def recommend(points: Sequence[Any], target_precision: float) -> Any | None:
-    """The lowest threshold from which precision stays >= target at every higher threshold.
+    """The lowest threshold from which precision stays >= target up to the best threshold.
 
-    ``points`` are PairwisePoint or ReplayPoint sorted by threshold.  Points with
-    no hits at all (precision undefined) neither qualify nor disqualify.  Returns
-    None when even the highest threshold with hits falls short.
+    ``points`` are PairwisePoint or ReplayPoint.  The best threshold is the
+    highest one with the highest precision; above it raising the threshold only
+    loses hits (in a replay, exact repeats of stored prompts hit at every
+    threshold, so precision falls again at the top), so those points are not
+    consulted.  Below it, a dip under the target disqualifies every lower
+    threshold.  Points with no hits (precision undefined) are skipped.
+    Returns None when even the best precision falls short.
     """
     if not 0.0 < target_precision <= 1.0:
         raise InvalidInputError(f"target precision must be in (0, 1], got {target_precision}")
+    scored = sorted((p for p in points if p.precision is not None), key=lambda p: p.threshold)
+    if not scored:
+        return None
+    peak = max(range(len(scored)), key=lambda i: (scored[i].precision, i))
     best = None
-    for point in sorted(points, key=lambda p: p.threshold, reverse=True):
-        precision = point.precision
-        if precision is None:
-            continue
-        if precision < target_precision:
+    for point in reversed(scored[: peak + 1]):
+        if point.precision < target_precision:
             break
         best = point
     return best

@@ -71,7 +71,8 @@ def make_manager(backend: str = "memory", *, redis_url: str | None = None, name:
     """A factory of empty semantic caches on ``backend`` ("memory" or "redis").
 
     The caches have no size limit and no TTL, so nothing is evicted or expires
-    mid-replay, and no embedder: vectors always come with the call.
+    mid-replay, no embedder (vectors always come with the call), and are
+    strict: a backend error raises instead of passing for a miss.
     """
     if backend not in ("memory", "redis"):
         raise ConfigurationError(f"backend must be 'memory' or 'redis', got {backend!r}")
@@ -86,6 +87,7 @@ def make_manager(backend: str = "memory", *, redis_url: str | None = None, name:
             "default_ttl": None,
             "guards": guards,
             "verifier": verifier,
+            "strict": True,  # a backend error must stop the evaluation, not count as a miss
         }
         if backend == "memory":
             from ..backends.memory import InMemoryCacheBackend
@@ -134,8 +136,13 @@ def _info(cache: LLMCachingManager) -> dict[str, Any]:
 
 
 def _dispose(cache: LLMCachingManager) -> None:
+    """Remove the evaluation's cache: the whole of it (index too) where the backend can."""
+    drop = getattr(cache.backend, "drop", None)
     try:
-        cache.clear()
+        if callable(drop):
+            drop()
+        else:
+            cache.clear()
     finally:
         cache.close()
 
@@ -239,7 +246,13 @@ def record_candidates(
             response = cache.get(text, embedding=as_unit_vector(second_vectors[i]))
             if response is not None:  # an exact hit: no candidate was offered
                 exact[i] = int(response)
-        info = _info(cache)
+        info = {
+            "backend": type(cache.backend).__name__,
+            "lookups": len(pairs),
+            "exact_hits": int(np.sum(exact >= 0)),
+            "candidates_offered": sum(len(c) for c in candidates),
+            "k": cache.engine.candidates,
+        }
     finally:
         _dispose(cache)
     return CandidateLog(threshold, exact, candidates, texts, own, pairs.duplicate, info)

@@ -227,7 +227,7 @@ def calibrate(
     manager_factory: ManagerFactory | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Recommend the lowest threshold whose ``metric`` precision is >= target there and above.
+    """Recommend a threshold for ``target_precision`` (see :func:`.metrics.recommend` for the rule).
 
     Returns the recommended point (or None) and the whole curve it was read from.
     """

@@ -112,6 +112,15 @@ def test_recommend_picks_the_lowest_threshold_from_which_precision_holds():
     assert recommend(points, 0.8).threshold == 0.92
     assert recommend(points, 1.0).threshold == 0.95  # 0.99 has no hits: it neither qualifies nor disqualifies
     assert recommend([_pw(0.9, 1, 1)], 0.9) is None
+    assert recommend([_pw(0.9, 0, 0)], 0.5) is None
+
+
+def test_recommend_ignores_the_falling_tail_above_the_best_threshold():
+    # exact repeats hit at every threshold, so replay precision falls again at the top
+    points = [_pw(0.80, 5, 5), _pw(0.85, 7, 3), _pw(0.90, 6, 4), _pw(0.95, 1, 4)]
+    assert recommend(points, 0.65).threshold == 0.85
+    assert recommend(points, 0.5).threshold == 0.80
+    assert recommend(points, 0.75) is None
     with pytest.raises(InvalidInputError):
         recommend(points, 0)
 
