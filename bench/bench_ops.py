@@ -367,6 +367,23 @@ def bench_e2e(url: str, args: argparse.Namespace, threshold: systems.Threshold) 
 # -- the run ---------------------------------------------------------------------------
 
 
+def source_state() -> dict[str, Any]:
+    """The commit measured, and whether the library's sources differ from it."""
+    import subprocess
+
+    def git(*a: str) -> str:
+        done = subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    import redis_semcache
+
+    return {
+        "commit": git("rev-parse", "HEAD") or None,
+        "library_modified": bool(git("status", "--porcelain", "--", "redis_semcache")),
+        "library_path": str(Path(redis_semcache.__file__).parent),
+    }
+
+
 def machine(redis_info: Any) -> dict[str, Any]:
     cpu = platform.processor()
     try:
@@ -472,6 +489,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "machine": mach,
+        "source": source_state(),
         "config": {
             "sizes": args.sizes,
             "threads": args.threads,
