@@ -35,12 +35,21 @@ def create_redis_cache_manager(
     max_size: int | None = 10_000,
     default_ttl: float | None = 3600,
     eviction_strategy: CacheStrategy | str = CacheStrategy.LRU,
+    socket_timeout: float | None = 1.0,
+    socket_connect_timeout: float | None = 1.0,
     backend_kwargs: Mapping[str, Any] | None = None,
     **manager_kwargs: Any,
 ) -> LLMCachingManager:
-    """A manager over a Redis Stack backend.  ``backend_kwargs`` go to RedisCacheBackend."""
+    """A manager over a Redis Stack backend.  ``backend_kwargs`` go to RedisCacheBackend.
+
+    ``socket_timeout`` and ``socket_connect_timeout`` are seconds (default 1.0,
+    i.e. 1000 ms): a call to a stalled or unreachable server gives up after
+    that long and, unless ``strict=True``, the lookup is a miss.
+    """
     from .backends.redis import RedisCacheBackend
 
+    options: dict[str, Any] = {"socket_timeout": socket_timeout, "socket_connect_timeout": socket_connect_timeout}
+    options.update(backend_kwargs or {})
     backend = RedisCacheBackend(
         url=url,
         host=host,
@@ -49,7 +58,7 @@ def create_redis_cache_manager(
         db=db,
         max_size=max_size,
         eviction_strategy=eviction_strategy,
-        **dict(backend_kwargs or {}),
+        **options,
     )
     return LLMCachingManager(backend, default_ttl=default_ttl, **manager_kwargs)
 

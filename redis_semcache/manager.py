@@ -696,21 +696,24 @@ class LLMCachingManager:
         if self.breaker is not None:
             self.breaker.record_success()
         if self._outage is not None:
-            log.warning("redis_semcache: backend recovered after: %s", self._outage)
-            self._outage = None
+            with self._errors_lock:  # threads race here: only one logs the recovery
+                ended, self._outage = self._outage, None
+            if ended is not None:
+                log.warning("redis_semcache: backend recovered after: %s", ended)
         return result if call.on_success is RESULT else call.on_success
 
     def _unavailable(self, call: BackendCall, exc: BackendError) -> Any:
         """Count and log a failed (or refused) call, then raise, use the local fallback, or fail open."""
+        reason = None if exc is _CIRCUIT_OPEN else f"{type(exc).__name__}: {exc}"
         with self._errors_lock:
             self._errors += 1
+            began = reason is not None and self._outage is None
+            if reason is not None:
+                self._outage = reason
         if self.breaker is not None and exc is not _CIRCUIT_OPEN:
             self.breaker.record_failure()
-        if exc is not _CIRCUIT_OPEN:
-            reason = f"{type(exc).__name__}: {exc}"
-            if self._outage is None:  # log once per outage, not once per call
-                log.warning("redis_semcache: backend failing, serving %s: %s", self._serving, reason)
-            self._outage = reason
+        if began:  # log once per outage, not once per call (nor once per thread)
+            log.warning("redis_semcache: backend failing, serving %s: %s", self._serving, reason)
         if self.strict:
             raise exc
         if self.fallback_backend is not None:

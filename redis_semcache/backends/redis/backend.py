@@ -265,9 +265,13 @@ class RedisCacheBackend:
     # -- writes --------------------------------------------------------
 
     def store(self, entry: CacheEntry, ttl: float | None) -> None:
+        known = self._index is not None
         self._index_for(entry)
         now = self._clock()
         reply = self._script("store", *self._store_args(entry, ttl, now), now=now)
+        if known and int(reply[0]) == 1:  # the write counter restarted: FLUSHALL took the index too
+            self._index = None
+            self._index_for(entry)
         if int(reply[2]) or self._trim_pending:
             self._trim()
 
@@ -374,7 +378,14 @@ class RedisCacheBackend:
             started = time.perf_counter()
             self._client.ping()
             latency_ms = (time.perf_counter() - started) * 1000.0
-            info = parse_info(self._client.execute_command("FT.INFO", self._layout.index(0, index)))
+        try:
+            with self._translate():
+                info = parse_info(self._client.execute_command("FT.INFO", self._layout.index(0, index)))
+        except IndexMissingError:  # dropped or flushed: recreate it, as the next operation would
+            self._index = None
+            index = self._ready()
+            with self._translate():
+                info = parse_info(self._client.execute_command("FT.INFO", self._layout.index(0, index)))
         report: dict[str, Any] = {
             "status": "healthy",
             "backend": "redis",
@@ -659,19 +670,29 @@ class RedisCacheBackend:
         pipe.evalsha(self._scripts.sha(name), len(self._keys), *self._keys, self._prefix, stamp, *args)
 
     def _pipeline(self, fill: Callable[[Any], None]) -> list[Any]:
-        """Run the commands ``fill`` queues in one round trip; reload scripts and retry once if flushed."""
-        for attempt in (1, 2):
-            pipe = self._client.pipeline(transaction=False)
-            fill(pipe)
+        """Run the commands ``fill`` queues in one round trip.
+
+        If the server's script cache was flushed, reload the scripts and re-run
+        only the commands that failed with NOSCRIPT: the others already ran, and
+        running a cursor read twice would skip a page.
+        """
+        pipe = self._client.pipeline(transaction=False)
+        fill(pipe)
+        commands = list(pipe.command_stack)
+        with self._translate():
+            results: list[Any] = pipe.execute(raise_on_error=False)
+        failed = [i for i, r in enumerate(results) if isinstance(r, rx.NoScriptError)]
+        if failed:
             with self._translate():
-                results: list[Any] = pipe.execute(raise_on_error=False)
-            errors = [r for r in results if isinstance(r, Exception)]
-            if errors and attempt == 1 and any(isinstance(e, rx.NoScriptError) for e in errors):
-                with self._translate():
-                    self._scripts.load_all(self._client)  # the server's script cache was flushed
-                continue
-            if errors:
-                with self._translate():
-                    raise errors[0]
-            return results
-        raise AssertionError("unreachable")  # pragma: no cover
+                self._scripts.load_all(self._client)
+                again = self._client.pipeline(transaction=False)
+                for i in failed:
+                    args, options = commands[i]
+                    again.execute_command(*args, **options)
+                for i, result in zip(failed, again.execute(raise_on_error=False), strict=True):
+                    results[i] = result
+        errors = [r for r in results if isinstance(r, Exception)]
+        if errors:
+            with self._translate():
+                raise errors[0]
+        return results

@@ -14,8 +14,12 @@ from ..._errors import ConfigurationError
 # redis-py 8 retries a failed command 10 times with backoff up to 1 s (about
 # 4 s against a dead server).  A cache must fail fast: retry twice, quickly,
 # which still hides a pooled connection the server closed meanwhile.
+# Timeouts are not retried: each retry would cost the caller the whole timeout
+# again (3x socket_timeout per call), and the stalled server may still run the
+# timed-out command later, so a retried lookup script would count twice.
 RETRIES = 2
 RETRY_BACKOFF = ExponentialBackoff(cap=0.05, base=0.005)
+RETRY_ON = (redis.ConnectionError,)
 
 __all__ = ["ConnectionSettings", "describe", "secrets_of"]
 
@@ -62,7 +66,7 @@ class ConnectionSettings:
         common: dict[str, Any] = {
             "socket_timeout": self.socket_timeout,
             "socket_connect_timeout": self.socket_connect_timeout,
-            "retry": Retry(RETRY_BACKOFF, RETRIES),
+            "retry": Retry(RETRY_BACKOFF, RETRIES, supported_errors=RETRY_ON),
         }
         if self.username is not None:
             common["username"] = self.username
