@@ -225,10 +225,8 @@ class RedisCacheBackend:
         )
         max_distance = 1.0 - query.min_similarity + SIMILARITY_EPSILON
         sliding = "1" if self.sliding_ttl else "0"
-        if index.algorithm == "HNSW":  # the script picks the hybrid policy from the filter's size
-            texts = [knn.with_policy("BATCHES").args()[0], query.scope, knn.with_policy("ADHOC_BF").args()[0]]
-        else:
-            texts = [knn.args()[0], "", ""]
+        # The script picks the hybrid policy from the scope's share of the cache.
+        texts = [knn.with_policy("BATCHES").args()[0], query.scope, knn.with_policy("ADHOC_BF").args()[0]]
         try:
             reply = self._script(
                 "lookup_semantic",

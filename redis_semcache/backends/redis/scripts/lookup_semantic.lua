@@ -8,19 +8,19 @@
 --   ARGV[4]     max cosine distance (1 - min_similarity + epsilon)
 --   ARGV[5]     '1' for sliding TTL
 --   ARGV[6]     digest of the model: candidates with another model_h are skipped
---   ARGV[7]     the KNN query text
---   ARGV[8]     '' or, for HNSW, the scope id: the script then runs ARGV[9] instead
---               of ARGV[7] when the scope holds less than a quarter of the cache
---   ARGV[9]     the KNN query text with HYBRID_POLICY ADHOC_BF ('' when ARGV[8] is '')
+--   ARGV[7]     the KNN query text with HYBRID_POLICY BATCHES
+--   ARGV[8]     the scope id ('' to always run ARGV[7])
+--   ARGV[9]     the KNN query text with HYBRID_POLICY ADHOC_BF, run instead of ARGV[7]
+--               when the scope holds less than a quarter of the cache
 --   ARGV[10..]  the other FT.SEARCH arguments; RETURN must include dist, fmt, seq
 --               and model_h (and prompt in 'list' mode), SORTBY dist
 -- Returns, in 'best' mode, {1, dist, record...} on a hit (counts semantic_hits)
 -- or {0} on a miss (counts misses).  In 'list' mode it counts a provisional
 -- miss and returns {2, id, dist, seq, prompt, id, dist, seq, prompt, ...};
 -- touch.lua turns that miss into a hit if the caller accepts a candidate.
--- HNSW: RediSearch's own choice of hybrid policy brute-forced a filter that kept
--- all 10,000 entries (2.4 ms) where BATCHES took 0.2 ms, yet BATCHES is 30x slower
--- than ad hoc brute force for a filter keeping 1% (measured; see docs/design.md).
+-- Hybrid policy: with a filter keeping all of 10,000 entries RediSearch's own choice
+-- took 1.2 ms on HNSW where BATCHES took 0.1 ms (FLAT: 1.06 vs 0.93 ms), while for a
+-- filter keeping 1% BATCHES is 35-60x slower than ADHOC_BF (bench/redis_probes.py).
 local text = ARGV[7]
 if ARGV[8] ~= '' then
   local kept = tonumber(redis.call('HGET', SCOPES, ARGV[8]) or '0')
