@@ -16,7 +16,7 @@ from ..embeddings import Embedder, embedder_id
 from ..guards import combine, guard_names, resolve_guards
 from . import metrics
 from .pairs import PairSet
-from .replay import ManagerFactory, ReplayRun, record_candidates, replay
+from .replay import ManagerFactory, ReplayRun, entry_numbers, record_candidates, replay
 from .vectors import embed_texts
 
 __all__ = [
@@ -185,8 +185,6 @@ def _identical_hits(pairs: PairSet, run: ReplayRun) -> dict[str, Any]:
 
     The reference definition counts them as wrong; no threshold or guard can avoid them.
     """
-    from .replay import entry_numbers
-
     texts, _ = entry_numbers(pairs)
     identical = np.array([f >= 0 and texts[f] == q for f, q in zip(run.found, pairs.second, strict=True)])
     right = (run.found >= 0) & run.duplicate & (run.found == run.own)
