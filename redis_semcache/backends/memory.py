@@ -92,9 +92,15 @@ class InMemoryCacheBackend:
         with self._lock:
             self._purge_expired()
             if self._vectors.dim is not None and query.vector.shape[0] == self._vectors.dim:
-                for key, similarity in self._vectors.search(query.scope, query.vector, query.min_similarity):
-                    entry = self._entries[key]
-                    if entry.model != query.model or (query.version is not None and entry.version != query.version):
+                found = self._vectors.search(query.scope, query.vector, query.min_similarity)
+                # Like the Redis KNN: the k nearest in scope (and version) are the only candidates.
+                candidates = [
+                    (self._entries[key], similarity)
+                    for key, similarity in found
+                    if query.version is None or self._entries[key].version == query.version
+                ][: query.k]
+                for entry, similarity in candidates:
+                    if entry.model != query.model:
                         continue
                     if query.accept is not None and not query.accept(query.prompt, entry.prompt, similarity):
                         continue

@@ -201,3 +201,25 @@ def test_injected_clock_drives_sliding_ttl():
     clock.advance(11)
     assert cache.get("q") is None
     assert cache.get_statistics()["expirations"] == 1
+
+
+def test_semantic_lookup_considers_only_the_k_nearest():
+    """As the Redis KNN does: a veto on the k nearest is a miss, even if a farther one would pass."""
+    from redis_semcache.engine import SemanticCacheEngine
+
+    vetoed: list[str] = []
+
+    def veto_near(query, candidate, similarity):
+        vetoed.append(candidate)
+        return candidate == "far"
+
+    cache = LLMCachingManager(
+        InMemoryCacheBackend(), enable_semantic=True, semantic_threshold=0.5, embedder=None, verifier=veto_near
+    )
+    assert isinstance(cache.engine, SemanticCacheEngine) and cache.engine.candidates == 4
+    base = np.eye(8)[0]
+    for i in range(4):
+        cache.set(f"near {i}", i, embedding=base + 0.01 * (i + 1) * np.eye(8)[1])
+    cache.set("far", "far", embedding=base + 0.5 * np.eye(8)[1])
+    assert cache.get("query", embedding=base) is None
+    assert sorted(vetoed) == [f"near {i}" for i in range(4)]
