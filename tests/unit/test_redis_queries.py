@@ -156,8 +156,9 @@ def test_knn_query_without_version_and_with_hnsw_ef():
 
 def test_knn_hybrid_policy_variants():
     knn = KnnQuery(vector=b"\x00" * 16, scope="ab", model="m", ef_runtime=50)
-    batches = knn.with_policy("BATCHES").args()[0]
-    adhoc = knn.with_policy("ADHOC_BF").args()[0]
+    batches = knn.with_policy("BATCHES").text()
+    adhoc = knn.with_policy("ADHOC_BF").text()
+    assert knn.with_policy("BATCHES").args()[0] == batches
     assert batches.endswith("=>[KNN $k @embedding $vec EF_RUNTIME $ef HYBRID_POLICY BATCHES AS dist]")
     assert adhoc.endswith("=>[KNN $k @embedding $vec HYBRID_POLICY ADHOC_BF AS dist]")
     assert knn.with_policy("ADHOC_BF").args()[1:] != [] and knn.filter() == "@scope:{ab}"

@@ -226,7 +226,7 @@ class RedisCacheBackend:
         max_distance = 1.0 - query.min_similarity + SIMILARITY_EPSILON
         sliding = "1" if self.sliding_ttl else "0"
         # The script picks the hybrid policy from the scope's share of the cache.
-        texts = [knn.with_policy("BATCHES").args()[0], query.scope, knn.with_policy("ADHOC_BF").args()[0]]
+        texts = [knn.with_policy("BATCHES").text(), query.scope, knn.with_policy("ADHOC_BF").text()]
         try:
             reply = self._script(
                 "lookup_semantic",

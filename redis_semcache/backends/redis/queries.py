@@ -234,12 +234,15 @@ class KnnQuery:
         ef = None if policy == "ADHOC_BF" else self.ef_runtime
         return replace(self, hybrid_policy=policy, ef_runtime=ef)
 
-    def query(self) -> Query:
+    def text(self) -> str:
+        """The query string (the first FT.SEARCH argument)."""
         ef = "" if self.ef_runtime is None else " EF_RUNTIME $ef"
         if self.hybrid_policy is not None:
             ef += f" HYBRID_POLICY {self.hybrid_policy}"
-        text = f"({self.filter()})=>[KNN $k @{F.EMBEDDING} $vec{ef} AS {F.DIST}]"
-        return Query(text).return_fields(*self.return_fields).sort_by(F.DIST).paging(0, self.k).dialect(2)
+        return f"({self.filter()})=>[KNN $k @{F.EMBEDDING} $vec{ef} AS {F.DIST}]"
+
+    def query(self) -> Query:
+        return Query(self.text()).return_fields(*self.return_fields).sort_by(F.DIST).paging(0, self.k).dialect(2)
 
     def args(self) -> list[Any]:
         params: dict[str, Any] = {"vec": self.vector, "k": self.k}
