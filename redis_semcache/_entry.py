@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ._errors import SerializationError
+from ._validate import check_text
 
 __all__ = ["CacheEntry", "decode_response", "encode_response"]
 
@@ -28,7 +29,7 @@ def encode_response(value: Any) -> tuple[str, str]:
     dict keys, NaN and custom objects are rejected rather than silently changed.
     """
     if isinstance(value, str):
-        return KIND_STR, value
+        return KIND_STR, check_text(value, "response", SerializationError)
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
@@ -38,7 +39,7 @@ def encode_response(value: Any) -> tuple[str, str]:
             f"response of type {type(value).__name__} would not come back equal from JSON "
             "(tuples or non-string dict keys?)"
         )
-    return KIND_JSON, text
+    return KIND_JSON, check_text(text, "response", SerializationError)
 
 
 def _has_tuple(value: Any) -> bool:

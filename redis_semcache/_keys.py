@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._errors import InvalidInputError
+from ._validate import check_text
 
 __all__ = ["entry_id", "make_cache_key", "normalize_prompt", "scope_id", "split_key"]
 
@@ -38,7 +39,7 @@ def normalize_prompt(prompt: object) -> str:
     text = _WHITESPACE.sub(" ", unicodedata.normalize("NFC", prompt)).strip()
     if not text:
         raise InvalidInputError("prompt must not be empty or only whitespace")
-    return text
+    return check_text(text, "prompt")
 
 
 def _canonical_param(value: Any, name: str) -> Any:
@@ -68,6 +69,7 @@ def scope_id(model: str = "default", namespace: str = "", params: Mapping[str, A
     _check_label(namespace, "namespace")
     canonical = {k: _canonical_param(v, k) for k, v in sorted((params or {}).items())}
     blob = json.dumps([model, namespace, canonical], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    check_text(blob, "model, namespace or a parameter")
     return hashlib.sha256(blob.encode()).hexdigest()[:SCOPE_ID_LEN]
 
 

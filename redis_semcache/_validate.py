@@ -8,7 +8,7 @@ from typing import Any
 
 from ._errors import InvalidInputError
 
-__all__ = ["check_label", "check_positive", "check_tags", "check_ttl"]
+__all__ = ["check_label", "check_positive", "check_tags", "check_text", "check_ttl"]
 
 
 def check_ttl(ttl: Any) -> float:
@@ -29,6 +29,17 @@ def check_label(value: Any, what: str, *, allow_empty: bool = False) -> str:
         raise InvalidInputError(f"{what} must be a str, not {type(value).__name__}")
     if not value and not allow_empty:
         raise InvalidInputError(f"{what} must not be empty")
+    return check_text(value, what)
+
+
+def check_text(value: str, what: str, error: type[InvalidInputError] = InvalidInputError) -> str:
+    """``value`` when it can be stored as UTF-8: text with a lone surrogate (e.g.
+    bytes decoded with ``surrogateescape``) cannot, on any backend."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise error(f"{what} is not valid Unicode text (it has a lone surrogate)") from None
     return value
 
 
