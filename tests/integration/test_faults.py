@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import redis
 
-from redis_semcache import LLMCachingManager, create_redis_cache_manager
+from redis_semcache import LLMCachingManager, create_redis_cache_manager, make_cache_key
 from redis_semcache.backends.redis import RedisCacheBackend
 from redis_semcache.breaker import CircuitBreaker
 
@@ -401,3 +401,30 @@ def test_sigkill_mid_workload_then_restart_on_the_same_port(caplog):
         cache.close()
     finally:
         server.close()
+
+
+# -- entries that expired but are still in the index --------------------------------------
+
+
+def test_expired_entries_still_in_the_index_are_skipped_by_searches_and_sweeps(own_redis):
+    """With active expiry off, expired hashes linger (logically gone, still indexed)
+    until something touches them - as they do on a busy server between expiry cycles.
+    Found by the soak test: KNN replies then carry a candidate without fields, and a
+    pattern sweep's FILTER meets a document without its pattern key."""
+    client = admin(own_redis)
+    client.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", 0)
+    try:
+        v = np.ones(8) / np.sqrt(8)
+        cache = cache_on(own_redis.url, strict=True, enable_semantic=True, semantic_threshold=0.5, max_size=None)
+        for i in range(20):
+            cache.set(f"p{i}", i, embedding=v, ttl=100, tags=["t"])
+        doomed = [make_cache_key(f"p{i}") for i in range(10)]
+        for key in doomed:  # expire half of them, logically, without the server noticing yet
+            client.pexpire(cache.backend._layout.entry_key(0, key), 1)
+        time.sleep(0.01)  # past those 1 ms expiries (not a cache TTL: the server's own clock)
+        # A miss when the nearest candidates all expired; never an error (strict mode).
+        assert cache.get("a query", embedding=v) in {None, *range(10, 20)}
+        assert cache.invalidate(pattern="p*") == 10
+        assert all(cache.get(f"p{i}") is None for i in range(20))
+    finally:
+        client.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", 1)

@@ -186,6 +186,6 @@ def test_sweep_query_args():
                      "WITHCURSOR", "COUNT", 100, "MAXIDLE", 60000, "TIMEOUT", 200, "DIALECT", 2]  # fmt: skip
     pattern = SweepQuery(q.SHORT_PROMPTS, "strlen(@pk) >= 1", with_prompt=True).args()
     assert pattern[:9] == [f"@plen:[0 {PATTERN_KEY_CHARS}] @seq:[-inf +inf]", "LOAD", 3, "@__key", "@seq", "@pk",
-                           "FILTER", "strlen(@pk) >= 1", "LOAD"]  # fmt: skip
+                           "FILTER", "exists(@pk) && (strlen(@pk) >= 1)", "LOAD"]  # fmt: skip
     assert pattern[9:11] == [1, "@prompt"]  # the prompt is loaded only for rows that passed the filter
     assert SweepQuery(q.MATCH_ALL).args()[0] == "@seq:[-inf +inf]"

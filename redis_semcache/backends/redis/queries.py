@@ -276,7 +276,10 @@ class SweepQuery:
         if self.filter is None:
             args += ["LOAD", 2, "@__key", f"@{F.SEQ}"]
         else:
-            args += ["LOAD", 3, "@__key", f"@{F.SEQ}", f"@{F.PATTERN_KEY}", "FILTER", self.filter]
+            # exists(): a hash that expired (or was deleted) after the query matched
+            # it loads no fields, and a FILTER over a missing field fails the read.
+            where = f"exists(@{F.PATTERN_KEY}) && ({self.filter})"
+            args += ["LOAD", 3, "@__key", f"@{F.SEQ}", f"@{F.PATTERN_KEY}", "FILTER", where]
         if self.with_prompt:
             args += ["LOAD", 1, f"@{F.PROMPT}"]
         # TIMEOUT bounds how long one read blocks the server; a cursor read that
