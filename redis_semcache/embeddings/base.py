@@ -16,8 +16,10 @@ __all__ = ["Embedder", "check_embedder_output", "embedder_id"]
 class Embedder(Protocol):
     """Anything callable as ``embedder(texts) -> array of shape (len(texts), d)``.
 
-    Plain functions qualify.  An optional ``embedder_id`` attribute names the
-    model, so that embedding caches can tell two embedders apart.
+    Plain functions qualify.  Optional attributes, used when present:
+    ``embedder_id`` (str) names the model, so that embedding caches can tell two
+    embedders apart; ``batch_size`` (int) is how many texts one call may take
+    (default 64); ``warmup()`` prepares the embedder ahead of the first call.
     """
 
     def __call__(self, texts: list[str], /) -> Any: ...
