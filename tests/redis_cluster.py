@@ -60,11 +60,14 @@ class LocalCluster:
         node_dir = self.dir / str(port)
         node_dir.mkdir(exist_ok=True)
         # Pinned flags: no persistence (tests own the data), short node timeout so
-        # failover happens within seconds, and the search module on every node.
+        # failover happens within seconds, a replica always eligible to take over
+        # (validity factor 0: on a busy 2-core box a replica's link age can exceed
+        # 10 x node timeout, and then it never fails over), and the search module on every node.
         self.procs[port] = subprocess.Popen(
             [self.server, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-             "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1500", "--save", "",
-             "--appendonly", "no", "--dir", str(node_dir), "--loadmodule", self.module],
+             "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1500",
+             "--cluster-replica-validity-factor", "0", "--save", "", "--appendonly", "no",
+             "--dir", str(node_dir), "--loadmodule", self.module],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         _wait(lambda: redis.Redis(port=port, socket_timeout=0.5).ping())

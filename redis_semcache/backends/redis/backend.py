@@ -80,10 +80,22 @@ class RedisCacheBackend:
     LONG_PROMPT_PAGE = 16
     INDEXING_TIMEOUT = 60.0
 
+    def __new__(cls, *args: Any, cluster_mode: bool = False, **kwargs: Any) -> RedisCacheBackend:
+        """``cluster_mode=True`` (or a ``RedisCluster`` client) builds the clustered backend (cluster.py)."""
+        if cls is RedisCacheBackend:
+            from redis.cluster import RedisCluster
+
+            if cluster_mode or isinstance(kwargs.get("client"), RedisCluster):
+                from .cluster import ClusterCacheBackend
+
+                return super().__new__(ClusterCacheBackend)
+        return super().__new__(cls)
+
     def __init__(
         self,
         url: str | None = None,
         *,
+        cluster_mode: bool = False,
         host: str = "localhost",
         port: int = 6379,
         username: str | None = None,
@@ -107,6 +119,8 @@ class RedisCacheBackend:
         socket_connect_timeout: float | None = 1.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if cluster_mode:
+            raise ConfigurationError("cluster_mode=True builds RedisCacheBackend itself, not a subclass")
         self.name = check_name(name)
         algorithm = str(index_algorithm).upper()
         if algorithm not in ALGORITHMS:
@@ -145,9 +159,10 @@ class RedisCacheBackend:
 
         self._clock = clock
         self._layout = KeyLayout(self.name)
+        self._partition = 0  # a cluster backend (cluster.py) runs one of these per partition
         self._schema = load_schema()
-        self._keys = self._layout.partition_keys(0)
-        self._prefix = self._layout.entry_prefix(0)
+        self._keys = self._layout.partition_keys(self._partition)
+        self._prefix = self._layout.entry_prefix(self._partition)
         self._scripts = ScriptSet(self._client)
         self._lock = threading.RLock()
         self._index: IndexName | None = None
@@ -186,7 +201,7 @@ class RedisCacheBackend:
     def index_name(self) -> str | None:
         """The full name of the search index in use (None before first use)."""
         index = self._index
-        return None if index is None else self._layout.index(0, index)
+        return None if index is None else self._layout.index(self._partition, index)
 
     # -- lookups -------------------------------------------------------
 
@@ -211,7 +226,7 @@ class RedisCacheBackend:
         index = self._ready()
         if index.dim == 0 or query.vector.shape[0] != index.dim:  # nothing stored can match
             with self._translate():
-                self._client.hincrby(self._layout.stats(0), "misses", 1)
+                self._client.hincrby(self._layout.stats(self._partition), "misses", 1)
             return None
         vet = query.accept is not None
         knn = KnnQuery(
@@ -236,12 +251,12 @@ class RedisCacheBackend:
                 knn.model_digest(),
                 *texts,
                 *knn.args()[1:],
-                extra_keys=(self._layout.index(0, index),),
+                extra_keys=(self._layout.index(self._partition, index),),
             )
         except IndexMissingError:
             self._index = None  # recreated by the next operation
             with self._translate():
-                self._client.hincrby(self._layout.stats(0), "misses", 1)
+                self._client.hincrby(self._layout.stats(self._partition), "misses", 1)
             return None
         status = int(reply[0])
         if status == 1:
@@ -329,11 +344,12 @@ class RedisCacheBackend:
     def acquire_lock(self, key: str, token: str, ttl: float) -> bool:
         """SET NX PX: the lock expires on the server's clock after ``ttl`` seconds."""
         with self._translate():
-            return bool(self._client.set(self._layout.lock(0, key), token, nx=True, px=max(1, round(ttl * 1000))))
+            lock = self._layout.lock(self._partition, key)
+            return bool(self._client.set(lock, token, nx=True, px=max(1, round(ttl * 1000))))
 
     def release_lock(self, key: str, token: str) -> bool:
         self._ready()
-        return int(self._script("release_lock", token, extra_keys=(self._layout.lock(0, key),))) == 1
+        return int(self._script("release_lock", token, extra_keys=(self._layout.lock(self._partition, key),))) == 1
 
     def flight_status(self, key: str, version: str | None) -> tuple[CacheEntry | None, bool]:
         self._ready()
@@ -342,7 +358,7 @@ class RedisCacheBackend:
             key,
             "1" if version is not None else "0",
             version or "",
-            extra_keys=(self._layout.lock(0, key),),
+            extra_keys=(self._layout.lock(self._partition, key),),
         )
         entry = self._decode(reply[1:]) if len(reply) > 1 else None
         return entry, bool(int(reply[0]))
@@ -357,7 +373,7 @@ class RedisCacheBackend:
 
     def reset_counters(self) -> None:
         with self._translate():
-            self._client.delete(self._layout.stats(0))
+            self._client.delete(self._layout.stats(self._partition))
 
     def top_entries(self, limit: int, sort_by: str) -> list[CacheEntry]:
         if sort_by not in SORT_FIELDS:
@@ -378,19 +394,19 @@ class RedisCacheBackend:
             latency_ms = (time.perf_counter() - started) * 1000.0
         try:
             with self._translate():
-                info = parse_info(self._client.execute_command("FT.INFO", self._layout.index(0, index)))
+                info = parse_info(self._ft("FT.INFO", self._layout.index(self._partition, index)))
         except IndexMissingError:  # dropped or flushed: recreate it, as the next operation would
             self._index = None
             index = self._ready()
             with self._translate():
-                info = parse_info(self._client.execute_command("FT.INFO", self._layout.index(0, index)))
+                info = parse_info(self._ft("FT.INFO", self._layout.index(self._partition, index)))
         report: dict[str, Any] = {
             "status": "healthy",
             "backend": "redis",
             "server": self._where,
             "redis_version": self._optional(lambda: text(self._client.info("server")["redis_version"])),
             "search_version": self._optional(self._search_version),
-            "index": self._layout.index(0, index),
+            "index": self._layout.index(self._partition, index),
             "index_algorithm": index.algorithm,
             "index_state": {
                 "num_docs": int(info.get("num_docs", 0)),
@@ -419,11 +435,11 @@ class RedisCacheBackend:
         leftovers); ``clear()`` is the one for normal use.
         """
         with self._lock, self._translate():
-            names = [text(n) for n in self._client.execute_command("FT._LIST")]
+            names = [text(n) for n in self._ft("FT._LIST")]
             for full in names:
-                if self._layout.parse_index(0, full) is not None:
+                if self._layout.parse_index(self._partition, full) is not None:
                     try:
-                        self._client.execute_command("FT.DROPINDEX", full, "DD")
+                        self._ft("FT.DROPINDEX", full, "DD")
                     except rx.ResponseError as exc:
                         if not is_index_missing(exc):
                             raise
@@ -442,6 +458,10 @@ class RedisCacheBackend:
     def _translate(self) -> Any:
         return translate(self._where, self._secrets)
 
+    def _ft(self, *args: Any) -> Any:
+        """A search command (FT.*) for this partition's index; a cluster partition routes it by slot."""
+        return self._client.execute_command(*args)
+
     def _ready(self) -> IndexName:
         index = self._index
         if index is None:
@@ -454,8 +474,9 @@ class RedisCacheBackend:
             if vector_dim is None and self._index is not None:
                 return self._index
             with self._translate():
-                names = [text(n) for n in self._client.execute_command("FT._LIST")]
-                existing = [n for n in (self._layout.parse_index(0, full) for full in names) if n is not None]
+                names = [text(n) for n in self._ft("FT._LIST")]
+                parsed = (self._layout.parse_index(self._partition, full) for full in names)
+                existing = [n for n in parsed if n is not None]
                 plan = plan_index(
                     existing,
                     cache=self.name,
@@ -464,7 +485,7 @@ class RedisCacheBackend:
                     dimension=self._configured_dim,
                     vector_dim=vector_dim or self._seen_dim,
                 )
-                full = self._layout.index(0, plan.use)
+                full = self._layout.index(self._partition, plan.use)
                 if plan.create:
                     vector = None
                     if plan.use.dim:
@@ -474,7 +495,7 @@ class RedisCacheBackend:
                         )  # fmt: skip
                     args = self._schema.create_args(full, self._prefix, vector)
                     try:
-                        self._client.execute_command("FT.CREATE", *args)
+                        self._ft("FT.CREATE", *args)
                         log.info("redis_semcache: created search index %s", full)
                     except rx.ResponseError as exc:
                         if not is_index_exists(exc):
@@ -483,8 +504,9 @@ class RedisCacheBackend:
                     self._wait_indexed(full)
                 for old in plan.drop:
                     try:
-                        self._client.execute_command("FT.DROPINDEX", self._layout.index(0, old))
-                        log.info("redis_semcache: dropped superseded index %s", self._layout.index(0, old))
+                        superseded = self._layout.index(self._partition, old)
+                        self._ft("FT.DROPINDEX", superseded)
+                        log.info("redis_semcache: dropped superseded index %s", superseded)
                     except rx.ResponseError as exc:
                         if not is_index_missing(exc):
                             raise
@@ -498,7 +520,7 @@ class RedisCacheBackend:
         deadline = time.monotonic() + self.INDEXING_TIMEOUT
         delay = 0.005
         while True:
-            info = parse_info(self._client.execute_command("FT.INFO", full))
+            info = parse_info(self._ft("FT.INFO", full))
             if not int(info.get("indexing", 0)):
                 return
             if time.monotonic() > deadline:
@@ -614,7 +636,7 @@ class RedisCacheBackend:
             return self._sweep_once(sweeps, confirm, counter)
 
     def _sweep_once(self, sweeps: Sequence[SweepQuery], confirm: Callable[[str], bool] | None, counter: str) -> int:
-        index_name = self._layout.index(0, self._ready())
+        index_name = self._layout.index(self._partition, self._ready())
         snapshot: int | None = None
         pending: list[str] = []
         deleted = 0
@@ -652,7 +674,7 @@ class RedisCacheBackend:
             if pending:
                 self._evalsha(pipe, "delete", repr(float(self._clock())), counter, "matched", *pending)
             if read_seq:
-                pipe.get(self._layout.seq(0))
+                pipe.get(self._layout.seq(self._partition))
             if cursor:
                 pipe.execute_command("FT.CURSOR", "READ", index_name, cursor, "COUNT", sweep.batch)
             else:

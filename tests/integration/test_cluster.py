@@ -1,0 +1,204 @@
+"""The cache on a 3-primary, 3-replica Redis Cluster (tests/redis_cluster.py).
+
+The contract suite runs twice: with 16 partitions (the default: entries spread
+over every node, invalidation and stats fan out) and with one partition,
+where ``max_size`` is an exact budget.  Per-partition budgets make the
+eviction-order tests inapplicable to 16 partitions (see docs/design.md).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+import uuid
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import redis
+from redis.cluster import RedisCluster
+
+from redis_semcache import LLMCachingManager
+from redis_semcache._keys import make_cache_key
+from redis_semcache.backends.redis import RedisCacheBackend
+
+from ..contract import CacheContract
+from ..fakes import FakeClock
+from ..redis_cluster import LocalCluster
+
+# Budgets of ceil(max_size / 16) per partition: exact-order eviction needs one partition.
+EXACT_BUDGET_TESTS = {
+    "test_lru_eviction_order",
+    "test_lfu_eviction_order",
+    "test_fifo_eviction_ignores_reads",
+    "test_ttl_strategy_evicts_soonest_expiry",
+    "test_size_never_exceeds_max",
+}
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[LocalCluster]:
+    started = LocalCluster().start()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture
+def cluster_client(cluster: LocalCluster) -> Iterator[RedisCluster]:
+    client = RedisCluster(host="127.0.0.1", port=cluster.ports[0])
+    yield client
+    client.close()
+
+
+class ClusterClock(FakeClock):
+    """RedisClock for a cluster: shifts the expiry of this test's keys on every primary."""
+
+    def __init__(self, cluster: LocalCluster, names: list[str]) -> None:
+        super().__init__()
+        self.cluster = cluster
+        self.names = names
+
+    def advance(self, seconds: float) -> None:
+        super().advance(seconds)
+        shift = round(seconds * 1000)
+        for port in self.cluster.primaries():
+            node = redis.Redis(port=port)
+            for name in self.names:
+                for key in node.scan_iter(match=f"semcache:{{{name}:*", count=1000):
+                    expires = node.pexpiretime(key)
+                    if expires > 0:
+                        node.pexpireat(key, expires - shift)
+            node.close()
+
+
+@pytest.fixture
+def names(cluster: LocalCluster) -> Iterator[list[str]]:
+    made: list[str] = []
+    yield made
+    for name in made:
+        backend = RedisCacheBackend(cluster_mode=True, cluster_nodes=cluster.nodes, name=name)
+        backend.drop()
+        backend.close()
+
+
+@pytest.fixture
+def clock(cluster: LocalCluster, names: list[str]) -> ClusterClock:
+    return ClusterClock(cluster, names)
+
+
+@pytest.fixture(params=[16, 1], ids=["p16", "p1"])
+def make_cache(request, cluster, clock, names):
+    if request.param > 1 and request.node.originalname in EXACT_BUDGET_TESTS:
+        pytest.skip("exact max_size budgets need one partition (per-partition budgets, docs/design.md)")
+    made: list = []
+
+    def make(*, max_size=1000, eviction_strategy="lru", embedder=None, **kwargs):
+        names.append(f"c-{uuid.uuid4().hex[:12]}")
+        backend = RedisCacheBackend(
+            cluster_mode=True, cluster_nodes=cluster.nodes, partitions=request.param, name=names[-1],
+            max_size=max_size, eviction_strategy=eviction_strategy, clock=clock,
+        )  # fmt: skip
+        made.append(LLMCachingManager(backend, embedder=embedder, strict=True, **kwargs))
+        return made[-1]
+
+    yield make
+    for cache in made:
+        cache.close()
+
+
+class TestClusterContract(CacheContract):
+    pass
+
+
+def test_partitions_spread_over_every_primary(cluster, cluster_client, names):
+    names.append("spread")
+    backend = RedisCacheBackend(client=cluster_client, name="spread")
+    assert backend.partitions == 16
+    manager = LLMCachingManager(backend, strict=True)
+    for i in range(40):
+        manager.set(f"q{i}", f"a{i}", model=f"m{i}")
+    owners = {cluster_client.get_node_from_key(f"semcache:{{spread:{p}}}:seq").port for p in range(16)}
+    assert len(owners) == 3
+    assert backend.size() == 40
+    assert manager.invalidate(pattern="q1*") == 11  # q1, q10..q19
+    assert backend.size() == 29
+
+
+def _writer(nodes, name, ready, done):  # runs in another process
+    manager = LLMCachingManager(RedisCacheBackend(cluster_mode=True, cluster_nodes=nodes, name=name), strict=True)
+    for i in range(20):
+        manager.set(f"other {i}", f"from child {i}", model=f"m{i}", tags=["child"])
+    ready.set()
+    done.wait(30)
+    assert manager.get("parent 3", model="m3") is None  # the parent's invalidation reached this process
+
+
+def test_two_processes_see_each_others_entries_and_invalidations(cluster, names):
+    names.append(f"two-{uuid.uuid4().hex[:8]}")
+    ctx = multiprocessing.get_context("spawn")
+    ready, done = ctx.Event(), ctx.Event()
+    child = ctx.Process(target=_writer, args=(cluster.nodes, names[-1], ready, done))
+    child.start()
+    try:
+        assert ready.wait(60)
+        manager = LLMCachingManager(
+            RedisCacheBackend(cluster_mode=True, cluster_nodes=cluster.nodes, name=names[-1]), strict=True
+        )
+        assert [manager.get(f"other {i}", model=f"m{i}") for i in range(20)] == [f"from child {i}" for i in range(20)]
+        for i in range(5):
+            manager.set(f"parent {i}", "p", model=f"m{i}")
+        assert manager.invalidate(tags=["child"]) == 20
+        manager.invalidate(pattern="parent 3")
+        done.set()
+        child.join(60)
+        assert child.exitcode == 0
+    finally:
+        if child.is_alive():
+            child.kill()
+
+
+def test_failover_keeps_lookups_answering(cluster, names):
+    """Kill a primary mid-workload: lookups never raise (non-strict), other partitions keep every entry."""
+    names.append("failover")
+    backend = RedisCacheBackend(cluster_mode=True, cluster_nodes=cluster.nodes, name="failover", dimension=8)
+    manager = LLMCachingManager(backend)  # non-strict: backend errors come back as misses
+    rng = np.random.default_rng(7)
+    vectors = {i: rng.normal(size=8).astype(np.float32) for i in range(60)}
+    for i, vec in vectors.items():
+        assert manager.set(f"q{i}", f"a{i}", model=f"m{i % 12}", embedding=vec)
+    client = backend._client
+    owner = {i: client.get_node_from_key(backend._layout.stats(backend._layout.partition_of(_key(manager, i)))).port
+             for i in vectors}  # fmt: skip
+    victim = owner[0]
+    cluster.kill(victim)
+    deadline = time.monotonic() + 30
+    rounds = 0
+    while time.monotonic() < deadline:  # lookups during the failover: misses at worst, never exceptions
+        answers = [manager.get(f"q{i}", model=f"m{i % 12}", embedding=vectors[i]) for i in vectors]
+        rounds += 1
+        if len(cluster.primaries()) == 3 and _cluster_ok(cluster):
+            break
+        time.sleep(0.1)
+    assert rounds > 1  # lookups ran while the primary was down
+    cluster.wait_ok(timeout=20)
+    answers = [manager.get(f"q{i}", model=f"m{i % 12}", embedding=vectors[i]) for i in vectors]
+    for i, answer in zip(vectors, answers, strict=True):
+        if owner[i] != victim:
+            assert answer == f"a{i}"
+    # Semantic lookups work again in every partition, the failed-over ones included.
+    assert manager.set("after", "failover", model="m0", embedding=vectors[0] + 0.001)
+    assert manager.get("after", model="m0", embedding=vectors[0] + 0.001) == "failover"
+
+
+def _cluster_ok(cluster: LocalCluster) -> bool:
+    try:
+        cluster.wait_ok(timeout=0.2)
+    except TimeoutError:
+        return False
+    return True
+
+
+def _key(manager, i: int) -> str:
+    return make_cache_key(f"q{i}", model=f"m{i % 12}")
