@@ -716,7 +716,7 @@ class LLMCachingManager:
             log.warning("redis_semcache: backend failing, serving %s: %s", self._serving, reason)
         if self.strict:
             raise exc
-        if self.fallback_backend is not None:
+        if self.fallback_backend is not None and call.method != "health":  # health reports the backend itself
             result = getattr(self.fallback_backend, call.method)(*call.args, **call.kwargs)
             return result if call.on_success is RESULT else call.on_success
         return call.fallback

@@ -9,6 +9,7 @@ kept generous: several times what the timeout settings imply.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import threading
@@ -19,7 +20,7 @@ import numpy as np
 import pytest
 import redis
 
-from redis_semcache import LLMCachingManager, create_redis_cache_manager, make_cache_key
+from redis_semcache import InMemoryCacheBackend, LLMCachingManager, create_redis_cache_manager, make_cache_key
 from redis_semcache.backends.redis import RedisCacheBackend
 from redis_semcache.breaker import CircuitBreaker
 
@@ -123,7 +124,7 @@ def test_a_paused_server_gives_misses_within_the_timeout_then_recovers(own_redis
     cache = cache_on(own_redis.url, circuit_breaker=CircuitBreaker(failure_threshold=2, cooldown=0.3))
     assert cache.set("q", "a") and cache.get("q") == "a"
     pauser = admin(own_redis)
-    pauser.execute_command("CLIENT", "PAUSE", 3000, "ALL")
+    pauser.execute_command("CLIENT", "PAUSE", 2000, "ALL")
     try:
         for _ in range(4):
             got, elapsed = timed(cache.get, "q")
@@ -428,3 +429,38 @@ def test_expired_entries_still_in_the_index_are_skipped_by_searches_and_sweeps(o
         assert all(cache.get(f"p{i}") is None for i in range(20))
     finally:
         client.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", 1)
+
+
+# -- the local fallback through a real outage; the async API -------------------------------
+
+
+def test_the_local_fallback_serves_an_outage_and_nothing_is_copied_back(own_redis):
+    """CLIENT PAUSE keeps the server's data, so what happens after the outage shows."""
+    cache = cache_on(own_redis.url, fallback_backend=InMemoryCacheBackend(),
+                     circuit_breaker=CircuitBreaker(failure_threshold=1, cooldown=0.3))  # fmt: skip
+    assert cache.set("before", "on the server", tags=["t"])
+    pauser = admin(own_redis)
+    pauser.execute_command("CLIENT", "PAUSE", 2000, "ALL")
+    try:
+        assert cache.get("before") is None  # the server's entries are out of reach ...
+        assert cache.set("during", "kept locally", tags=["t"]) is True  # ... writes go to the fallback
+        assert cache.get("during") == "kept locally"
+        assert cache.invalidate(tags=["t"]) == 1  # reaches the fallback only (documented)
+        assert cache.health_check()["status"] == "unhealthy"
+    finally:
+        pauser.execute_command("CLIENT", "UNPAUSE")
+    time.sleep(0.3)  # the breaker's cooldown
+    assert cache.get("before") == "on the server"  # the invalidation during the outage never reached it
+    assert cache.get("during") is None  # not copied back
+    assert cache.breaker.state == "closed" and cache.health_check()["status"] == "healthy"
+
+
+def test_the_async_api_fails_open_within_the_timeouts_too():
+    cache = cache_on(f"redis://127.0.0.1:{free_port()}/0", circuit_breaker=None)
+
+    async def calls():
+        return await cache.aget("q"), await cache.aset("q", "a"), await cache.ahealth_check()
+
+    (got, stored, health), elapsed = timed(asyncio.run, calls())
+    assert got is None and stored is False and health["status"] == "unhealthy"
+    assert elapsed < BOUND

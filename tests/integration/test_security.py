@@ -43,6 +43,7 @@ from redis_semcache.backends.redis.layout import KeyLayout
 
 from ..fakes import near, unit
 from ..hostile import RTL_AND_COMBINING, SPECIALS
+from ..isolation import check_isolation, tenant_ops
 from ..redis_server import LocalRedis, free_port
 
 OPERATIONS_DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
@@ -491,3 +492,30 @@ def test_megabyte_hostile_prompts_answer_alike(redis_url, cache_names):
     answers = [(apply(on_redis, op), apply(memory, op)) for op in ops]
     assert all(a == b for a, b in answers), [op[:2] for op, (a, b) in zip(ops, answers, strict=True) if a != b]
     assert [a for a, _ in answers[-4:]] == [("ok", 1), ("ok", 1), ("ok", None), ("ok", 2)]
+
+
+# -- tenant isolation with a namespace per call -------------------------------------------
+
+
+class PerCallNamespace:
+    """One shared manager; the tenant's namespace passed on every call."""
+
+    def __init__(self, cache: LLMCachingManager, namespace: str) -> None:
+        self.cache, self.namespace = cache, namespace
+
+    def set(self, prompt, response, **kwargs):
+        return self.cache.set(prompt, response, namespace=self.namespace, **kwargs)
+
+    def get(self, prompt, **kwargs):
+        return self.cache.get(prompt, namespace=self.namespace, **kwargs)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tenant_ops)
+def test_namespaces_given_per_call_are_isolated(redis_url, cache_names, ops):
+    """test_hostile_redis.py covers a namespace per manager and two cache names; this, one
+    manager whose calls name the tenant (the empty default namespace is a tenant too)."""
+    shared = LLMCachingManager(RedisCacheBackend(url=redis_url, name=cache_names.new()), enable_semantic=True,
+                               semantic_threshold=0.5, embedder=None, strict=True)  # fmt: skip
+    check_isolation([PerCallNamespace(shared, ""), PerCallNamespace(shared, "tenant b")], ops)
+    shared.close()
