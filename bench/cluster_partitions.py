@@ -39,7 +39,7 @@ def measure(cluster: LocalCluster, partitions: int, vectors: np.ndarray) -> str:
     backend = RedisCacheBackend(
         cluster_mode=True, cluster_nodes=cluster.nodes, name=f"parts{partitions}", partitions=partitions
     )
-    m = LLMCachingManager(backend, strict=True)
+    m = LLMCachingManager(backend, strict=True, enable_semantic=True)
     started = time.perf_counter()
     m.set("warm", "x", model="m0", embedding=vectors[0])
     first = (time.perf_counter() - started) * 1000

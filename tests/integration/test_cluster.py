@@ -19,6 +19,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from redis_semcache import LLMCachingManager
+from redis_semcache._errors import ConfigurationError
 from redis_semcache._keys import make_cache_key
 from redis_semcache.backends.redis import RedisCacheBackend
 
@@ -126,6 +127,33 @@ def test_partitions_spread_over_every_primary(cluster, cluster_client, names):
     assert backend.size() == 29
 
 
+def test_a_partition_index_lost_on_its_node_is_recreated_there(cluster, cluster_client, names):
+    """As after a reshard: the slot's owner has the keys but not the index.  The next lookup recreates it."""
+    names.append("moved")
+    backend = RedisCacheBackend(client=cluster_client, name="moved", dimension=4)
+    manager = LLMCachingManager(backend, strict=True, enable_semantic=True)
+    vec = np.array([1, 0, 0, 0], dtype=np.float32)
+    assert manager.set("q", "a", model="m", embedding=vec)
+    part = backend._layout.partition_of(make_cache_key("q", model="m"))
+    index = backend._parts[part].index_name
+    node = cluster_client.get_node_from_key(backend._layout.stats(part))
+    cluster_client.execute_command("FT.DROPINDEX", index, target_nodes=node)  # keys stay
+    assert manager.get("other", model="m", embedding=vec) is None  # the search finds no index: a miss
+    assert manager.get("again", model="m", embedding=vec) == "a"  # recreated over the existing keys
+    assert index in [i.decode() for i in cluster_client.execute_command("FT._LIST", target_nodes=node)]
+
+
+def test_cluster_settings_are_checked(cluster_client):
+    with pytest.raises(ConfigurationError):
+        RedisCacheBackend(client=cluster_client, partitions=0)
+    with pytest.raises(ConfigurationError):
+        RedisCacheBackend(cluster_mode=True, client=cluster_client, url="redis://127.0.0.1:1")
+    backend = RedisCacheBackend(client=cluster_client, name="settings", max_size=100, partitions=8)
+    assert backend.max_size == 100 and all(part.max_size == 13 for part in backend._parts)
+    backend.close()
+    assert cluster_client.ping()  # a caller's client stays open
+
+
 def _writer(nodes, name, ready, done):  # runs in another process
     manager = LLMCachingManager(RedisCacheBackend(cluster_mode=True, cluster_nodes=nodes, name=name), strict=True)
     for i in range(20):
@@ -163,7 +191,7 @@ def test_failover_keeps_lookups_answering(cluster, names):
     """Kill a primary mid-workload: lookups never raise (non-strict), other partitions keep every entry."""
     names.append("failover")
     backend = RedisCacheBackend(cluster_mode=True, cluster_nodes=cluster.nodes, name="failover", dimension=8)
-    manager = LLMCachingManager(backend)  # non-strict: backend errors come back as misses
+    manager = LLMCachingManager(backend, enable_semantic=True)  # non-strict: backend errors come back as misses
     rng = np.random.default_rng(7)
     vectors = {i: rng.normal(size=8).astype(np.float32) for i in range(60)}
     for i, vec in vectors.items():
@@ -187,9 +215,13 @@ def test_failover_keeps_lookups_answering(cluster, names):
     for i, answer in zip(vectors, answers, strict=True):
         if owner[i] != victim:
             assert answer == f"a{i}"
-    # Semantic lookups work again in every partition, the failed-over ones included.
-    assert manager.set("after", "failover", model="m0", embedding=vectors[0] + 0.001)
-    assert manager.get("after", model="m0", embedding=vectors[0] + 0.001) == "failover"
+    # Semantic lookups (new prompts) work again in every partition, the failed-over ones included.
+    for j in range(12):
+        if owner[j] != victim:
+            assert manager.get(f"paraphrase {j}", model=f"m{j}", embedding=vectors[j] * 1.001) == f"a{j}"
+        else:
+            assert manager.set(f"after {j}", "failover", model=f"m{j}", embedding=-vectors[j])
+            assert manager.get(f"other {j}", model=f"m{j}", embedding=-vectors[j] * 1.001) == "failover"
 
 
 def _cluster_ok(cluster: LocalCluster) -> bool:

@@ -12,6 +12,7 @@ queries.py    KNN and invalidation queries, digests, glob mapping
 codec.py      entry hash <-> CacheEntry, reply parsing (RESP2 and RESP3)
 errors.py     redis-py exceptions -> this library's
 client.py     building the redis-py client; naming it without secrets
+cluster.py    Redis Cluster: partitions routed to their slot's node, fan-out, budgets
 scripts/      the Lua scripts (lookup, store, evict, invalidate, report)
 ============  ==========================================================
 """
