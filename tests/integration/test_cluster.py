@@ -1,8 +1,8 @@
 """The cache on a 3-primary, 3-replica Redis Cluster (tests/redis_cluster.py).
 
-The contract suite runs twice: with 16 partitions (the default: entries spread
-over every node, invalidation and stats fan out) and with one partition,
-where ``max_size`` is an exact budget.  Per-partition budgets make the
+The contract suite runs with 16 partitions (the default: entries spread over
+every node, invalidation and stats fan out), through the sync and the async
+API, and with one partition, where ``max_size`` is an exact budget.  Per-partition budgets make the
 eviction-order tests inapplicable to 16 partitions (see docs/design.md).
 """
 
@@ -26,6 +26,7 @@ from redis_semcache.backends.redis import RedisCacheBackend
 from ..contract import CacheContract
 from ..fakes import FakeClock
 from ..redis_cluster import LocalCluster
+from ..sync_via_async import SyncViaAsync
 
 # Budgets of ceil(max_size / 16) per partition: exact-order eviction needs one partition.
 EXACT_BUDGET_TESTS = {
@@ -89,19 +90,21 @@ def clock(cluster: LocalCluster, names: list[str]) -> ClusterClock:
     return ClusterClock(cluster, names)
 
 
-@pytest.fixture(params=[16, 1], ids=["p16", "p1"])
+@pytest.fixture(params=[(16, "sync"), (1, "sync"), (16, "async")], ids=["p16", "p1", "p16-async"])
 def make_cache(request, cluster, clock, names):
-    if request.param > 1 and request.node.originalname in EXACT_BUDGET_TESTS:
+    partitions, api = request.param
+    if partitions > 1 and request.node.originalname in EXACT_BUDGET_TESTS:
         pytest.skip("exact max_size budgets need one partition (per-partition budgets, docs/design.md)")
     made: list = []
 
     def make(*, max_size=1000, eviction_strategy="lru", embedder=None, **kwargs):
         names.append(f"c-{uuid.uuid4().hex[:12]}")
         backend = RedisCacheBackend(
-            cluster_mode=True, cluster_nodes=cluster.nodes, partitions=request.param, name=names[-1],
+            cluster_mode=True, cluster_nodes=cluster.nodes, partitions=partitions, name=names[-1],
             max_size=max_size, eviction_strategy=eviction_strategy, clock=clock,
         )  # fmt: skip
-        made.append(LLMCachingManager(backend, embedder=embedder, strict=True, **kwargs))
+        manager = LLMCachingManager(backend, embedder=embedder, strict=True, **kwargs)
+        made.append(manager if api == "sync" else SyncViaAsync(manager))
         return made[-1]
 
     yield make
@@ -191,7 +194,9 @@ def test_failover_keeps_lookups_answering(cluster, names):
     """Kill a primary mid-workload: lookups never raise (non-strict), other partitions keep every entry."""
     names.append("failover")
     backend = RedisCacheBackend(cluster_mode=True, cluster_nodes=cluster.nodes, name="failover", dimension=8)
-    manager = LLMCachingManager(backend, enable_semantic=True)  # non-strict: backend errors come back as misses
+    # Non-strict: backend errors come back as misses.  No circuit breaker: the default one would
+    # pause every partition for its cooldown after three failures on the dead node's partitions.
+    manager = LLMCachingManager(backend, enable_semantic=True, circuit_breaker=None)
     rng = np.random.default_rng(7)
     vectors = {i: rng.normal(size=8).astype(np.float32) for i in range(60)}
     for i, vec in vectors.items():
