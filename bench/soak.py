@@ -29,6 +29,7 @@ import multiprocessing
 import os
 import platform
 import random
+import subprocess
 import sys
 import threading
 import time
@@ -328,8 +329,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if server is not None:
             server.close()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
     result = {
         "command": "python -m bench.soak " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "commit": commit.stdout.strip() or None,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "load_avg": os.getloadavg()},
         "config": {k: v for k, v in asdict(config).items() if k != "url"},
         "report": asdict(report),

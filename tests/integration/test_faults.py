@@ -19,6 +19,8 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from redis_semcache import InMemoryCacheBackend, LLMCachingManager, create_redis_cache_manager, make_cache_key
 from redis_semcache.backends.redis import RedisCacheBackend
@@ -151,11 +153,15 @@ def test_a_stalled_server_costs_one_timeout_per_call_not_one_per_retry(own_redis
     cache.reset_statistics()
     sleeper = threading.Thread(target=admin(own_redis).execute_command, args=("DEBUG", "SLEEP", 1.5))
     sleeper.start()
-    time.sleep(0.1)  # let DEBUG SLEEP reach the server first
+    probe = redis.Redis(port=own_redis.port, socket_timeout=0.05, retry=Retry(NoBackoff(), 0))
+    with pytest.raises(redis.TimeoutError):  # wait until the server is asleep
+        for _ in range(200):
+            probe.ping()
+            time.sleep(0.005)
     got, elapsed = timed(cache.get, "missing")
     sleeper.join()
     assert got is None
-    assert elapsed < 2 * timeout  # one timeout; each retry would add another
+    assert 0.9 * timeout <= elapsed < 2 * timeout  # one timeout; each retry would add another
     time.sleep(0.1)  # the server runs what it had buffered once it wakes
     assert cache.get_statistics()["misses"] <= 1  # never counted twice
 
