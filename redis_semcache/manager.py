@@ -46,6 +46,7 @@ log = logging.getLogger("redis_semcache")
 T = TypeVar("T")
 
 DEFAULT_BREAKER: Any = object()  # sentinel: a CircuitBreaker() for backends that do I/O
+_UNAVAILABLE: Any = object()  # fallback marking a lookup the backend could not answer
 _CIRCUIT_OPEN = BackendUnavailableError("circuit breaker open: backend calls paused after repeated failures")
 
 
@@ -439,7 +440,11 @@ class LLMCachingManager:
         semantic = self.enable_semantic and (embedding is not None or self.engine.can_embed)
         vector = None if embedding is None else self.engine.vector(req.prompt, embedding, self._dimension())
         try:
-            entry = yield BackendCall("lookup_exact", (req.key,), {"version": version, "final": not semantic})
+            entry = yield BackendCall(
+                "lookup_exact", (req.key,), {"version": version, "final": not semantic}, fallback=_UNAVAILABLE
+            )
+            if entry is _UNAVAILABLE:  # the backend just failed: don't pay a second timeout on it
+                return None
             if entry is not None:
                 return entry.response
             if not semantic:

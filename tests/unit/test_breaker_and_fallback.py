@@ -109,3 +109,17 @@ def test_strict_mode_raises_even_with_an_open_breaker():
         cache.get("q")
     with pytest.raises(BackendUnavailableError, match="circuit breaker open"):
         cache.get("q")
+
+
+def test_a_failed_exact_lookup_skips_the_semantic_one():
+    """On a stalled server each call costs a timeout: a semantic get pays one, not two."""
+    from ..fakes import CountingEmbedder
+
+    backend = FlakyBackend()
+    embedder = CountingEmbedder()
+    cache = LLMCachingManager(backend, enable_semantic=True, embedder=embedder, circuit_breaker=None)
+    backend.down = True
+    backend.calls = 0
+    assert cache.get("how do I reset my password") is None
+    assert backend.calls == 1 and embedder.calls == 0
+    assert cache.get_statistics()["errors"] == 3  # the get, then counters and size of the report
