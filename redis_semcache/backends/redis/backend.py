@@ -59,6 +59,16 @@ log = logging.getLogger("redis_semcache.redis")
 _RANK_ZSET = {"access_count": "lfu", "last_access": "lru", "created_at": "fifo"}
 
 
+class CommandQueue:
+    """Collects the commands of one pipeline round trip, so a failed part can be re-sent."""
+
+    def __init__(self) -> None:
+        self.commands: list[tuple[Any, ...]] = []
+
+    def execute_command(self, *args: Any) -> None:
+        self.commands.append(args)
+
+
 class RedisCacheBackend:
     """Cache entries in Redis hashes, searched with a RediSearch vector index.
 
@@ -299,7 +309,7 @@ class RedisCacheBackend:
         for start in range(0, len(items), self.STORE_BATCH):
             chunk = items[start : start + self.STORE_BATCH]
 
-            def fill(pipe: Any, chunk: Sequence[tuple[CacheEntry, float | None]] = chunk) -> None:
+            def fill(pipe: CommandQueue, chunk: Sequence[tuple[CacheEntry, float | None]] = chunk) -> None:
                 for entry, ttl in chunk:
                     now = self._clock()
                     self._evalsha(pipe, "store", repr(float(now)), *self._store_args(entry, ttl, now))
@@ -670,11 +680,11 @@ class RedisCacheBackend:
     ) -> tuple[int, int, Any]:
         """One round trip: delete ``pending``, maybe read the seq snapshot, read the next page."""
 
-        def fill(pipe: Any) -> None:
+        def fill(pipe: CommandQueue) -> None:
             if pending:
                 self._evalsha(pipe, "delete", repr(float(self._clock())), counter, "matched", *pending)
             if read_seq:
-                pipe.get(self._layout.seq(self._partition))
+                pipe.execute_command("GET", self._layout.seq(self._partition))
             if cursor:
                 pipe.execute_command("FT.CURSOR", "READ", index_name, cursor, "COUNT", sweep.batch)
             else:
@@ -685,34 +695,41 @@ class RedisCacheBackend:
         seq_now = int(text(results[-2])) if read_seq and results[-2] is not None else 0
         return flushed, seq_now, results[-1]
 
-    def _evalsha(self, pipe: Any, name: str, stamp: str, *args: Any) -> None:
-        """Queue script ``name`` on a pipeline (by SHA; _pipeline reloads scripts if needed)."""
-        pipe.evalsha(self._scripts.sha(name), len(self._keys), *self._keys, self._prefix, stamp, *args)
+    def _evalsha(self, queue: CommandQueue, name: str, stamp: str, *args: Any) -> None:
+        """Queue script ``name`` by SHA (_pipeline reloads scripts if needed).
 
-    def _pipeline(self, fill: Callable[[Any], None]) -> list[Any]:
+        Plain EVALSHA rather than ``pipe.evalsha``: a cluster pipeline refuses
+        the latter but routes the former by its keys.
+        """
+        keys = self._keys
+        queue.execute_command("EVALSHA", self._scripts.sha(name), len(keys), *keys, self._prefix, stamp, *args)
+
+    def _pipeline(self, fill: Callable[[CommandQueue], None]) -> list[Any]:
         """Run the commands ``fill`` queues in one round trip.
 
         If the server's script cache was flushed, reload the scripts and re-run
         only the commands that failed with NOSCRIPT: the others already ran, and
         running a cursor read twice would skip a page.
         """
-        pipe = self._client.pipeline(transaction=False)
-        fill(pipe)
-        commands = list(pipe.command_stack)
-        with self._translate():
-            results: list[Any] = pipe.execute(raise_on_error=False)
+        queue = CommandQueue()
+        fill(queue)
+        results = self._run_pipeline(queue.commands)
         failed = [i for i, r in enumerate(results) if isinstance(r, rx.NoScriptError)]
         if failed:
             with self._translate():
                 self._scripts.load_all(self._client)
-                again = self._client.pipeline(transaction=False)
-                for i in failed:
-                    args, options = commands[i]
-                    again.execute_command(*args, **options)
-                for i, result in zip(failed, again.execute(raise_on_error=False), strict=True):
-                    results[i] = result
+            again = self._run_pipeline([queue.commands[i] for i in failed])
+            for i, result in zip(failed, again, strict=True):
+                results[i] = result
         errors = [r for r in results if isinstance(r, Exception)]
         if errors:
             with self._translate():
                 raise errors[0]
         return results
+
+    def _run_pipeline(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        pipe = self._client.pipeline(transaction=False)
+        for args in commands:
+            pipe.execute_command(*args)
+        with self._translate():
+            return list(pipe.execute(raise_on_error=False))

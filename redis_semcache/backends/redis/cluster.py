@@ -62,16 +62,6 @@ class _ClusterScripts(ScriptSet):
             client.script_load(source(name))
 
 
-class _Queue:
-    """Stands in for a pipeline while ``fill`` queues commands (``_evalsha`` only uses execute_command)."""
-
-    def __init__(self) -> None:
-        self.commands: list[tuple[Any, ...]] = []
-
-    def execute_command(self, *args: Any) -> None:
-        self.commands.append(args)
-
-
 class _Partition(RedisCacheBackend):
     """The single-node backend bound to one partition of a clustered cache."""
 
@@ -97,36 +87,6 @@ class _Partition(RedisCacheBackend):
                 cluster.nodes_manager.initialize()  # learn the new slot owner
                 time.sleep(0.05 * (attempt + 1))
         raise AssertionError("unreachable")
-
-    def _evalsha(self, pipe: Any, name: str, stamp: str, *args: Any) -> None:
-        """As the single-node one; a cluster pipeline blocks ``pipe.evalsha`` but routes EVALSHA by its keys."""
-        keys = self._keys
-        pipe.execute_command("EVALSHA", self._scripts.sha(name), len(keys), *keys, self._prefix, stamp, *args)
-
-    def _pipeline(self, fill: Callable[[Any], None]) -> list[Any]:
-        """As the single-node one (NOSCRIPT: reload, re-run only the failed commands), on a cluster pipeline."""
-        queued = _Queue()
-        fill(queued)
-        results = self._run(queued.commands)
-        failed = [i for i, r in enumerate(results) if isinstance(r, rx.NoScriptError)]
-        if failed:
-            with self._translate():
-                self._scripts.load_all(self._client)
-            again = self._run([queued.commands[i] for i in failed])
-            for i, result in zip(failed, again, strict=True):
-                results[i] = result
-        errors = [r for r in results if isinstance(r, Exception)]
-        if errors:
-            with self._translate():
-                raise errors[0]
-        return results
-
-    def _run(self, commands: list[tuple[Any, ...]]) -> list[Any]:
-        pipe = self._client.pipeline(transaction=False)
-        for args in commands:
-            pipe.execute_command(*args)
-        with self._translate():
-            return list(pipe.execute(raise_on_error=False))
 
     def _page(
         self, index_name: str, sweep: Any, cursor: int, pending: list[str], counter: str, *, read_seq: bool
