@@ -91,6 +91,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--out", type=Path, help="results JSON (default bench/results/speed.json or speed-quick.json)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--render", type=Path, metavar="JSON", help="only re-render the tables and plot of a results file")
     args = p.parse_args(argv)
     q = args.quick
     args.sizes = args.sizes or ([1000, 10_000] if q else [1000, 10_000, 100_000])
@@ -439,8 +440,19 @@ def limit_threads(n: int) -> None:
     faiss.omp_set_num_threads(n)
 
 
+def render(results: dict[str, Any], out: Path) -> str:
+    """Write ``out``'s .md and .png siblings from ``results``; return the Markdown."""
+    md = report.markdown_report(results)
+    out.with_suffix(".md").write_text(md, encoding="utf-8")
+    report.plot_latency(results, out.with_suffix(".png"))
+    return md
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.render is not None:
+        print(render(json.loads(args.render.read_text(encoding="utf-8")), args.render))
+        return 0
     started = time.time()
     t_start = time.perf_counter()
     load_before = os.getloadavg()
@@ -512,11 +524,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
-    md = report.markdown_report(results)
-    args.out.with_suffix(".md").write_text(md, encoding="utf-8")
-    png = report.plot_latency(results, args.out.with_suffix(".png"))
-    print(md)
-    log(f"wrote {args.out}, {args.out.with_suffix('.md')}, {png} in {results['duration_s']:.0f}s")
+    print(render(results, args.out))
+    log(f"wrote {args.out} and its .md and .png in {results['duration_s']:.0f}s")
     return 0
 
 

@@ -65,12 +65,14 @@ def ratio(ours: float | None, theirs: float | None) -> float | None:
 
 
 def fmt_ratio(value: float | None) -> str:
-    """A ratio for a table: two significant decimals below 10, '-' when missing."""
+    """A ratio for a table: whole above 10, two decimals above 0.1, two significant digits below; '-' if missing."""
     if value is None or math.isnan(value):
         return "-"
     if value >= 10:
         return f"{value:.0f}x"
-    return f"{value:.2f}x"
+    if value >= 0.1:
+        return f"{value:.2f}x"
+    return f"{value:.2g}x"
 
 
 def fmt_us(value: float | None) -> str:

@@ -37,6 +37,8 @@ def test_ratio_and_formatting() -> None:
     assert ratio(math.nan, 1.0) is None
     assert fmt_ratio(0.254) == "0.25x"
     assert fmt_ratio(123.4) == "123x"
+    assert fmt_ratio(0.0015) == "0.0015x"
+    assert fmt_ratio(0.0234) == "0.023x"
     assert fmt_ratio(None) == "-"
     assert fmt_us(1234.5) == "1,234"
     assert fmt_us(3.21) == "3.2"
