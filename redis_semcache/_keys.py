@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._errors import InvalidInputError
-from ._validate import check_text
+from ._validate import check_label, check_text
 
 __all__ = ["entry_id", "make_cache_key", "normalize_prompt", "scope_id", "split_key"]
 
@@ -57,16 +57,10 @@ def _canonical_param(value: Any, name: str) -> Any:
     raise InvalidInputError(f"parameter {name!r} has type {type(value).__name__}; use JSON-compatible values")
 
 
-def _check_label(value: object, what: str) -> str:
-    if not isinstance(value, str):
-        raise InvalidInputError(f"{what} must be a str, not {type(value).__name__}")
-    return value
-
-
 def scope_id(model: str = "default", namespace: str = "", params: Mapping[str, Any] | None = None) -> str:
     """Hash (model, namespace, request parameters) into a short hex scope id."""
-    _check_label(model, "model")
-    _check_label(namespace, "namespace")
+    check_label(model, "model", allow_empty=True)  # the manager rejects an empty model
+    check_label(namespace, "namespace", allow_empty=True)
     canonical = {k: _canonical_param(v, k) for k, v in sorted((params or {}).items())}
     blob = json.dumps([model, namespace, canonical], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     check_text(blob, "model, namespace or a parameter")
