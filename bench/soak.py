@@ -186,9 +186,12 @@ def _run_threads(config: SoakConfig, prefix: str, count: int, until: float) -> T
     while any(thread.is_alive() for thread in threads):
         threads[0].join(timeout=1.0)
         forget = time.time() - config.ttl[1] - 2 * CROSS_PROCESS_SLACK  # long expired: no longer needed
-        for key, at in list(returned.items()):
-            if at < forget:
-                returned.pop(key, None)
+        try:
+            stale = [key for key, at in list(returned.items()) if at < forget]
+        except RuntimeError:  # a worker added an entry mid-copy (a GC pause can switch threads): next time
+            stale = []
+        for key in stale:
+            returned.pop(key, None)
     total = Tally()
     for tally in tallies:
         total.merge(tally)

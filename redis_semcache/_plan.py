@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 __all__ = ["RESULT", "BackendCall", "Compute", "Embed", "Plan", "Sleep", "run_async", "run_sync"]
 
 T = TypeVar("T")
+E = TypeVar("E")  # the effect type: the manager's below, or the Redis backend's (backends/redis/wire.py)
 
 
 class _Result:
@@ -67,7 +68,7 @@ Effect = BackendCall | Embed | Sleep | Compute
 Plan = Generator[Effect, Any, T]
 
 
-def run_sync(plan: Plan[T], perform: Callable[[Effect], Any]) -> T:
+def run_sync(plan: Generator[E, Any, T], perform: Callable[[E], Any]) -> T:
     """Drive ``plan``, performing each effect with ``perform``; errors are thrown into the plan."""
     outcome: Any = None
     failure: BaseException | None = None
@@ -83,7 +84,7 @@ def run_sync(plan: Plan[T], perform: Callable[[Effect], Any]) -> T:
             failure = exc
 
 
-async def run_async(plan: Plan[T], perform: Callable[[Effect], Awaitable[Any]]) -> T:
+async def run_async(plan: Generator[E, Any, T], perform: Callable[[E], Awaitable[Any]]) -> T:
     """The async twin of :func:`run_sync`: the same plan, effects awaited."""
     outcome: Any = None
     failure: BaseException | None = None

@@ -26,6 +26,10 @@ class SyncViaAsync:
 
         return call
 
+    def run(self, awaitable: Any) -> Any:
+        """Run a coroutine on this wrapper's event loop."""
+        return self._loop.run_until_complete(awaitable)
+
     def close(self) -> None:
         self._loop.run_until_complete(self._manager.aclose())
         self._loop.close()

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 import redis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import RedisCluster
 
 from redis_semcache import LLMCachingManager
@@ -99,22 +100,33 @@ def not_applicable(item: pytest.Item) -> bool:
     return callspec is not None and item.originalname in EXACT_BUDGET_TESTS and "p16" in callspec.id
 
 
-@pytest.fixture(params=[(16, "sync"), (1, "sync"), (16, "async")], ids=["p16", "p1", "p16-async"])
+@pytest.fixture(
+    params=[(16, "sync"), (1, "sync"), (16, "async"), (16, "async-client-only")],
+    ids=["p16", "p1", "p16-async", "p16-async-client-only"],
+)
 def make_cache(request, cluster, clock, names):
     partitions, api = request.param
     made: list = []
+    given: list = []  # (wrapper, client): clients the test made, closed on the wrapper's loop
 
     def make(*, max_size=1000, eviction_strategy="lru", embedder=None, **kwargs):
         names.append(f"c-{uuid.uuid4().hex[:12]}")
+        connection: dict = {"cluster_mode": True, "cluster_nodes": cluster.nodes}
+        if api == "async-client-only":  # no blocking client at all: every call must be native async
+            connection = {"async_client": AsyncRedisCluster(host="127.0.0.1", port=cluster.ports[0])}
         backend = RedisCacheBackend(
-            cluster_mode=True, cluster_nodes=cluster.nodes, partitions=partitions, name=names[-1],
+            **connection, partitions=partitions, name=names[-1],
             max_size=max_size, eviction_strategy=eviction_strategy, clock=clock,
         )  # fmt: skip
         manager = LLMCachingManager(backend, embedder=embedder, strict=True, **kwargs)
         made.append(manager if api == "sync" else SyncViaAsync(manager))
+        if "async_client" in connection:
+            given.append((made[-1], connection["async_client"]))
         return made[-1]
 
     yield make
+    for wrapper, client in given:
+        wrapper.run(client.aclose())
     for cache in made:
         cache.close()
 

@@ -34,23 +34,25 @@ def consistent(client, name):
     return entries
 
 
-class SnapshotSignal(RedisCacheBackend):
-    """Sets ``snapshot_taken`` once an invalidation sweep has read its seq snapshot (its first page)."""
+def signal_snapshot(backend: RedisCacheBackend) -> threading.Event:
+    """An event set once an invalidation sweep has read its seq snapshot (its first page)."""
+    taken = threading.Event()
+    page = backend.partition._page
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.snapshot_taken = threading.Event()
-
-    def _page(self, *args, **kwargs):
-        result = super()._page(*args, **kwargs)
-        self.snapshot_taken.set()
+    def page_then_signal(*args, **kwargs):
+        result = yield from page(*args, **kwargs)
+        taken.set()
         return result
+
+    backend.partition._page = page_then_signal  # type: ignore[method-assign]
+    return taken
 
 
 def test_invalidation_never_deletes_what_was_written_after_it_began(redis_url, cache_names, redis_client):
     name = cache_names.new()
-    backend = SnapshotSignal(url=redis_url, name=name, max_size=None)
-    backend.PAGE = 50  # many pages, so writers interleave with the sweep
+    backend = RedisCacheBackend(url=redis_url, name=name, max_size=None)
+    snapshot_taken = signal_snapshot(backend)
+    backend.partition.PAGE = 50  # many pages, so writers interleave with the sweep
     sweeper = LLMCachingManager(backend, embedder=None, strict=True)
     writer = manager(redis_url, name, max_cache_size=None)
     old = [f"old {i}" for i in range(2000)]
@@ -61,7 +63,7 @@ def test_invalidation_never_deletes_what_was_written_after_it_began(redis_url, c
     fresh: list[str] = []
 
     def write_during_sweep():
-        assert backend.snapshot_taken.wait(10)
+        assert snapshot_taken.wait(10)
         for i in range(300):
             writer.set(old[i * 5], "v2", tags=["t"])  # rewrite a pre-existing entry
             rewritten.append(old[i * 5])

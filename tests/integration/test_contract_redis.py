@@ -1,8 +1,11 @@
-"""The backend contract on Redis, through the sync and the async API."""
+"""The backend contract on Redis: through the sync API, the async API, and the
+async API of a backend given only a ``redis.asyncio`` client - where any hidden
+fallback to the blocking client would raise ConfigurationError."""
 
 from __future__ import annotations
 
 import pytest
+import redis.asyncio
 
 from redis_semcache import LLMCachingManager
 from redis_semcache.backends.redis import RedisCacheBackend
@@ -11,20 +14,28 @@ from ..contract import CacheContract
 from ..sync_via_async import SyncViaAsync
 
 
-@pytest.fixture(params=["sync", "async"])
+@pytest.fixture(params=["sync", "async", "async-client-only"])
 def make_cache(request, redis_url, clock, cache_names):
     made: list = []
+    given: list = []  # (wrapper, client): clients the test made, closed on the wrapper's loop
 
     def make(*, max_size=1000, eviction_strategy="lru", embedder=None, **kwargs):
+        connection: dict = {"url": redis_url}
+        if request.param == "async-client-only":
+            connection = {"async_client": redis.asyncio.Redis.from_url(redis_url)}
         backend = RedisCacheBackend(
-            url=redis_url, name=cache_names.new(), max_size=max_size, eviction_strategy=eviction_strategy, clock=clock
+            **connection, name=cache_names.new(), max_size=max_size, eviction_strategy=eviction_strategy, clock=clock
         )
         # strict: a backend error must fail the test, not pass as a miss.
         manager = LLMCachingManager(backend, embedder=embedder, strict=True, **kwargs)
         made.append(manager if request.param == "sync" else SyncViaAsync(manager))
+        if "async_client" in connection:
+            given.append((made[-1], connection["async_client"]))
         return made[-1]
 
     yield make
+    for wrapper, client in given:
+        wrapper.run(client.aclose())
     for cache in made:
         cache.close()
 

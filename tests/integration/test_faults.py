@@ -28,6 +28,7 @@ from redis_semcache.breaker import CircuitBreaker
 
 from ..fakes import near, unit
 from ..redis_server import LocalRedis, free_port
+from ..sync_via_async import SyncViaAsync
 
 TIMEOUT = 0.2  # seconds; every bound below is generous against it
 BOUND = 2.0
@@ -237,8 +238,9 @@ SCRIPT_PATHS = [
 ]
 
 
+@pytest.mark.parametrize("api", ["sync", "async"])
 @pytest.mark.parametrize("path", SCRIPT_PATHS)
-def test_every_script_path_survives_script_flush(own_redis, path):
+def test_every_script_path_survives_script_flush(own_redis, path, api):
     client = admin(own_redis)
     rng = np.random.default_rng(9)
     v = unit(rng, 8)
@@ -246,6 +248,9 @@ def test_every_script_path_survives_script_flush(own_redis, path):
     backend = _fresh_backend(own_redis.url, max_size=100)
     cache = LLMCachingManager(backend, embedder=None, strict=True, enable_semantic=True, semantic_threshold=0.9,
                               verifier=accept_all)  # fmt: skip
+    if api == "async":  # the same calls through the a-methods, on redis.asyncio
+        cache = SyncViaAsync(cache)
+        backend = SyncViaAsync(backend)
     for i in range(5):
         cache.set(f"entry {i}", i, embedding=near(v, 0.5, rng), tags=["t"])
     cache.set("stored", "S", embedding=v, tags=["t"])
@@ -277,6 +282,9 @@ def test_every_script_path_survives_script_flush(own_redis, path):
     elif path == "get_or_compute":  # flight_status and release_lock
         assert cache.get_or_compute("computed", lambda: "C") == "C" and cache.get("computed") == "C"
     assert cache.get_statistics()["errors"] == 0
+    cache.close()
+    if api == "async":
+        backend.close()  # its own event loop's client
 
 
 def test_a_script_flush_in_the_middle_of_a_sweep_loses_no_page(own_redis):
@@ -285,12 +293,12 @@ def test_a_script_flush_in_the_middle_of_a_sweep_loses_no_page(own_redis):
     the cursor read would skip a page."""
     client = admin(own_redis)
     backend = _fresh_backend(own_redis.url, max_size=None)
-    backend.PAGE = 10
+    backend.partition.PAGE = 10
     cache = LLMCachingManager(backend, embedder=None, strict=True)
     for i in range(100):
         cache.set(f"p{i}", i, tags=["bulk"])
     pages = 0
-    page = backend._page
+    page = backend.partition._page
 
     def flush_before_the_third_page(*args, **kwargs):
         nonlocal pages
@@ -299,7 +307,7 @@ def test_a_script_flush_in_the_middle_of_a_sweep_loses_no_page(own_redis):
             client.script_flush()
         return page(*args, **kwargs)
 
-    backend._page = flush_before_the_third_page
+    backend.partition._page = flush_before_the_third_page  # type: ignore[method-assign]
     assert cache.invalidate(tags=["bulk"]) == 100
     assert cache.get_statistics()["cache_size"] == 0 and pages > 3
 

@@ -108,7 +108,7 @@ def test_round_trips_with_an_accept_callback(counted):
 
 def test_invalidation_round_trips_grow_with_pages(counted):
     backend, counter = counted
-    backend.PAGE = 10
+    backend.partition.PAGE = 10
     cache = LLMCachingManager(backend, embedder=None)
     for i in range(35):
         cache.set(f"p{i}", i, tags=["bulk"])

@@ -1,10 +1,10 @@
-"""RedisCacheBackend: the backend contract over Redis with RediSearch.
+"""RedisCacheBackend: the backend contract over Redis with RediSearch, sync and async.
 
-This module only makes round trips.  Key names come from :mod:`.layout`,
-queries from :mod:`.queries`, hash encoding from :mod:`.codec`, the index
-decision from :mod:`.index`, and every bit of bookkeeping runs inside the Lua
-scripts in ``scripts/``.  Round trips per operation, once the backend is ready
-(measured in tests/integration/test_round_trips.py):
+Every operation is written once, as a plan of one partition (partition.py).
+This class connects and drives: each public method runs its plan with the
+blocking driver, and each ``a``-prefixed twin runs the same plan on
+``redis.asyncio`` (wire.py).  Round trips per operation, once the backend is
+ready (measured in tests/integration/test_round_trips.py), the same for both:
 
 =================================  ===========================================
 exact hit / exact miss             1 (lookup_exact.lua)
@@ -26,76 +26,59 @@ the index and loads the scripts (2-4 round trips, once).
 
 from __future__ import annotations
 
-import fnmatch
-import logging
-import threading
+import asyncio
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
-from redis import exceptions as rx
+import redis.asyncio
+from redis.cluster import RedisCluster
 
 from ..._entry import CacheEntry
 from ..._enums import CacheStrategy
-from ..._errors import BackendError, ConfigurationError, DimensionMismatchError, InvalidInputError
-from ..._keys import split_key
-from ..._vectors import SIMILARITY_EPSILON, to_bytes
-from ..base import COUNTERS, SORT_FIELDS, Match, SemanticQuery
-from . import fields as F
+from ..._errors import ConfigurationError
+from ..base import Match, SemanticQuery
 from .client import ConnectionSettings, describe, secrets_of
-from .codec import MalformedEntryError, decode_record, encode_entry, parse_cursor, parse_info, text
-from .errors import IndexMissingError, is_index_exists, is_index_missing, translate
-from .index import plan_index
-from .layout import IndexName, KeyLayout, check_name
-from .queries import LONG_PROMPTS, MATCH_ALL, SHORT_PROMPTS, KnnQuery, SweepQuery, glob_filters, tag_filter
-from .schema import ALGORITHMS, VectorConfig, load_schema
-from .scripts import ScriptSet
+from .errors import translate
+from .layout import KeyLayout, check_name
+from .partition import Partition, Settings
+from .schema import ALGORITHMS, VectorConfig
+from .wire import AsyncDriver, SyncDriver, WirePlan
 
 __all__ = ["RedisCacheBackend"]
 
-log = logging.getLogger("redis_semcache.redis")
+T = TypeVar("T")
 
-_RANK_ZSET = {"access_count": "lfu", "last_access": "lru", "created_at": "fifo"}
-
-
-class CommandQueue:
-    """Collects the commands of one pipeline round trip, so a failed part can be re-sent."""
-
-    def __init__(self) -> None:
-        self.commands: list[tuple[Any, ...]] = []
-
-    def execute_command(self, *args: Any) -> None:
-        self.commands.append(args)
+_NO_SYNC_CLIENT = "this backend was given only async_client=: use the a-prefixed methods, or pass client= too"
 
 
 class RedisCacheBackend:
     """Cache entries in Redis hashes, searched with a RediSearch vector index.
 
     Connect with ``url`` (``redis://``, ``rediss://``, ``unix://``) or
-    ``host``/``port``/``username``/``password``/``db``/``ssl*``, or pass a ready
-    ``client`` (this backend then never closes it).  ``name`` separates caches
-    sharing one Redis.  ``dimension`` fixes the vector size up front;
-    otherwise the first stored embedding fixes it.  ``clock`` supplies the
-    timestamps used for LRU/LFU/FIFO order and reported times; TTLs themselves
-    are kept by Redis (PEXPIRE).
+    ``host``/``port``/``username``/``password``/``db``/``ssl*``: the backend then
+    makes a blocking client, and a ``redis.asyncio`` client per event loop for
+    the ``a``-prefixed methods.  Or pass ready clients: ``client`` (a
+    ``redis.Redis``) and/or ``async_client`` (a ``redis.asyncio.Redis``); the
+    backend never closes those, and with only one of them the methods of the
+    other kind raise ConfigurationError.  ``name`` separates caches sharing one
+    Redis.  ``dimension`` fixes the vector size up front; otherwise the first
+    stored embedding fixes it.  ``clock`` supplies the timestamps used for
+    LRU/LFU/FIFO order and reported times; TTLs themselves are kept by Redis
+    (PEXPIRE).  ``cluster_mode=True`` builds the cluster backend (cluster.py).
     """
-
-    # Tunables, per call: evictions in one store script, expired entries
-    # settled per script, and invalidation page sizes (short / long prompts).
-    STORE_EVICTION_LIMIT = 64
-    STORE_BATCH = 200
-    PRUNE_LIMIT = 256
-    PAGE = 500
-    LONG_PROMPT_PAGE = 16
-    INDEXING_TIMEOUT = 60.0
 
     def __new__(cls, *args: Any, cluster_mode: bool = False, **kwargs: Any) -> RedisCacheBackend:
         """``cluster_mode=True`` (or a ``RedisCluster`` client) builds the clustered backend (cluster.py)."""
         if cls is RedisCacheBackend:
-            from redis.cluster import RedisCluster
+            from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
-            if cluster_mode or isinstance(kwargs.get("client"), RedisCluster):
+            if (
+                cluster_mode
+                or isinstance(kwargs.get("client"), RedisCluster)
+                or isinstance(kwargs.get("async_client"), AsyncRedisCluster)
+            ):
                 from .cluster import ClusterCacheBackend
 
                 return super().__new__(ClusterCacheBackend)
@@ -116,6 +99,7 @@ class RedisCacheBackend:
         ssl_certfile: str | None = None,
         ssl_keyfile: str | None = None,
         client: redis.Redis | None = None,
+        async_client: redis.asyncio.Redis | None = None,
         name: str = "llmcache",
         max_size: int | None = 10_000,
         eviction_strategy: CacheStrategy | str = CacheStrategy.LRU,
@@ -132,604 +116,341 @@ class RedisCacheBackend:
         if cluster_mode:
             raise ConfigurationError("cluster_mode=True builds RedisCacheBackend itself, not a subclass")
         self.name = check_name(name)
-        algorithm = str(index_algorithm).upper()
-        if algorithm not in ALGORITHMS:
-            raise ConfigurationError(f"index_algorithm must be one of {ALGORITHMS}, got {index_algorithm!r}")
-        # Validates dimension and the HNSW build parameters.
-        VectorConfig(
-            dim=1 if dimension is None else dimension,
-            algorithm=algorithm,
-            m=hnsw_m,
-            ef_construction=hnsw_ef_construction,
-        )
-        if isinstance(hnsw_ef_runtime, bool) or not isinstance(hnsw_ef_runtime, int) or hnsw_ef_runtime < 1:
-            raise ConfigurationError(f"hnsw_ef_runtime must be a positive int, got {hnsw_ef_runtime!r}")
-        self.index_algorithm = algorithm
-        self.hnsw_m = hnsw_m
-        self.hnsw_ef_construction = hnsw_ef_construction
-        self.hnsw_ef_runtime = hnsw_ef_runtime
-        self._configured_dim = dimension
-
+        self._index_settings = index_settings(index_algorithm, hnsw_m, hnsw_ef_construction, hnsw_ef_runtime, dimension)
         settings: ConnectionSettings | None = None
-        if client is not None:
-            if url is not None:
-                raise ConfigurationError("pass either client= or url=, not both")
-            self._client = client
-            self._owns_client = False
-        else:
+        if client is None and async_client is None:
             settings = ConnectionSettings(
                 url=url, host=host, port=port, username=username, password=password, db=db, ssl=ssl,
                 ssl_ca_certs=ssl_ca_certs, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
                 socket_timeout=socket_timeout, socket_connect_timeout=socket_connect_timeout,
             )  # fmt: skip
-            self._client = settings.build()
-            self._owns_client = True
-        self._where = describe(self._client)
-        self._secrets = secrets_of(self._client, settings)
-
-        self._clock = clock
+            client = settings.build()
+        elif url is not None:
+            raise ConfigurationError("pass either client=/async_client= or url=, not both")
+        self._connect(client, async_client, settings, build_async=settings.build_async if settings else None)
         self._layout = KeyLayout(self.name)
-        self._partition = 0  # a cluster backend (cluster.py) runs one of these per partition
-        self._schema = load_schema()
-        self._keys = self._layout.partition_keys(self._partition)
-        self._prefix = self._layout.entry_prefix(self._partition)
-        self._scripts = ScriptSet(self._client)
-        self._lock = threading.RLock()
-        self._index: IndexName | None = None
-        self._seen_dim: int | None = None  # kept when the index vanishes, to recreate it alike
-        self._trim_pending = False
+        self._part = Partition(
+            self._layout, 0, self._index_settings, max_size=max_size,
+            eviction_strategy=CacheStrategy(eviction_strategy), sliding_ttl=sliding_ttl, clock=clock,
+        )  # fmt: skip
+        self._adopt_settings(self._part)
 
-        self.max_size: int | None = None
-        self.eviction_strategy = CacheStrategy.LRU
-        self.sliding_ttl = False
-        self.configure(max_size=max_size, eviction_strategy=CacheStrategy(eviction_strategy), sliding_ttl=sliding_ttl)
+    def _connect(
+        self,
+        client: Any,
+        async_client: Any,
+        settings: ConnectionSettings | None,
+        *,
+        build_async: Callable[[], Any] | None,
+        where: str | None = None,
+    ) -> None:
+        """Set up the drivers: one blocking, and one async per event loop (or the caller's)."""
+        self._owns_client = settings is not None or build_async is not None
+        self._where = where or describe(client if client is not None else async_client)
+        self._secrets = secrets_of(client if client is not None else async_client, settings)
+        self._client = client  # the blocking client (None when only async_client was given)
+        self._sync = None if client is None else self._sync_driver(client)
+        self._given_async = None if async_client is None else self._async_driver(async_client)
+        self._build_async = build_async
+        self._async_drivers: dict[asyncio.AbstractEventLoop, AsyncDriver] = {}
+
+    def _sync_driver(self, client: Any) -> SyncDriver:
+        return SyncDriver(client, self._where, self._secrets)
+
+    def _async_driver(self, client: Any) -> AsyncDriver:
+        return AsyncDriver(client, self._where, self._secrets)
+
+    def _adopt_settings(self, part: Partition) -> None:
+        self.max_size = part.max_size
+        self.eviction_strategy = part.eviction_strategy
+        self.sliding_ttl = part.sliding_ttl
 
     def __repr__(self) -> str:
-        return f"RedisCacheBackend(name={self.name!r}, server={self._where!r}, index={self.index_algorithm})"
+        algorithm = self._index_settings.algorithm
+        return f"RedisCacheBackend(name={self.name!r}, server={self._where!r}, index={algorithm})"
 
-    # -- configuration -------------------------------------------------
+    # -- configuration (no I/O) ---------------------------------------------
 
     def configure(self, *, max_size: int | None, eviction_strategy: CacheStrategy, sliding_ttl: bool) -> None:
         """Apply settings; a lowered max_size is enforced on the next operation (no I/O here)."""
-        if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1):
-            raise InvalidInputError(f"max_size must be a positive int or None, got {max_size!r}")
-        # Lowering the limit evicts on the next operation (stores also evict as they go).
-        self._trim_pending = max_size is not None and self.max_size is not None and max_size < self.max_size
-        self.max_size = max_size
-        self.eviction_strategy = CacheStrategy(eviction_strategy)
-        self.sliding_ttl = bool(sliding_ttl)
+        self._part.configure(max_size=max_size, eviction_strategy=eviction_strategy, sliding_ttl=sliding_ttl)
+        self._adopt_settings(self._part)
+
+    @property
+    def index_algorithm(self) -> str:
+        return self._index_settings.algorithm
+
+    @property
+    def hnsw_ef_runtime(self) -> int:
+        """EF_RUNTIME of HNSW queries; may be changed at any time (it is a query argument)."""
+        return self._index_settings.hnsw_ef_runtime
+
+    @hnsw_ef_runtime.setter
+    def hnsw_ef_runtime(self, value: int) -> None:
+        self._index_settings.hnsw_ef_runtime = check_ef_runtime(value)
 
     @property
     def dimension(self) -> int | None:
         """The vector dimension, once known (no I/O)."""
-        index = self._index
-        if index is not None and index.dim:
-            return index.dim
-        return self._configured_dim
+        return self._part.dimension
 
     @property
     def index_name(self) -> str | None:
         """The full name of the search index in use (None before first use)."""
-        index = self._index
-        return None if index is None else self._layout.index(self._partition, index)
+        return self._part.index_name
 
-    # -- lookups -------------------------------------------------------
+    @property
+    def partition(self) -> Partition:
+        """The partition holding this cache (its plans and tunables, e.g. ``PAGE``)."""
+        return self._part
+
+    # -- the contract: one plan per operation, run sync or async ---------------
 
     def lookup_exact(self, key: str, *, version: str | None, final: bool) -> CacheEntry | None:
-        self._ready()
-        reply = self._script(
-            "lookup_exact",
-            key,
-            "1" if version is not None else "0",
-            version or "",
-            "1" if final else "0",
-            "1" if self.sliding_ttl else "0",
-        )
-        status = int(reply[0])
-        if status == 1:
-            return self._decode(reply[1:])
-        if status == -1:
-            log.warning("redis_semcache: skipping key %s%s: not an entry this library wrote", self._prefix, key)
-        return None
+        return self._run(self._plan_lookup_exact(key, version, final))
+
+    async def alookup_exact(self, key: str, *, version: str | None, final: bool) -> CacheEntry | None:
+        return await self._arun(self._plan_lookup_exact(key, version, final))
 
     def lookup_semantic(self, query: SemanticQuery) -> Match | None:
-        index = self._ready()
-        if index.dim == 0 or query.vector.shape[0] != index.dim:  # nothing stored can match
-            with self._translate():
-                self._client.hincrby(self._layout.stats(self._partition), "misses", 1)
-            return None
-        vet = query.accept is not None
-        knn = KnnQuery(
-            vector=to_bytes(query.vector),
-            scope=query.scope,
-            model=query.model,
-            version=query.version,
-            k=query.k,
-            ef_runtime=self.hnsw_ef_runtime if index.algorithm == "HNSW" else None,
-            return_fields=(F.DIST, F.FMT, F.SEQ, F.MODEL_H, F.PROMPT) if vet else (F.DIST, F.FMT, F.SEQ, F.MODEL_H),
-        )
-        max_distance = 1.0 - query.min_similarity + SIMILARITY_EPSILON
-        sliding = "1" if self.sliding_ttl else "0"
-        # The script picks the hybrid policy from the scope's share of the cache.
-        texts = [knn.with_policy("BATCHES").text(), query.scope, knn.with_policy("ADHOC_BF").text()]
-        try:
-            reply = self._script(
-                "lookup_semantic",
-                "list" if vet else "best",
-                repr(max_distance),
-                sliding,
-                knn.model_digest(),
-                *texts,
-                *knn.args()[1:],
-                extra_keys=(self._layout.index(self._partition, index),),
-            )
-        except IndexMissingError:
-            self._index = None  # recreated by the next operation
-            with self._translate():
-                self._client.hincrby(self._layout.stats(self._partition), "misses", 1)
-            return None
-        status = int(reply[0])
-        if status == 1:
-            entry = self._decode(reply[2:])
-            return None if entry is None else Match(entry, 1.0 - float(text(reply[1])))
-        if status == 2 and query.accept is not None:
-            for i in range(1, len(reply) - 3, 4):
-                entry_id, dist, seq, prompt = (text(v) for v in reply[i : i + 4])
-                similarity = 1.0 - float(dist)
-                if not query.accept(query.prompt, prompt, similarity):
-                    continue
-                touched = self._script("touch", entry_id, seq, sliding)
-                if int(touched[0]) == 1:
-                    entry = self._decode(touched[1:])
-                    if entry is not None:
-                        return Match(entry, similarity)
-        return None
+        return self._run(self._plan_lookup_semantic(query))
 
-    # -- writes --------------------------------------------------------
+    async def alookup_semantic(self, query: SemanticQuery) -> Match | None:
+        return await self._arun(self._plan_lookup_semantic(query))
 
     def store(self, entry: CacheEntry, ttl: float | None) -> None:
-        known = self._index is not None
-        self._index_for(entry)
-        now = self._clock()
-        reply = self._script("store", *self._store_args(entry, ttl, now), now=now)
-        if known and int(reply[0]) == 1:  # the write counter restarted: FLUSHALL took the index too
-            self._index = None
-            self._index_for(entry)
-        if int(reply[2]) or self._trim_pending:
-            self._trim()
+        self._run(self._plan_store(entry, ttl))
+
+    async def astore(self, entry: CacheEntry, ttl: float | None) -> None:
+        await self._arun(self._plan_store(entry, ttl))
 
     def store_many(self, items: Sequence[tuple[CacheEntry, float | None]]) -> int:
-        """Store many entries in order, ``STORE_BATCH`` per round trip (pipelined store scripts).
+        """Store many entries in order, pipelined; the effect is that of :meth:`store` for each."""
+        return self._run(self._plan_store_many(items))
 
-        The effect is that of calling :meth:`store` for each; returns how many were stored.
-        """
-        for entry, _ in items:
-            self._index_for(entry)
-        overflow = False
-        for start in range(0, len(items), self.STORE_BATCH):
-            chunk = items[start : start + self.STORE_BATCH]
-
-            def fill(pipe: CommandQueue, chunk: Sequence[tuple[CacheEntry, float | None]] = chunk) -> None:
-                for entry, ttl in chunk:
-                    now = self._clock()
-                    self._evalsha(pipe, "store", repr(float(now)), *self._store_args(entry, ttl, now))
-
-            overflow = any(int(reply[2]) for reply in self._pipeline(fill)) or overflow
-        if overflow or self._trim_pending:
-            self._trim()
-        return len(items)
+    async def astore_many(self, items: Sequence[tuple[CacheEntry, float | None]]) -> int:
+        return await self._arun(self._plan_store_many(items))
 
     def delete_keys(self, keys: Sequence[str]) -> int:
-        ids = [k for k in dict.fromkeys(keys) if split_key(k) is not None]
-        if not ids:
-            return 0
-        self._ready()
-        return sum(
-            int(self._script("delete", "invalidations", "ids", *ids[i : i + self.PAGE]))
-            for i in range(0, len(ids), self.PAGE)
-        )
+        return self._run(self._plan_delete_keys(keys))
+
+    async def adelete_keys(self, keys: Sequence[str]) -> int:
+        return await self._arun(self._plan_delete_keys(keys))
 
     def delete_tags(self, tags: Sequence[str]) -> int:
-        if not tags:
-            return 0
-        return self._sweep([SweepQuery(tag_filter(F.TAG_H, list(tags)), batch=self.PAGE)])
+        return self._run(self._plan_delete_tags(tags))
+
+    async def adelete_tags(self, tags: Sequence[str]) -> int:
+        return await self._arun(self._plan_delete_tags(tags))
 
     def delete_version(self, version: str) -> int:
-        return self._sweep([SweepQuery(tag_filter(F.VERSION_H, [version]), batch=self.PAGE)])
+        return self._run(self._plan_delete_version(version))
+
+    async def adelete_version(self, version: str) -> int:
+        return await self._arun(self._plan_delete_version(version))
 
     def delete_pattern(self, pattern: str) -> int:
-        narrow = glob_filters(pattern)
-        sweeps = [SweepQuery(SHORT_PROMPTS, narrow.short, with_prompt=True, batch=self.PAGE)]
-        if narrow.long_possible:  # long prompts travel in small pages
-            sweeps.append(SweepQuery(LONG_PROMPTS, narrow.long, with_prompt=True, batch=self.LONG_PROMPT_PAGE))
-        return self._sweep(sweeps, confirm=lambda prompt: fnmatch.fnmatchcase(prompt, pattern))
+        return self._run(self._plan_delete_pattern(pattern))
+
+    async def adelete_pattern(self, pattern: str) -> int:
+        return await self._arun(self._plan_delete_pattern(pattern))
 
     def clear(self) -> None:
         """Delete every entry of this cache (entries written meanwhile may survive)."""
-        self._sweep([SweepQuery(MATCH_ALL, batch=self.PAGE)], counter="")
-        self._report()  # settle bookkeeping of entries that expired meanwhile
+        self._run(self._plan_clear())
 
-    # -- single flight ---------------------------------------------------
+    async def aclear(self) -> None:
+        await self._arun(self._plan_clear())
 
     def acquire_lock(self, key: str, token: str, ttl: float) -> bool:
         """SET NX PX: the lock expires on the server's clock after ``ttl`` seconds."""
-        with self._translate():
-            lock = self._layout.lock(self._partition, key)
-            return bool(self._client.set(lock, token, nx=True, px=max(1, round(ttl * 1000))))
+        return self._run(self._plan_acquire_lock(key, token, ttl))
+
+    async def aacquire_lock(self, key: str, token: str, ttl: float) -> bool:
+        return await self._arun(self._plan_acquire_lock(key, token, ttl))
 
     def release_lock(self, key: str, token: str) -> bool:
-        self._ready()
-        return int(self._script("release_lock", token, extra_keys=(self._layout.lock(self._partition, key),))) == 1
+        return self._run(self._plan_release_lock(key, token))
+
+    async def arelease_lock(self, key: str, token: str) -> bool:
+        return await self._arun(self._plan_release_lock(key, token))
 
     def flight_status(self, key: str, version: str | None) -> tuple[CacheEntry | None, bool]:
-        self._ready()
-        reply = self._script(
-            "flight_status",
-            key,
-            "1" if version is not None else "0",
-            version or "",
-            extra_keys=(self._layout.lock(self._partition, key),),
-        )
-        entry = self._decode(reply[1:]) if len(reply) > 1 else None
-        return entry, bool(int(reply[0]))
+        return self._run(self._plan_flight_status(key, version))
 
-    # -- reporting -----------------------------------------------------
+    async def aflight_status(self, key: str, version: str | None) -> tuple[CacheEntry | None, bool]:
+        return await self._arun(self._plan_flight_status(key, version))
 
     def size(self) -> int:
-        return self._report()[0]
+        return self._run(self._plan_size())
+
+    async def asize(self) -> int:
+        return await self._arun(self._plan_size())
 
     def counters(self) -> dict[str, int]:
-        return self._report()[1]
+        return self._run(self._plan_counters())
+
+    async def acounters(self) -> dict[str, int]:
+        return await self._arun(self._plan_counters())
 
     def reset_counters(self) -> None:
-        with self._translate():
-            self._client.delete(self._layout.stats(self._partition))
+        self._run(self._plan_reset_counters())
+
+    async def areset_counters(self) -> None:
+        await self._arun(self._plan_reset_counters())
 
     def top_entries(self, limit: int, sort_by: str) -> list[CacheEntry]:
-        if sort_by not in SORT_FIELDS:
-            raise InvalidInputError(f"sort_by must be one of {SORT_FIELDS}, got {sort_by!r}")
-        if limit <= 0:
-            return []
-        self._ready()
-        reply = self._script("top", _RANK_ZSET[sort_by], str(limit), str(self.PRUNE_LIMIT))
-        entries = (self._decode(record) for record in reply)
-        return [e for e in entries if e is not None]
+        return self._run(self._plan_top_entries(limit, sort_by))
+
+    async def atop_entries(self, limit: int, sort_by: str) -> list[CacheEntry]:
+        return await self._arun(self._plan_top_entries(limit, sort_by))
 
     def health(self) -> dict[str, Any]:
         """Server and index facts, and the round-trip latency of a PING; no secrets."""
-        index = self._ready()
-        with self._translate():
-            started = time.perf_counter()
-            self._client.ping()
-            latency_ms = (time.perf_counter() - started) * 1000.0
-        try:
-            with self._translate():
-                info = parse_info(self._ft("FT.INFO", self._layout.index(self._partition, index)))
-        except IndexMissingError:  # dropped or flushed: recreate it, as the next operation would
-            self._index = None
-            index = self._ready()
-            with self._translate():
-                info = parse_info(self._ft("FT.INFO", self._layout.index(self._partition, index)))
-        report: dict[str, Any] = {
-            "status": "healthy",
-            "backend": "redis",
-            "server": self._where,
-            "redis_version": self._optional(lambda: text(self._client.info("server")["redis_version"])),
-            "search_version": self._optional(self._search_version),
-            "index": self._layout.index(self._partition, index),
-            "index_algorithm": index.algorithm,
-            "index_state": {
-                "num_docs": int(info.get("num_docs", 0)),
-                "indexing": bool(int(info.get("indexing", 0))),
-                "percent_indexed": float(info.get("percent_indexed", 1.0)),
-                "hash_indexing_failures": int(info.get("hash_indexing_failures", 0)),
-            },
-            "vector_dimension": index.dim or None,
-            "entries": self.size(),
-            "max_size": self.max_size,
-            "eviction_strategy": self.eviction_strategy.value,
-            "sliding_ttl": self.sliding_ttl,
-            "latency_ms": round(latency_ms, 3),
-        }
-        return report
+        return self._run(self._plan_health())
+
+    async def ahealth(self) -> dict[str, Any]:
+        return await self._arun(self._plan_health())
 
     def close(self) -> None:
-        """Close the connection pool if this backend created it; a caller's client stays open."""
-        if self._owns_client:
+        """Close the clients this backend made (the blocking one; async ones need :meth:`aclose`)."""
+        if self._owns_client and self._client is not None:
             self._client.close()
+
+    async def aclose(self) -> None:
+        """Close the clients this backend made: this event loop's async client and the blocking one."""
+        if not self._owns_client:
+            return
+        driver = self._async_drivers.pop(asyncio.get_running_loop(), None)
+        if driver is not None:
+            await driver.close()
+        self.close()
 
     def drop(self) -> None:
         """Delete this cache completely: indexes, entries, bookkeeping and counters.
 
-        An administrative operation (it SCANs this cache's key pattern for
-        leftovers); ``clear()`` is the one for normal use.
+        An administrative operation, sync only (it SCANs this cache's key
+        pattern for leftovers); ``clear()`` is the one for normal use.
         """
-        with self._lock, self._translate():
-            names = [text(n) for n in self._ft("FT._LIST")]
-            for full in names:
-                if self._layout.parse_index(self._partition, full) is not None:
-                    try:
-                        self._ft("FT.DROPINDEX", full, "DD")
-                    except rx.ResponseError as exc:
-                        if not is_index_missing(exc):
-                            raise
+        self._run(self._part.drop_indexes())
+        client: Any = self._client
+        with self._translate():
             batch: list[Any] = []
-            for key in self._client.scan_iter(match=self._layout.key_pattern(), count=1000):
+            for key in client.scan_iter(match=self._layout.key_pattern(), count=1000):
                 batch.append(key)
                 if len(batch) >= 1000:
-                    self._client.unlink(*batch)
+                    client.unlink(*batch)
                     batch.clear()
             if batch:
-                self._client.unlink(*batch)
-            self._index = None
-
-    # -- internals: setup ----------------------------------------------
+                client.unlink(*batch)
 
     def _translate(self) -> Any:
+        """Re-raise redis-py errors as this library's (for the few calls made outside plans)."""
         return translate(self._where, self._secrets)
 
-    def _ft(self, *args: Any) -> Any:
-        """A search command (FT.*) for this partition's index; a cluster partition routes it by slot."""
-        return self._client.execute_command(*args)
+    # -- plans: which partition runs what (the cluster backend routes) ------------
 
-    def _ready(self) -> IndexName:
-        index = self._index
-        if index is None:
-            index = self._resolve()
-        return index
+    def _plan_lookup_exact(self, key: str, version: str | None, final: bool) -> WirePlan[CacheEntry | None]:
+        return self._part.lookup_exact(key, version=version, final=final)
 
-    def _resolve(self, vector_dim: int | None = None) -> IndexName:
-        """Check for the search module, pick or create the index, load the scripts."""
-        with self._lock:
-            if vector_dim is None and self._index is not None:
-                return self._index
-            with self._translate():
-                names = [text(n) for n in self._ft("FT._LIST")]
-                parsed = (self._layout.parse_index(self._partition, full) for full in names)
-                existing = [n for n in parsed if n is not None]
-                plan = plan_index(
-                    existing,
-                    cache=self.name,
-                    schema=self._schema.version,
-                    algorithm=self.index_algorithm,
-                    dimension=self._configured_dim,
-                    vector_dim=vector_dim or self._seen_dim,
-                )
-                full = self._layout.index(self._partition, plan.use)
-                if plan.create:
-                    vector = None
-                    if plan.use.dim:
-                        vector = VectorConfig(
-                            dim=plan.use.dim, algorithm=self.index_algorithm, m=self.hnsw_m,
-                            ef_construction=self.hnsw_ef_construction,
-                        )  # fmt: skip
-                    args = self._schema.create_args(full, self._prefix, vector)
-                    try:
-                        self._ft("FT.CREATE", *args)
-                        log.info("redis_semcache: created search index %s", full)
-                    except rx.ResponseError as exc:
-                        if not is_index_exists(exc):
-                            raise
-                if plan.wait:
-                    self._wait_indexed(full)
-                for old in plan.drop:
-                    try:
-                        superseded = self._layout.index(self._partition, old)
-                        self._ft("FT.DROPINDEX", superseded)
-                        log.info("redis_semcache: dropped superseded index %s", superseded)
-                    except rx.ResponseError as exc:
-                        if not is_index_missing(exc):
-                            raise
-                self._scripts.load_all(self._client)
-            self._index = plan.use
-            self._seen_dim = plan.use.dim or self._seen_dim
-            return plan.use
+    def _plan_lookup_semantic(self, query: SemanticQuery) -> WirePlan[Match | None]:
+        return self._part.lookup_semantic(query)
 
-    def _wait_indexed(self, full: str) -> None:
-        """Wait until a (new) index has scanned the keys that existed before it."""
-        deadline = time.monotonic() + self.INDEXING_TIMEOUT
-        delay = 0.005
-        while True:
-            info = parse_info(self._ft("FT.INFO", full))
-            if not int(info.get("indexing", 0)):
-                return
-            if time.monotonic() > deadline:
-                raise BackendError(f"search index {full} still indexing after {self.INDEXING_TIMEOUT:.0f} s")
-            time.sleep(delay)  # a one-off wait for the server's background scan
-            delay = min(delay * 2, 0.2)
+    def _plan_store(self, entry: CacheEntry, ttl: float | None) -> WirePlan[None]:
+        return self._part.store(entry, ttl)
 
-    def _search_version(self) -> str | None:
-        for module in self._client.execute_command("MODULE", "LIST"):
-            info = parse_info(module)
-            if text(info.get("name", "")).lower() in ("search", "ft"):
-                ver = int(info.get("ver", 0))
-                return f"{ver // 10000}.{ver // 100 % 100}.{ver % 100}"
-        return None
+    def _plan_store_many(self, items: Sequence[tuple[CacheEntry, float | None]]) -> WirePlan[int]:
+        return self._part.store_many(items)
 
-    @staticmethod
-    def _optional(read: Callable[[], Any]) -> Any:
-        """A fact a restricted ACL user may not be allowed to read."""
-        try:
-            return read()
-        except (rx.RedisError, KeyError, TypeError, ValueError):
+    def _plan_delete_keys(self, keys: Sequence[str]) -> WirePlan[int]:
+        return self._part.delete_keys(keys)
+
+    def _plan_delete_tags(self, tags: Sequence[str]) -> WirePlan[int]:
+        return self._part.delete_tags(tags)
+
+    def _plan_delete_version(self, version: str) -> WirePlan[int]:
+        return self._part.delete_version(version)
+
+    def _plan_delete_pattern(self, pattern: str) -> WirePlan[int]:
+        return self._part.delete_pattern(pattern)
+
+    def _plan_clear(self) -> WirePlan[None]:
+        return self._part.clear()
+
+    def _plan_acquire_lock(self, key: str, token: str, ttl: float) -> WirePlan[bool]:
+        return self._part.acquire_lock(key, token, ttl)
+
+    def _plan_release_lock(self, key: str, token: str) -> WirePlan[bool]:
+        return self._part.release_lock(key, token)
+
+    def _plan_flight_status(self, key: str, version: str | None) -> WirePlan[tuple[CacheEntry | None, bool]]:
+        return self._part.flight_status(key, version)
+
+    def _plan_size(self) -> WirePlan[int]:
+        return self._part.size()
+
+    def _plan_counters(self) -> WirePlan[dict[str, int]]:
+        return self._part.counters()
+
+    def _plan_reset_counters(self) -> WirePlan[None]:
+        return self._part.reset_counters()
+
+    def _plan_top_entries(self, limit: int, sort_by: str) -> WirePlan[list[CacheEntry]]:
+        return self._part.top_entries(limit, sort_by)
+
+    def _plan_health(self) -> WirePlan[dict[str, Any]]:
+        report = yield from self._part.health()
+        report["server"] = self._where
+        return report
+
+    # -- drivers ------------------------------------------------------------
+
+    def _run(self, plan: WirePlan[T]) -> T:
+        if self._sync is None:
+            raise ConfigurationError(_NO_SYNC_CLIENT)
+        return self._sync.run(plan)
+
+    async def _arun(self, plan: WirePlan[T]) -> T:
+        driver = self._driver_for_loop()
+        if driver is None:  # only a blocking client was given: run the same plan on it, in a thread
+            return await asyncio.to_thread(self._run, plan)
+        return await driver.run(plan)
+
+    def _driver_for_loop(self) -> AsyncDriver | None:
+        """This event loop's driver: redis.asyncio connections belong to the loop that made them."""
+        if self._given_async is not None:
+            return self._given_async
+        if self._build_async is None:
             return None
+        loop = asyncio.get_running_loop()
+        driver = self._async_drivers.get(loop)
+        if driver is None:
+            # A client's connections keep their loop alive: forget the drivers of closed loops.
+            for old in list(self._async_drivers):
+                if old.is_closed():
+                    self._async_drivers.pop(old, None)
+            driver = self._async_drivers[loop] = self._async_driver(self._build_async())
+        return driver
 
-    # -- internals: scripts --------------------------------------------
 
-    def _script(self, name: str, *args: Any, extra_keys: Sequence[str] = (), now: float | None = None) -> Any:
-        stamp = repr(float(self._clock() if now is None else now))
-        with self._translate():
-            return self._scripts[name](keys=[*self._keys, *extra_keys], args=[self._prefix, stamp, *args])
+def index_settings(
+    index_algorithm: str, hnsw_m: int, hnsw_ef_construction: int, hnsw_ef_runtime: int, dimension: int | None
+) -> Settings:
+    """Validated index settings (ConfigurationError otherwise)."""
+    algorithm = str(index_algorithm).upper()
+    if algorithm not in ALGORITHMS:
+        raise ConfigurationError(f"index_algorithm must be one of {ALGORITHMS}, got {index_algorithm!r}")
+    # Validates dimension and the HNSW build parameters.
+    VectorConfig(
+        dim=1 if dimension is None else dimension, algorithm=algorithm, m=hnsw_m, ef_construction=hnsw_ef_construction
+    )
+    return Settings(
+        algorithm=algorithm, hnsw_m=hnsw_m, hnsw_ef_construction=hnsw_ef_construction,
+        hnsw_ef_runtime=check_ef_runtime(hnsw_ef_runtime), dimension=dimension,
+    )  # fmt: skip
 
-    def _decode(self, record: Sequence[Any]) -> CacheEntry | None:
-        try:
-            return decode_record(record)
-        except MalformedEntryError as exc:
-            entry_id = text(record[0]) if record else "?"
-            log.warning("redis_semcache: skipping malformed entry %s%s: %s", self._prefix, entry_id, exc)
-            return None
 
-    def _index_for(self, entry: CacheEntry) -> IndexName:
-        """The index, ready for ``entry``: its first vector fixes the dimension."""
-        index = self._index
-        if entry.embedding is None:
-            return index or self._resolve()
-        dim = int(entry.embedding.shape[0])
-        if index is None or index.dim == 0:
-            index = self._resolve(vector_dim=dim)
-        if index.dim != dim:
-            raise DimensionMismatchError(index.dim, dim)
-        return index
-
-    def _store_args(self, entry: CacheEntry, ttl: float | None, now: float) -> list[Any]:
-        """ARGV[3..] of store.lua."""
-        args: list[Any] = [
-            entry.key,
-            "" if ttl is None else str(max(1, round(ttl * 1000))),
-            "" if ttl is None else repr(now + ttl),
-            "" if self.max_size is None else str(self.max_size),
-            self.eviction_strategy.value,
-            str(self.STORE_EVICTION_LIMIT),
-            str(self.PRUNE_LIMIT),
-        ]
-        for field_name, value in encode_entry(entry, now=now, ttl=ttl).items():
-            args.extend((field_name, value))
-        return args
-
-    def _trim(self) -> None:
-        self._trim_pending = False
-        if self.max_size is None:
-            return
-        while True:
-            reply = self._script(
-                "trim",
-                str(self.max_size),
-                self.eviction_strategy.value,
-                str(self.STORE_EVICTION_LIMIT * 16),
-                str(self.PRUNE_LIMIT),
-            )
-            if not int(reply[1]):
-                return
-
-    def _report(self) -> tuple[int, dict[str, int]]:
-        self._ready()
-        if self._trim_pending:
-            self._trim()
-        while True:
-            reply = self._script("report", str(self.PRUNE_LIMIT), *COUNTERS)
-            if not int(reply[0]):
-                values = [int(text(v)) for v in reply[2:]]
-                return int(reply[1]), dict(zip(COUNTERS, values, strict=True))
-
-    # -- internals: invalidation sweeps ----------------------------------
-
-    def _sweep(
-        self,
-        sweeps: Sequence[SweepQuery],
-        *,
-        confirm: Callable[[str], bool] | None = None,
-        counter: str = "invalidations",
-    ) -> int:
-        """Delete the entries matching ``sweeps`` that exist when the sweep starts.
-
-        Each sweep is an FT.AGGREGATE cursor read page by page; the deletion of
-        the previous page rides in the same pipeline as the next read.  Only
-        entries with ``seq`` up to the snapshot taken in the first round trip
-        are candidates, and the delete script re-checks each entry's ``seq``,
-        so an entry written or rewritten during the sweep is never deleted by
-        it.
-        """
-        try:
-            return self._sweep_once(sweeps, confirm, counter)
-        except IndexMissingError:
-            self._index = None  # dropped or flushed: recreate it and sweep again
-            return self._sweep_once(sweeps, confirm, counter)
-
-    def _sweep_once(self, sweeps: Sequence[SweepQuery], confirm: Callable[[str], bool] | None, counter: str) -> int:
-        index_name = self._layout.index(self._partition, self._ready())
-        snapshot: int | None = None
-        pending: list[str] = []
-        deleted = 0
-        for sweep in sweeps:
-            cursor = 0
-            first = True
-            while first or cursor:
-                read_seq = snapshot is None
-                flushed, seq_now, reply = self._page(index_name, sweep, cursor, pending, counter, read_seq=read_seq)
-                first = False
-                deleted += flushed
-                pending = []
-                if snapshot is None:
-                    snapshot = seq_now
-                rows, cursor = parse_cursor(reply)
-                for row in rows:
-                    if F.SEQ not in row or "__key" not in row:
-                        continue
-                    key, seq = text(row["__key"]), int(text(row[F.SEQ]))
-                    if seq > snapshot or not key.startswith(self._prefix):
-                        continue  # written after the sweep began, or not ours
-                    if confirm is not None and not confirm(text(row.get(F.PROMPT, b""))):
-                        continue
-                    pending.extend((key[len(self._prefix) :], str(seq)))
-        if pending:
-            deleted += int(self._script("delete", counter, "matched", *pending))
-        return deleted
-
-    def _page(
-        self, index_name: str, sweep: SweepQuery, cursor: int, pending: list[str], counter: str, *, read_seq: bool
-    ) -> tuple[int, int, Any]:
-        """One round trip: delete ``pending``, maybe read the seq snapshot, read the next page."""
-
-        def fill(pipe: CommandQueue) -> None:
-            if pending:
-                self._evalsha(pipe, "delete", repr(float(self._clock())), counter, "matched", *pending)
-            if read_seq:
-                pipe.execute_command("GET", self._layout.seq(self._partition))
-            if cursor:
-                pipe.execute_command("FT.CURSOR", "READ", index_name, cursor, "COUNT", sweep.batch)
-            else:
-                pipe.execute_command("FT.AGGREGATE", index_name, *sweep.args())
-
-        results = self._pipeline(fill)
-        flushed = int(results[0]) if pending else 0
-        seq_now = int(text(results[-2])) if read_seq and results[-2] is not None else 0
-        return flushed, seq_now, results[-1]
-
-    def _evalsha(self, queue: CommandQueue, name: str, stamp: str, *args: Any) -> None:
-        """Queue script ``name`` by SHA (_pipeline reloads scripts if needed).
-
-        Plain EVALSHA rather than ``pipe.evalsha``: a cluster pipeline refuses
-        the latter but routes the former by its keys.
-        """
-        keys = self._keys
-        queue.execute_command("EVALSHA", self._scripts.sha(name), len(keys), *keys, self._prefix, stamp, *args)
-
-    def _pipeline(self, fill: Callable[[CommandQueue], None]) -> list[Any]:
-        """Run the commands ``fill`` queues in one round trip.
-
-        If the server's script cache was flushed, reload the scripts and re-run
-        only the commands that failed with NOSCRIPT: the others already ran, and
-        running a cursor read twice would skip a page.
-        """
-        queue = CommandQueue()
-        fill(queue)
-        results = self._run_pipeline(queue.commands)
-        failed = [i for i, r in enumerate(results) if isinstance(r, rx.NoScriptError)]
-        if failed:
-            with self._translate():
-                self._scripts.load_all(self._client)
-            again = self._run_pipeline([queue.commands[i] for i in failed])
-            for i, result in zip(failed, again, strict=True):
-                results[i] = result
-        errors = [r for r in results if isinstance(r, Exception)]
-        if errors:
-            with self._translate():
-                raise errors[0]
-        return results
-
-    def _run_pipeline(self, commands: list[tuple[Any, ...]]) -> list[Any]:
-        pipe = self._client.pipeline(transaction=False)
-        for args in commands:
-            pipe.execute_command(*args)
-        with self._translate():
-            return list(pipe.execute(raise_on_error=False))
+def check_ef_runtime(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"hnsw_ef_runtime must be a positive int, got {value!r}")
+    return value

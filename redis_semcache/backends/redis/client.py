@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
@@ -62,11 +64,18 @@ class ConnectionSettings:
         return f"ConnectionSettings({where}, db={self.db}, ssl={self.ssl}, password={password})"
 
     def build(self) -> redis.Redis:
-        """A new client (with its own pool) for these settings."""
+        """A new blocking client (with its own pool) for these settings."""
+        return self._build(redis.Redis, Retry(RETRY_BACKOFF, RETRIES, supported_errors=RETRY_ON))
+
+    def build_async(self) -> redis.asyncio.Redis:
+        """A new ``redis.asyncio`` client for these settings, bound to the running event loop."""
+        return self._build(redis.asyncio.Redis, AsyncRetry(RETRY_BACKOFF, RETRIES, supported_errors=RETRY_ON))
+
+    def _build(self, client_class: Any, retry: Any) -> Any:
         common: dict[str, Any] = {
             "socket_timeout": self.socket_timeout,
             "socket_connect_timeout": self.socket_connect_timeout,
-            "retry": Retry(RETRY_BACKOFF, RETRIES, supported_errors=RETRY_ON),
+            "retry": retry,
         }
         if self.username is not None:
             common["username"] = self.username
@@ -80,8 +89,8 @@ class ConnectionSettings:
             common["ssl_keyfile"] = self.ssl_keyfile
         try:
             if self.url:
-                return redis.Redis.from_url(self.url, **common)
-            return redis.Redis(host=self.host, port=self.port, db=self.db, ssl=self.ssl, **common)
+                return client_class.from_url(self.url, **common)
+            return client_class(host=self.host, port=self.port, db=self.db, ssl=self.ssl, **common)
         except ValueError as exc:  # malformed URL; the message may quote it, so do not repeat it
             raise ConfigurationError("invalid Redis URL (expected redis://, rediss:// or unix://)") from exc
 

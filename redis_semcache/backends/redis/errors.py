@@ -2,9 +2,12 @@
 
 All matching on server error text happens here::
 
-    redis ConnectionError / TimeoutError   -> BackendUnavailableError
+    redis ConnectionError / TimeoutError,
+    a cluster slot no node serves          -> BackendUnavailableError
     "unknown command 'FT.*'"               -> SearchModuleMissingError
     "<index>: no such index"               -> IndexMissingError (internal: recreate it)
+    "Index already exists"                 -> IndexExistsError (internal: another process made it)
+    NOSCRIPT                               -> ScriptMissingError (internal: load the scripts, re-run)
     any other RedisError                   -> BackendError
 
 Messages never contain a password: the ones we build name only host and port,
@@ -20,7 +23,16 @@ from redis import exceptions as rx
 
 from ..._errors import BackendError, BackendUnavailableError, SearchModuleMissingError
 
-__all__ = ["IndexMissingError", "classify", "is_index_exists", "is_index_missing", "translate"]
+__all__ = [
+    "REDIS_ERRORS",
+    "IndexExistsError",
+    "IndexMissingError",
+    "ScriptMissingError",
+    "classify",
+    "is_index_exists",
+    "is_index_missing",
+    "translate",
+]
 
 SEARCH_MISSING_HINT = (
     "this Redis has no RediSearch: use Redis Stack or Redis 8 (e.g. the redis/redis-stack-server image), "
@@ -30,6 +42,14 @@ SEARCH_MISSING_HINT = (
 
 class IndexMissingError(BackendError):
     """The search index is gone (dropped, or the database was flushed)."""
+
+
+class IndexExistsError(BackendError):
+    """FT.CREATE found the index already made (by another process or task)."""
+
+
+class ScriptMissingError(BackendError):
+    """The server's script cache lacks a script (SCRIPT FLUSH, restart)."""
 
 
 def _redact(message: str, secrets: Sequence[str]) -> str:
@@ -57,15 +77,23 @@ def is_index_exists(exc: BaseException) -> bool:
     return "index already exists" in _message(exc).lower()
 
 
-def classify(exc: rx.RedisError, where: str, secrets: Sequence[str] = ()) -> BackendError:
+# Everything redis-py raises about the server; cluster routing errors are not RedisErrors.
+REDIS_ERRORS = (rx.RedisError, rx.RedisClusterException)
+
+
+def classify(exc: Exception, where: str, secrets: Sequence[str] = ()) -> BackendError:
     """The library error for a redis-py error raised while talking to ``where``."""
     detail = _redact(f"{type(exc).__name__}: {_message(exc)}", secrets)
-    if isinstance(exc, (rx.ConnectionError, rx.TimeoutError)):
+    if isinstance(exc, (rx.ConnectionError, rx.TimeoutError, rx.SlotNotCoveredError)):
         return BackendUnavailableError(f"Redis at {where} is unavailable ({detail})")
     if isinstance(exc, rx.ResponseError) and is_unknown_search_command(exc):
         return SearchModuleMissingError(f"Redis at {where}: {SEARCH_MISSING_HINT}")
     if isinstance(exc, rx.ResponseError) and is_index_missing(exc):
         return IndexMissingError(f"Redis at {where}: search index missing ({detail})")
+    if isinstance(exc, rx.ResponseError) and is_index_exists(exc):
+        return IndexExistsError(f"Redis at {where}: search index exists ({detail})")
+    if isinstance(exc, rx.NoScriptError):
+        return ScriptMissingError(f"Redis at {where}: script not loaded ({detail})")
     return BackendError(f"Redis at {where} failed ({detail})")
 
 
@@ -74,5 +102,5 @@ def translate(where: str, secrets: Sequence[str] = ()) -> Iterator[None]:
     """Re-raise redis-py errors as BackendError subclasses, chained with ``from``."""
     try:
         yield
-    except rx.RedisError as exc:
+    except REDIS_ERRORS as exc:
         raise classify(exc, where, secrets) from exc

@@ -2,18 +2,19 @@
 
 Each script's text is ``_lib.lua`` followed by its own file; every file starts
 with a comment stating its KEYS, ARGV and reply.  ``source(name)`` is the one
-copy of a script's text: the sync backend registers it here with
-``register_script`` (called by SHA, reloaded by redis-py on NoScriptError),
-and async code can register the same text with an async client.
+copy of a script's text: each driver (wire.py) registers it with its client's
+``register_script`` - a Script on a blocking client, an AsyncScript on a
+``redis.asyncio`` one - which calls it by SHA and reloads it on NoScriptError.
 """
 
 from __future__ import annotations
 
+import hashlib
 from functools import cache
 from importlib import resources
 from typing import Any
 
-__all__ = ["NAMES", "ScriptSet", "source"]
+__all__ = ["NAMES", "ScriptSet", "sha", "source"]
 
 NAMES = (
     "lookup_exact",
@@ -41,6 +42,12 @@ def source(name: str) -> str:
     return f"{_read('_lib.lua')}\n-- ===== {name}.lua =====\n{_read(name + '.lua')}"
 
 
+@cache
+def sha(name: str) -> str:
+    """The SHA1 that EVALSHA calls script ``name`` by (as redis-py's Script computes it)."""
+    return hashlib.sha1(source(name).encode("utf-8")).hexdigest()
+
+
 class ScriptSet:
     """Every script registered on one client: ``scripts["store"](keys, args)``."""
 
@@ -49,13 +56,3 @@ class ScriptSet:
 
     def __getitem__(self, name: str) -> Any:
         return self._scripts[name]
-
-    def sha(self, name: str) -> str:
-        return str(self._scripts[name].sha)
-
-    def load_all(self, client: Any) -> None:
-        """Load every script into the server's cache in one round trip (pipelined)."""
-        pipe = client.pipeline(transaction=False)
-        for name in NAMES:
-            pipe.script_load(source(name))
-        pipe.execute()

@@ -1,0 +1,595 @@
+"""One cache partition's operations, as plans over the wire effects.
+
+A :class:`Partition` is everything a single hash-tagged partition of a cache
+needs: its key names, its index state and its settings.  Each operation is a
+plan (a generator of :mod:`.wire` effects), so the sync and the async backend
+run the very same code; only the driver differs.  A single Redis has one
+partition; a cluster has several (cluster.py).
+
+Key names come from :mod:`.layout`, queries from :mod:`.queries`, hash
+encoding from :mod:`.codec`, the index decision from :mod:`.index`, and every
+bit of bookkeeping runs inside the Lua scripts in ``scripts/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..._entry import CacheEntry
+from ..._enums import CacheStrategy
+from ..._errors import BackendError, DimensionMismatchError, InvalidInputError
+from ..._keys import split_key
+from ..._vectors import SIMILARITY_EPSILON, to_bytes
+from ..base import COUNTERS, SORT_FIELDS, Match, SemanticQuery
+from . import fields as F
+from .codec import MalformedEntryError, decode_record, encode_entry, parse_cursor, parse_info, text
+from .errors import IndexExistsError, IndexMissingError, ScriptMissingError
+from .index import plan_index
+from .layout import IndexName, KeyLayout
+from .queries import LONG_PROMPTS, MATCH_ALL, SHORT_PROMPTS, KnnQuery, SweepQuery, glob_filters, tag_filter
+from .schema import VectorConfig, load_schema
+from .scripts import sha
+from .wire import Command, Exclusive, LoadScripts, Pause, Pipeline, Script, WirePlan
+
+__all__ = ["Partition", "Settings"]
+
+log = logging.getLogger("redis_semcache.redis")
+
+_RANK_ZSET = {"access_count": "lfu", "last_access": "lru", "created_at": "fifo"}
+
+
+class Settings:
+    """The index settings every partition of a cache shares (validated by the backend)."""
+
+    def __init__(
+        self, *, algorithm: str, hnsw_m: int, hnsw_ef_construction: int, hnsw_ef_runtime: int, dimension: int | None
+    ) -> None:
+        self.algorithm = algorithm
+        self.hnsw_m = hnsw_m
+        self.hnsw_ef_construction = hnsw_ef_construction
+        self.hnsw_ef_runtime = hnsw_ef_runtime
+        self.dimension = dimension
+
+
+class Partition:
+    """The plans of one partition ``number`` of the cache laid out by ``layout``."""
+
+    # Tunables, per call: evictions in one store script, entries per pipelined
+    # store batch, expired entries settled per script, invalidation page sizes
+    # (short / long prompts), and the longest wait for a new index to scan.
+    STORE_EVICTION_LIMIT = 64
+    STORE_BATCH = 200
+    PRUNE_LIMIT = 256
+    PAGE = 500
+    LONG_PROMPT_PAGE = 16
+    INDEXING_TIMEOUT = 60.0
+
+    def __init__(
+        self,
+        layout: KeyLayout,
+        number: int,
+        settings: Settings,
+        *,
+        max_size: int | None,
+        eviction_strategy: CacheStrategy,
+        sliding_ttl: bool,
+        clock: Callable[[], float],
+    ) -> None:
+        self._layout = layout
+        self._number = number
+        self._settings = settings
+        self._clock = clock
+        self._schema = load_schema()
+        self._keys = tuple(layout.partition_keys(number))
+        self._prefix = layout.entry_prefix(number)
+        self._index: IndexName | None = None
+        self._seen_dim: int | None = None  # kept when the index vanishes, to recreate it alike
+        self._trim_pending = False
+        self.max_size: int | None = None
+        self.eviction_strategy = CacheStrategy.LRU
+        self.sliding_ttl = False
+        self.configure(max_size=max_size, eviction_strategy=eviction_strategy, sliding_ttl=sliding_ttl)
+
+    def configure(self, *, max_size: int | None, eviction_strategy: CacheStrategy, sliding_ttl: bool) -> None:
+        """Apply settings; a lowered max_size is enforced on the next operation (no I/O here)."""
+        if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1):
+            raise InvalidInputError(f"max_size must be a positive int or None, got {max_size!r}")
+        self._trim_pending = max_size is not None and self.max_size is not None and max_size < self.max_size
+        self.max_size = max_size
+        self.eviction_strategy = CacheStrategy(eviction_strategy)
+        self.sliding_ttl = bool(sliding_ttl)
+
+    @property
+    def dimension(self) -> int | None:
+        index = self._index
+        if index is not None and index.dim:
+            return index.dim
+        return self._settings.dimension
+
+    @property
+    def index_name(self) -> str | None:
+        index = self._index
+        return None if index is None else self._layout.index(self._number, index)
+
+    def learn_dimension(self, dim: int) -> None:
+        """A cluster's other partitions found the cache's dimension: create this index alike."""
+        self._seen_dim = self._seen_dim or dim
+
+    # -- lookups -------------------------------------------------------
+
+    def lookup_exact(self, key: str, *, version: str | None, final: bool) -> WirePlan[CacheEntry | None]:
+        yield from self._ready()
+        reply = yield self._script(
+            "lookup_exact",
+            key,
+            "1" if version is not None else "0",
+            version or "",
+            "1" if final else "0",
+            "1" if self.sliding_ttl else "0",
+        )
+        status = int(reply[0])
+        if status == 1:
+            return self._decode(reply[1:])
+        if status == -1:
+            log.warning("redis_semcache: skipping key %s%s: not an entry this library wrote", self._prefix, key)
+        return None
+
+    def lookup_semantic(self, query: SemanticQuery) -> WirePlan[Match | None]:
+        index = yield from self._ready()
+        if index.dim == 0 or query.vector.shape[0] != index.dim:  # nothing stored can match
+            yield Command(("HINCRBY", self._layout.stats(self._number), "misses", 1))
+            return None
+        vet = query.accept is not None
+        knn = KnnQuery(
+            vector=to_bytes(query.vector),
+            scope=query.scope,
+            model=query.model,
+            version=query.version,
+            k=query.k,
+            ef_runtime=self._settings.hnsw_ef_runtime if index.algorithm == "HNSW" else None,
+            return_fields=(F.DIST, F.FMT, F.SEQ, F.MODEL_H, F.PROMPT) if vet else (F.DIST, F.FMT, F.SEQ, F.MODEL_H),
+        )
+        max_distance = 1.0 - query.min_similarity + SIMILARITY_EPSILON
+        sliding = "1" if self.sliding_ttl else "0"
+        # The script picks the hybrid policy from the scope's share of the cache.
+        texts = [knn.with_policy("BATCHES").text(), query.scope, knn.with_policy("ADHOC_BF").text()]
+        try:
+            reply = yield self._script(
+                "lookup_semantic",
+                "list" if vet else "best",
+                repr(max_distance),
+                sliding,
+                knn.model_digest(),
+                *texts,
+                *knn.args()[1:],
+                extra_keys=(self._layout.index(self._number, index),),
+            )
+        except IndexMissingError:
+            self._index = None  # recreated by the next operation
+            yield Command(("HINCRBY", self._layout.stats(self._number), "misses", 1))
+            return None
+        status = int(reply[0])
+        if status == 1:
+            entry = self._decode(reply[2:])
+            return None if entry is None else Match(entry, 1.0 - float(text(reply[1])))
+        if status == 2 and query.accept is not None:
+            for i in range(1, len(reply) - 3, 4):
+                entry_id, dist, seq, prompt = (text(v) for v in reply[i : i + 4])
+                similarity = 1.0 - float(dist)
+                if not query.accept(query.prompt, prompt, similarity):
+                    continue
+                touched = yield self._script("touch", entry_id, seq, sliding)
+                if int(touched[0]) == 1:
+                    entry = self._decode(touched[1:])
+                    if entry is not None:
+                        return Match(entry, similarity)
+        return None
+
+    # -- writes --------------------------------------------------------
+
+    def store(self, entry: CacheEntry, ttl: float | None) -> WirePlan[None]:
+        known = self._index is not None
+        yield from self._index_for(entry)
+        now = self._clock()
+        reply = yield self._script("store", *self._store_args(entry, ttl, now), now=now)
+        if known and int(reply[0]) == 1:  # the write counter restarted: FLUSHALL took the index too
+            self._index = None
+            yield from self._index_for(entry)
+        if int(reply[2]) or self._trim_pending:
+            yield from self._trim()
+
+    def store_many(self, items: Sequence[tuple[CacheEntry, float | None]]) -> WirePlan[int]:
+        """Store many entries in order, ``STORE_BATCH`` per round trip (pipelined store scripts).
+
+        The effect is that of calling :meth:`store` for each; returns how many were stored.
+        """
+        for entry, _ in items:
+            yield from self._index_for(entry)
+        overflow = False
+        for start in range(0, len(items), self.STORE_BATCH):
+            batch = []
+            for entry, ttl in items[start : start + self.STORE_BATCH]:
+                now = self._clock()
+                batch.append(self._evalsha("store", repr(float(now)), *self._store_args(entry, ttl, now)))
+            replies = yield from self._pipeline(batch)
+            overflow = any(int(reply[2]) for reply in replies) or overflow
+        if overflow or self._trim_pending:
+            yield from self._trim()
+        return len(items)
+
+    def delete_keys(self, keys: Sequence[str]) -> WirePlan[int]:
+        ids = [k for k in dict.fromkeys(keys) if split_key(k) is not None]
+        if not ids:
+            return 0
+        yield from self._ready()
+        deleted = 0
+        for i in range(0, len(ids), self.PAGE):
+            deleted += int((yield self._script("delete", "invalidations", "ids", *ids[i : i + self.PAGE])))
+        return deleted
+
+    def delete_tags(self, tags: Sequence[str]) -> WirePlan[int]:
+        if not tags:
+            return 0
+        return (yield from self._sweep([SweepQuery(tag_filter(F.TAG_H, list(tags)), batch=self.PAGE)]))
+
+    def delete_version(self, version: str) -> WirePlan[int]:
+        return (yield from self._sweep([SweepQuery(tag_filter(F.VERSION_H, [version]), batch=self.PAGE)]))
+
+    def delete_pattern(self, pattern: str) -> WirePlan[int]:
+        narrow = glob_filters(pattern)
+        sweeps = [SweepQuery(SHORT_PROMPTS, narrow.short, with_prompt=True, batch=self.PAGE)]
+        if narrow.long_possible:  # long prompts travel in small pages
+            sweeps.append(SweepQuery(LONG_PROMPTS, narrow.long, with_prompt=True, batch=self.LONG_PROMPT_PAGE))
+        return (yield from self._sweep(sweeps, confirm=lambda prompt: fnmatch.fnmatchcase(prompt, pattern)))
+
+    def clear(self) -> WirePlan[None]:
+        """Delete every entry of this partition (entries written meanwhile may survive)."""
+        yield from self._sweep([SweepQuery(MATCH_ALL, batch=self.PAGE)], counter="")
+        yield from self._report()  # settle bookkeeping of entries that expired meanwhile
+
+    # -- single flight ---------------------------------------------------
+
+    def acquire_lock(self, key: str, token: str, ttl: float) -> WirePlan[bool]:
+        """SET NX PX: the lock expires on the server's clock after ``ttl`` seconds."""
+        lock = self._layout.lock(self._number, key)
+        return bool((yield Command(("SET", lock, token, "NX", "PX", max(1, round(ttl * 1000))))))
+
+    def release_lock(self, key: str, token: str) -> WirePlan[bool]:
+        yield from self._ready()
+        lock = self._layout.lock(self._number, key)
+        return int((yield self._script("release_lock", token, extra_keys=(lock,)))) == 1
+
+    def flight_status(self, key: str, version: str | None) -> WirePlan[tuple[CacheEntry | None, bool]]:
+        yield from self._ready()
+        reply = yield self._script(
+            "flight_status",
+            key,
+            "1" if version is not None else "0",
+            version or "",
+            extra_keys=(self._layout.lock(self._number, key),),
+        )
+        entry = self._decode(reply[1:]) if len(reply) > 1 else None
+        return entry, bool(int(reply[0]))
+
+    # -- reporting -----------------------------------------------------
+
+    def size(self) -> WirePlan[int]:
+        return (yield from self._report())[0]
+
+    def counters(self) -> WirePlan[dict[str, int]]:
+        return (yield from self._report())[1]
+
+    def reset_counters(self) -> WirePlan[None]:
+        yield Command(("DEL", self._layout.stats(self._number)))
+
+    def top_entries(self, limit: int, sort_by: str) -> WirePlan[list[CacheEntry]]:
+        if sort_by not in SORT_FIELDS:
+            raise InvalidInputError(f"sort_by must be one of {SORT_FIELDS}, got {sort_by!r}")
+        if limit <= 0:
+            return []
+        yield from self._ready()
+        reply = yield self._script("top", _RANK_ZSET[sort_by], str(limit), str(self.PRUNE_LIMIT))
+        entries = (self._decode(record) for record in reply)
+        return [e for e in entries if e is not None]
+
+    def health(self) -> WirePlan[dict[str, Any]]:
+        """Server and index facts, and the round-trip latency of a PING; no secrets."""
+        index = yield from self._ready()
+        started = time.perf_counter()
+        yield self.on_node("PING")
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        try:
+            info = parse_info((yield self.on_node("FT.INFO", self._layout.index(self._number, index))))
+        except IndexMissingError:  # dropped or flushed: recreate it, as the next operation would
+            self._index = None
+            index = yield from self._ready()
+            info = parse_info((yield self.on_node("FT.INFO", self._layout.index(self._number, index))))
+        try:  # facts a restricted ACL user may not be allowed to read
+            redis_version: str | None = text((yield self.on_node("INFO", "server"))["redis_version"])
+        except (BackendError, KeyError, TypeError):
+            redis_version = None
+        try:
+            search_version = _search_version((yield self.on_node("MODULE", "LIST")))
+        except BackendError:
+            search_version = None
+        return {
+            "status": "healthy",
+            "backend": "redis",
+            "redis_version": redis_version,
+            "search_version": search_version,
+            "index": self._layout.index(self._number, index),
+            "index_algorithm": index.algorithm,
+            "index_state": {
+                "num_docs": int(info.get("num_docs", 0)),
+                "indexing": bool(int(info.get("indexing", 0))),
+                "percent_indexed": float(info.get("percent_indexed", 1.0)),
+                "hash_indexing_failures": int(info.get("hash_indexing_failures", 0)),
+            },
+            "vector_dimension": index.dim or None,
+            "entries": (yield from self.size()),
+            "max_size": self.max_size,
+            "eviction_strategy": self.eviction_strategy.value,
+            "sliding_ttl": self.sliding_ttl,
+            "latency_ms": round(latency_ms, 3),
+        }
+
+    def drop_indexes(self) -> WirePlan[None]:
+        """Drop this partition's search indexes with their documents (see the backend's ``drop``)."""
+        for full in [text(n) for n in (yield self.on_node("FT._LIST"))]:
+            if self._layout.parse_index(self._number, full) is not None:
+                with contextlib.suppress(IndexMissingError):
+                    yield self.on_node("FT.DROPINDEX", full, "DD")
+        self._index = None
+
+    # -- internals: index setup --------------------------------------------
+
+    def on_node(self, *args: Any) -> Command:
+        """A command for the node owning this partition's slot: search commands (FT.*), and
+        keyless ones (PING, INFO), which a cluster client could not route by key."""
+        return Command(args, route=self._keys[0])
+
+    def _ready(self) -> WirePlan[IndexName]:
+        index = self._index
+        if index is None:
+            index = yield Exclusive(self._resolve())
+        return index
+
+    def _resolve(self, vector_dim: int | None = None) -> WirePlan[IndexName]:
+        """Check for the search module, pick or create the index, load the scripts."""
+        if vector_dim is None and self._index is not None:  # another caller resolved it meanwhile
+            return self._index
+        existing = []
+        for full in [text(n) for n in (yield self.on_node("FT._LIST"))]:
+            parsed = self._layout.parse_index(self._number, full)
+            if parsed is not None:
+                existing.append(parsed)
+        settings = self._settings
+        plan = plan_index(
+            existing,
+            cache=self._layout.name,
+            schema=self._schema.version,
+            algorithm=settings.algorithm,
+            dimension=settings.dimension,
+            vector_dim=vector_dim or self._seen_dim,
+        )
+        full = self._layout.index(self._number, plan.use)
+        if plan.create:
+            vector = None
+            if plan.use.dim:
+                vector = VectorConfig(
+                    dim=plan.use.dim, algorithm=settings.algorithm, m=settings.hnsw_m,
+                    ef_construction=settings.hnsw_ef_construction,
+                )  # fmt: skip
+            try:
+                yield self.on_node("FT.CREATE", *self._schema.create_args(full, self._prefix, vector))
+                log.info("redis_semcache: created search index %s", full)
+            except IndexExistsError:
+                pass
+        if plan.wait:
+            yield from self._wait_indexed(full)
+        for old in plan.drop:
+            superseded = self._layout.index(self._number, old)
+            try:
+                yield self.on_node("FT.DROPINDEX", superseded)
+                log.info("redis_semcache: dropped superseded index %s", superseded)
+            except IndexMissingError:
+                pass
+        yield LoadScripts()
+        self._index = plan.use
+        self._seen_dim = plan.use.dim or self._seen_dim
+        return plan.use
+
+    def _wait_indexed(self, full: str) -> WirePlan[None]:
+        """Wait until a (new) index has scanned the keys that existed before it."""
+        deadline = time.monotonic() + self.INDEXING_TIMEOUT
+        delay = 0.005
+        while True:
+            info = parse_info((yield self.on_node("FT.INFO", full)))
+            if not int(info.get("indexing", 0)):
+                return
+            if time.monotonic() > deadline:
+                raise BackendError(f"search index {full} still indexing after {self.INDEXING_TIMEOUT:.0f} s")
+            yield Pause(delay)
+            delay = min(delay * 2, 0.2)
+
+    def _index_for(self, entry: CacheEntry) -> WirePlan[IndexName]:
+        """The index, ready for ``entry``: its first vector fixes the dimension."""
+        index = self._index
+        if entry.embedding is None:
+            return index or (yield Exclusive(self._resolve()))
+        dim = int(entry.embedding.shape[0])
+        if index is None or index.dim == 0:
+            index = yield Exclusive(self._resolve(vector_dim=dim))
+        if index.dim != dim:
+            raise DimensionMismatchError(index.dim, dim)
+        return index
+
+    # -- internals: scripts and pipelines ----------------------------------
+
+    def _script(self, name: str, *args: Any, extra_keys: Sequence[str] = (), now: float | None = None) -> Script:
+        stamp = repr(float(self._clock() if now is None else now))
+        return Script(name, (*self._keys, *extra_keys), (self._prefix, stamp, *args))
+
+    def _evalsha(self, name: str, stamp: str, *args: Any) -> Command:
+        """Script ``name`` as a plain EVALSHA command, for a pipeline (see :meth:`_pipeline`).
+
+        A cluster pipeline refuses ``pipe.evalsha`` but routes EVALSHA by its keys.
+        """
+        keys = self._keys
+        return Command(("EVALSHA", sha(name), len(keys), *keys, self._prefix, stamp, *args))
+
+    def _pipeline(self, commands: Sequence[Command]) -> WirePlan[list[Any]]:
+        """Run ``commands`` in one round trip; raise the first error.
+
+        If the server's script cache was flushed, load the scripts and re-run
+        only the commands that failed with NOSCRIPT: the others already ran, and
+        running a cursor read twice would skip a page.
+        """
+        results: list[Any] = yield Pipeline(tuple(commands))
+        failed = [i for i, r in enumerate(results) if isinstance(r, ScriptMissingError)]
+        if failed:
+            yield LoadScripts()
+            again = yield Pipeline(tuple(commands[i] for i in failed))
+            for i, result in zip(failed, again, strict=True):
+                results[i] = result
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise errors[0]
+        return results
+
+    def _decode(self, record: Sequence[Any]) -> CacheEntry | None:
+        try:
+            return decode_record(record)
+        except MalformedEntryError as exc:
+            entry_id = text(record[0]) if record else "?"
+            log.warning("redis_semcache: skipping malformed entry %s%s: %s", self._prefix, entry_id, exc)
+            return None
+
+    def _store_args(self, entry: CacheEntry, ttl: float | None, now: float) -> list[Any]:
+        """ARGV[3..] of store.lua."""
+        args: list[Any] = [
+            entry.key,
+            "" if ttl is None else str(max(1, round(ttl * 1000))),
+            "" if ttl is None else repr(now + ttl),
+            "" if self.max_size is None else str(self.max_size),
+            self.eviction_strategy.value,
+            str(self.STORE_EVICTION_LIMIT),
+            str(self.PRUNE_LIMIT),
+        ]
+        for field_name, value in encode_entry(entry, now=now, ttl=ttl).items():
+            args.extend((field_name, value))
+        return args
+
+    def _trim(self) -> WirePlan[None]:
+        self._trim_pending = False
+        if self.max_size is None:
+            return
+        while True:
+            reply = yield self._script(
+                "trim",
+                str(self.max_size),
+                self.eviction_strategy.value,
+                str(self.STORE_EVICTION_LIMIT * 16),
+                str(self.PRUNE_LIMIT),
+            )
+            if not int(reply[1]):
+                return
+
+    def _report(self) -> WirePlan[tuple[int, dict[str, int]]]:
+        yield from self._ready()
+        if self._trim_pending:
+            yield from self._trim()
+        while True:
+            reply = yield self._script("report", str(self.PRUNE_LIMIT), *COUNTERS)
+            if not int(reply[0]):
+                values = [int(text(v)) for v in reply[2:]]
+                return int(reply[1]), dict(zip(COUNTERS, values, strict=True))
+
+    # -- internals: invalidation sweeps ----------------------------------
+
+    def _sweep(
+        self,
+        sweeps: Sequence[SweepQuery],
+        *,
+        confirm: Callable[[str], bool] | None = None,
+        counter: str = "invalidations",
+    ) -> WirePlan[int]:
+        """Delete the entries matching ``sweeps`` that exist when the sweep starts.
+
+        Each sweep is an FT.AGGREGATE cursor read page by page; the deletion of
+        the previous page rides in the same pipeline as the next read.  Only
+        entries with ``seq`` up to the snapshot taken in the first round trip
+        are candidates, and the delete script re-checks each entry's ``seq``,
+        so an entry written or rewritten during the sweep is never deleted by
+        it.
+        """
+        try:
+            return (yield from self._sweep_once(sweeps, confirm, counter))
+        except IndexMissingError:
+            self._index = None  # dropped or flushed: recreate it and sweep again
+            return (yield from self._sweep_once(sweeps, confirm, counter))
+
+    def _sweep_once(
+        self, sweeps: Sequence[SweepQuery], confirm: Callable[[str], bool] | None, counter: str
+    ) -> WirePlan[int]:
+        index_name = self._layout.index(self._number, (yield from self._ready()))
+        snapshot: int | None = None
+        pending: list[str] = []
+        deleted = 0
+        for sweep in sweeps:
+            cursor = 0
+            first = True
+            while first or cursor:
+                read_seq = snapshot is None
+                flushed, seq_now, reply = yield from self._page(index_name, sweep, cursor, pending, counter, read_seq)
+                first = False
+                deleted += flushed
+                pending = []
+                if snapshot is None:
+                    snapshot = seq_now
+                rows, cursor = parse_cursor(reply)
+                for row in rows:
+                    if F.SEQ not in row or "__key" not in row:
+                        continue
+                    key, seq = text(row["__key"]), int(text(row[F.SEQ]))
+                    if seq > snapshot or not key.startswith(self._prefix):
+                        continue  # written after the sweep began, or not ours
+                    if confirm is not None and not confirm(text(row.get(F.PROMPT, b""))):
+                        continue
+                    pending.extend((key[len(self._prefix) :], str(seq)))
+        if pending:
+            deleted += int((yield self._script("delete", counter, "matched", *pending)))
+        return deleted
+
+    def _page(
+        self, index_name: str, sweep: SweepQuery, cursor: int, pending: list[str], counter: str, read_seq: bool
+    ) -> WirePlan[tuple[int, int, Any]]:
+        """One round trip: delete ``pending``, maybe read the seq snapshot, read the next page."""
+        commands = []
+        if pending:
+            commands.append(self._evalsha("delete", repr(float(self._clock())), counter, "matched", *pending))
+        if read_seq:
+            commands.append(Command(("GET", self._layout.seq(self._number))))
+        if cursor:
+            commands.append(self.on_node("FT.CURSOR", "READ", index_name, cursor, "COUNT", sweep.batch))
+        else:
+            commands.append(self.on_node("FT.AGGREGATE", index_name, *sweep.args()))
+        results = yield from self._pipeline(commands)
+        flushed = int(results[0]) if pending else 0
+        seq_now = int(text(results[-2])) if read_seq and results[-2] is not None else 0
+        return flushed, seq_now, results[-1]
+
+
+def _search_version(modules: Any) -> str | None:
+    """RediSearch's version from a MODULE LIST reply."""
+    for module in modules:
+        info = parse_info(module)
+        if text(info.get("name", "")).lower() in ("search", "ft"):
+            ver = int(info.get("ver", 0))
+            return f"{ver // 10000}.{ver // 100 % 100}.{ver % 100}"
+    return None

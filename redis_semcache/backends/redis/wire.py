@@ -1,0 +1,210 @@
+"""What the Redis backend asks of the server, and the two drivers that do it.
+
+The backend's operations are plans (as in :mod:`redis_semcache._plan`):
+generators that yield the effects below and receive their replies.  Every
+decision - key names, queries, reply decoding, index handling, NOSCRIPT
+re-runs - lives in the plans, written once.  A driver only performs effects:
+
+* :class:`SyncDriver` on a ``redis.Redis`` (or ``RedisCluster``) client;
+* :class:`AsyncDriver` on a ``redis.asyncio`` client, one per event loop.
+
+Drivers raise this library's errors (:func:`.errors.classify`), so plans
+handle ``IndexMissingError`` and friends, never redis-py exceptions.  The
+cluster drivers in cluster.py differ only in routing search commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from ..._plan import run_async, run_sync
+from .errors import REDIS_ERRORS, classify
+from .scripts import NAMES, ScriptSet, source
+
+__all__ = [
+    "AsyncDriver",
+    "Command",
+    "Exclusive",
+    "FanOut",
+    "LoadScripts",
+    "Pause",
+    "Pipeline",
+    "Script",
+    "SyncDriver",
+    "WirePlan",
+]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command.  ``route`` names a key of the slot a search command (FT.*) must run on."""
+
+    args: tuple[Any, ...]
+    route: str | None = None
+
+
+@dataclass(frozen=True)
+class Script:
+    """Run Lua script ``name`` (redis-py's Script: EVALSHA, reloaded on NOSCRIPT)."""
+
+    name: str
+    keys: tuple[str, ...]
+    args: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """Commands sent in one round trip.  The reply is a list holding each command's
+    result or its error (a BackendError), in order; nothing is raised."""
+
+    commands: tuple[Command, ...]
+
+
+@dataclass(frozen=True)
+class LoadScripts:
+    """Load every script into the server's script cache."""
+
+
+@dataclass(frozen=True)
+class Pause:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Exclusive:
+    """Run ``plan`` while no other plan of this backend runs an Exclusive (index setup)."""
+
+    plan: WirePlan[Any]
+
+
+@dataclass(frozen=True)
+class FanOut:
+    """Run ``plans`` (one per cluster partition); the reply lists their results in order.
+    The async driver runs them concurrently; the first error is raised once all end."""
+
+    plans: tuple[WirePlan[Any], ...]
+
+
+Effect = Command | Script | Pipeline | LoadScripts | Pause | Exclusive | FanOut
+WirePlan = Generator[Effect, Any, T]
+
+
+class SyncDriver:
+    """Performs effects on a blocking redis-py client; shared by every thread."""
+
+    def __init__(self, client: Any, where: str, secrets: Sequence[str]) -> None:
+        self.client = client
+        self.scripts = ScriptSet(client)
+        self._where = where
+        self._secrets = tuple(secrets)
+        self._exclusive = threading.RLock()
+
+    def run(self, plan: WirePlan[T]) -> T:
+        return run_sync(plan, self.perform)
+
+    def perform(self, effect: Effect) -> Any:
+        if isinstance(effect, FanOut):
+            return [self.run(plan) for plan in effect.plans]
+        if isinstance(effect, Exclusive):
+            with self._exclusive:
+                return self.run(effect.plan)
+        if isinstance(effect, Pause):
+            time.sleep(effect.seconds)  # a one-off wait for the server's background indexing
+            return None
+        try:
+            if isinstance(effect, Command):
+                return self.command(effect)
+            if isinstance(effect, Script):
+                return self.scripts[effect.name](keys=effect.keys, args=effect.args)
+            if isinstance(effect, Pipeline):
+                return [self._error(r) for r in self.pipeline(effect.commands)]
+            return self.load_scripts()
+        except REDIS_ERRORS as exc:
+            raise self._error(exc) from exc
+
+    def command(self, command: Command) -> Any:
+        return self.client.execute_command(*command.args)
+
+    def pipeline(self, commands: Sequence[Command]) -> list[Any]:
+        pipe = self.client.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command.args)
+        return list(pipe.execute(raise_on_error=False))
+
+    def load_scripts(self) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for name in NAMES:
+            pipe.script_load(source(name))
+        pipe.execute()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _error(self, result: Any) -> Any:
+        return classify(result, self._where, self._secrets) if isinstance(result, REDIS_ERRORS) else result
+
+
+class AsyncDriver:
+    """Performs effects on a ``redis.asyncio`` client, on the event loop that made it."""
+
+    def __init__(self, client: Any, where: str, secrets: Sequence[str]) -> None:
+        self.client = client
+        self.scripts = ScriptSet(client)  # AsyncScript objects over the same script text
+        self._where = where
+        self._secrets = tuple(secrets)
+        self._exclusive = asyncio.Lock()
+
+    async def run(self, plan: WirePlan[T]) -> T:
+        return await run_async(plan, self.perform)
+
+    async def perform(self, effect: Effect) -> Any:
+        if isinstance(effect, FanOut):
+            results = await asyncio.gather(*(self.run(plan) for plan in effect.plans), return_exceptions=True)
+            failed = next((r for r in results if isinstance(r, BaseException)), None)
+            if failed is not None:
+                raise failed
+            return results
+        if isinstance(effect, Exclusive):
+            async with self._exclusive:
+                return await self.run(effect.plan)
+        if isinstance(effect, Pause):
+            await asyncio.sleep(effect.seconds)
+            return None
+        try:
+            if isinstance(effect, Command):
+                return await self.command(effect)
+            if isinstance(effect, Script):
+                return await self.scripts[effect.name](keys=effect.keys, args=effect.args)
+            if isinstance(effect, Pipeline):
+                return [self._error(r) for r in await self.pipeline(effect.commands)]
+            return await self.load_scripts()
+        except REDIS_ERRORS as exc:
+            raise self._error(exc) from exc
+
+    async def command(self, command: Command) -> Any:
+        return await self.client.execute_command(*command.args)
+
+    async def pipeline(self, commands: Sequence[Command]) -> list[Any]:
+        pipe = self.client.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command.args)
+        return list(await pipe.execute(raise_on_error=False))
+
+    async def load_scripts(self) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for name in NAMES:
+            pipe.script_load(source(name))
+        await pipe.execute()
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    def _error(self, result: Any) -> Any:
+        return classify(result, self._where, self._secrets) if isinstance(result, REDIS_ERRORS) else result
