@@ -11,11 +11,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import redis
+import redis.asyncio
 
 from redis_semcache import LLMCachingManager
 from redis_semcache.backends.redis import RedisCacheBackend
 
 from ..fakes import near, unit
+from ..sync_via_async import SyncViaAsync
 
 
 class Counter:
@@ -27,25 +29,47 @@ class Counter:
         return n
 
 
-@pytest.fixture
-def counted(redis_url, cache_names):
+@pytest.fixture(params=["sync", "async"])
+def counted(request, redis_url, cache_names):
+    """(backend, counter): a backend whose only client counts its socket writes.
+
+    The async variant gives the backend nothing but a counting ``redis.asyncio``
+    client and drives it through the ``a``-methods, so both drivers are held to
+    the same round-trip counts.
+    """
     counter = Counter()
-
-    class CountingConnection(redis.Connection):
-        def send_packed_command(self, command, check_health=True):
-            counter.n += 1
-            return super().send_packed_command(command, check_health)
-
     kwargs = redis.connection.parse_url(redis_url)
-    pool = redis.ConnectionPool(connection_class=CountingConnection, **kwargs)
-    client = redis.Redis(connection_pool=pool)
-    backend = RedisCacheBackend(client=client, name=cache_names.new(), dimension=16)
+    if request.param == "sync":
+
+        class CountingConnection(redis.Connection):
+            def send_packed_command(self, command, check_health=True):
+                counter.n += 1
+                return super().send_packed_command(command, check_health)
+
+        client = redis.Redis(connection_pool=redis.ConnectionPool(connection_class=CountingConnection, **kwargs))
+        yield RedisCacheBackend(client=client, name=cache_names.new(), dimension=16), counter
+        client.close()
+        return
+
+    class AsyncCountingConnection(redis.asyncio.Connection):
+        async def send_packed_command(self, command, check_health=True):
+            counter.n += 1
+            return await super().send_packed_command(command, check_health)
+
+    pool = redis.asyncio.ConnectionPool(connection_class=AsyncCountingConnection, **kwargs)
+    async_client = redis.asyncio.Redis(connection_pool=pool)
+    backend = SyncViaAsync(RedisCacheBackend(async_client=async_client, name=cache_names.new(), dimension=16))
     yield backend, counter
-    client.close()
+    backend.run(async_client.aclose())
+    backend.close()
 
 
 def manager(backend, **kwargs):
-    return LLMCachingManager(backend, embedder=None, enable_semantic=True, semantic_threshold=0.9, **kwargs)
+    """A manager over ``backend``, driven through the async API when the backend is."""
+    if isinstance(backend, SyncViaAsync):
+        return SyncViaAsync(manager(backend.wrapped, **kwargs), loop=backend.loop)
+    kwargs = {"embedder": None, "enable_semantic": True, "semantic_threshold": 0.9, **kwargs}
+    return LLMCachingManager(backend, **kwargs)
 
 
 def test_round_trips_per_operation(counted):
@@ -64,7 +88,7 @@ def test_round_trips_per_operation(counted):
     assert counter.take() == 2, "semantic hit: exact miss + KNN with touch"
     assert cache.get("unrelated", embedding=near(v, 0.2, rng)) is None
     assert counter.take() == 2, "semantic miss: exact miss + KNN"
-    assert LLMCachingManager(backend, embedder=None).get("nothing") is None
+    assert manager(backend, enable_semantic=False).get("nothing") is None
     assert counter.take() == 1, "exact miss, no semantic lookup"
     backend.size()
     assert counter.take() == 1, "size"
@@ -109,7 +133,7 @@ def test_round_trips_with_an_accept_callback(counted):
 def test_invalidation_round_trips_grow_with_pages(counted):
     backend, counter = counted
     backend.partition.PAGE = 10
-    cache = LLMCachingManager(backend, embedder=None)
+    cache = manager(backend, enable_semantic=False)
     for i in range(35):
         cache.set(f"p{i}", i, tags=["bulk"])
     counter.take()
