@@ -3,7 +3,9 @@
 Where to look:
 
 ============  ==========================================================
-backend.py    RedisCacheBackend: the round trips, nothing else
+backend.py    RedisCacheBackend: connects, and runs each operation's plan sync or async
+partition.py  one partition's operations, written once as plans of wire effects
+wire.py       the effects a plan yields; SyncDriver (redis.Redis), AsyncDriver (redis.asyncio)
 layout.py     key names and index names (hash tags for cluster partitions)
 fields.py     entry hash field names
 schema.py     the index schema, loaded from schemas/entry_index.json
