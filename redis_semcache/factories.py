@@ -80,6 +80,11 @@ def from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> LLMCachi
         kwargs["semantic_threshold"] = cfg.semantic_threshold
     if cfg.max_size is not None:
         kwargs["max_size"] = cfg.max_size
+    if cfg.uses_redis:
+        if cfg.socket_timeout is not None:
+            kwargs["socket_timeout"] = cfg.socket_timeout
+        if cfg.connect_timeout is not None:
+            kwargs["socket_connect_timeout"] = cfg.connect_timeout
     kwargs.update(overrides)
     if cfg.uses_redis:
         return create_redis_cache_manager(

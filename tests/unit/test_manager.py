@@ -77,6 +77,19 @@ def test_from_env_builds_memory_cache_and_names_bad_variables():
             from_env({name: value}, embedder=None)
 
 
+def test_from_env_passes_redis_timeouts_to_the_client():
+    cache = from_env(
+        {"REDIS_URL": "redis://127.0.0.1:1/0", "REDIS_SOCKET_TIMEOUT": "0.25", "REDIS_CONNECT_TIMEOUT": "0.5"},
+        embedder=None,
+    )
+    settings = cache.backend._client.connection_pool.connection_kwargs  # no I/O: connections are lazy
+    assert (settings["socket_timeout"], settings["socket_connect_timeout"]) == (0.25, 0.5)
+    for name in ("REDIS_SOCKET_TIMEOUT", "REDIS_CONNECT_TIMEOUT"):
+        with pytest.raises(ConfigurationError, match=name):
+            from_env({"REDIS_URL": "redis://x", name: "0"}, embedder=None)
+    cache.close()
+
+
 def test_from_env_hides_password_in_errors():
     with pytest.raises(ConfigurationError) as info:
         from_env({"REDIS_URL": "redis://x", "REDIS_PORT": "nope", "REDIS_PASSWORD": "hunter2"}, embedder=None)
