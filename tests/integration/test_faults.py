@@ -123,8 +123,11 @@ def test_connect_timeout_bounds_a_server_that_never_answers():
         hole.close()
 
 
-def test_a_paused_server_gives_misses_within_the_timeout_then_recovers(own_redis):
+@pytest.mark.parametrize("api", ["sync", "async"])
+def test_a_paused_server_gives_misses_within_the_timeout_then_recovers(own_redis, api):
     cache = cache_on(own_redis.url, circuit_breaker=CircuitBreaker(failure_threshold=2, cooldown=0.3))
+    if api == "async":  # redis.asyncio clients get the same timeouts
+        cache = SyncViaAsync(cache)
     assert cache.set("q", "a") and cache.get("q") == "a"
     pauser = admin(own_redis)
     pauser.execute_command("CLIENT", "PAUSE", 2000, "ALL")
@@ -143,13 +146,16 @@ def test_a_paused_server_gives_misses_within_the_timeout_then_recovers(own_redis
     assert cache.get_statistics()["errors"] >= 5
 
 
-def test_a_stalled_server_costs_one_timeout_per_call_not_one_per_retry(own_redis):
+@pytest.mark.parametrize("api", ["sync", "async"])
+def test_a_stalled_server_costs_one_timeout_per_call_not_one_per_retry(own_redis, api):
     """DEBUG SLEEP stalls the server.  A timed-out command is not retried: the
     server may well run it later, and a retry would then count a lookup twice
     and cost the caller the timeout again."""
     timeout = 0.5
     backend = RedisCacheBackend(url=own_redis.url, name="stall", socket_timeout=timeout)
     cache = LLMCachingManager(backend, embedder=None, circuit_breaker=None)
+    if api == "async":  # the same retry policy on redis.asyncio
+        cache = SyncViaAsync(cache)
     assert cache.set("q", "a") and cache.get("q") == "a"
     cache.reset_statistics()
     sleeper = threading.Thread(target=admin(own_redis).execute_command, args=("DEBUG", "SLEEP", 1.5))
