@@ -44,7 +44,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Command:
-    """One command.  ``route`` names a key of the slot a search command (FT.*) must run on."""
+    """One command.  ``route``, when set, is a key whose slot's node must run it: on a cluster,
+    search commands (FT.*) and keyless ones cannot be routed by their arguments."""
 
     args: tuple[Any, ...]
     route: str | None = None
@@ -143,9 +144,6 @@ class SyncDriver:
         for name in NAMES:
             pipe.script_load(source(name))
         pipe.execute()
-
-    def close(self) -> None:
-        self.client.close()
 
     def _error(self, result: Any) -> Any:
         return classify(result, self._where, self._secrets) if isinstance(result, REDIS_ERRORS) else result
