@@ -18,6 +18,7 @@ import fnmatch
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..._entry import CacheEntry
@@ -43,17 +44,18 @@ log = logging.getLogger("redis_semcache.redis")
 _RANK_ZSET = {"access_count": "lfu", "last_access": "lru", "created_at": "fifo"}
 
 
+@dataclass(kw_only=True)
 class Settings:
-    """The index settings every partition of a cache shares (validated by the backend)."""
+    """The index settings every partition of a cache shares (validated by the backend).
 
-    def __init__(
-        self, *, algorithm: str, hnsw_m: int, hnsw_ef_construction: int, hnsw_ef_runtime: int, dimension: int | None
-    ) -> None:
-        self.algorithm = algorithm
-        self.hnsw_m = hnsw_m
-        self.hnsw_ef_construction = hnsw_ef_construction
-        self.hnsw_ef_runtime = hnsw_ef_runtime
-        self.dimension = dimension
+    Mutable: ``hnsw_ef_runtime`` is a query argument, changeable at any time.
+    """
+
+    algorithm: str
+    hnsw_m: int
+    hnsw_ef_construction: int
+    hnsw_ef_runtime: int
+    dimension: int | None
 
 
 class Partition:
@@ -127,8 +129,7 @@ class Partition:
         reply = yield self._script(
             "lookup_exact",
             key,
-            "1" if version is not None else "0",
-            version or "",
+            *_version_args(version),
             "1" if final else "0",
             "1" if self.sliding_ttl else "0",
         )
@@ -269,8 +270,7 @@ class Partition:
         reply = yield self._script(
             "flight_status",
             key,
-            "1" if version is not None else "0",
-            version or "",
+            *_version_args(version),
             extra_keys=(self._layout.lock(self._number, key),),
         )
         entry = self._decode(reply[1:]) if len(reply) > 1 else None
@@ -583,6 +583,11 @@ class Partition:
         flushed = int(results[0]) if pending else 0
         seq_now = int(text(results[-2])) if read_seq and results[-2] is not None else 0
         return flushed, seq_now, results[-1]
+
+
+def _version_args(version: str | None) -> tuple[str, str]:
+    """How the lookup scripts take an optional version: a "must match" flag, then the version."""
+    return ("1", version) if version is not None else ("0", "")
 
 
 def _search_version(modules: Any) -> str | None:
