@@ -4,7 +4,9 @@
 manager's ``a``-prefixed twin on a private event loop, so every contract test
 also checks the async path without a second copy of the suite.  It wraps a
 backend the same way.  Wrappers that must share one event loop (a caller's
-``redis.asyncio`` client belongs to one loop) pass ``loop=``.
+``redis.asyncio`` client belongs to one loop) pass ``loop=``; clients a test
+made for the wrapped object, given as ``closing=``, are closed on that loop by
+:meth:`close`.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from typing import Any
 
 
 class SyncViaAsync:
-    def __init__(self, wrapped: Any, *, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def __init__(
+        self, wrapped: Any, *, loop: asyncio.AbstractEventLoop | None = None, closing: tuple[Any, ...] = ()
+    ) -> None:
         self.wrapped = wrapped
         self.loop = loop or asyncio.new_event_loop()
         self._owns_loop = loop is None
+        self._closing = closing
 
     def __getattr__(self, name: str) -> Any:
         twin = getattr(self.wrapped, "a" + name, None)
@@ -29,11 +34,9 @@ class SyncViaAsync:
 
         return call
 
-    def run(self, awaitable: Any) -> Any:
-        """Run a coroutine on this wrapper's event loop."""
-        return self.loop.run_until_complete(awaitable)
-
     def close(self) -> None:
         self.loop.run_until_complete(self.wrapped.aclose())
+        for client in self._closing:
+            self.loop.run_until_complete(client.aclose())
         if self._owns_loop:
             self.loop.close()

@@ -107,26 +107,26 @@ def not_applicable(item: pytest.Item) -> bool:
 def make_cache(request, cluster, clock, names):
     partitions, api = request.param
     made: list = []
-    given: list = []  # (wrapper, client): clients the test made, closed on the wrapper's loop
 
     def make(*, max_size=1000, eviction_strategy="lru", embedder=None, **kwargs):
         names.append(f"c-{uuid.uuid4().hex[:12]}")
-        connection: dict = {"cluster_mode": True, "cluster_nodes": cluster.nodes}
-        if api == "async-client-only":  # no blocking client at all: every call must be native async
-            connection = {"async_client": AsyncRedisCluster(host="127.0.0.1", port=cluster.ports[0])}
+        # async-client-only: no blocking client at all, so every call must be native async
+        given = AsyncRedisCluster(host="127.0.0.1", port=cluster.ports[0]) if api == "async-client-only" else None
+        connection: dict = (
+            {"cluster_mode": True, "cluster_nodes": cluster.nodes} if given is None else {"async_client": given}
+        )
         backend = RedisCacheBackend(
             **connection, partitions=partitions, name=names[-1],
             max_size=max_size, eviction_strategy=eviction_strategy, clock=clock,
         )  # fmt: skip
         manager = LLMCachingManager(backend, embedder=embedder, strict=True, **kwargs)
-        made.append(manager if api == "sync" else SyncViaAsync(manager))
-        if "async_client" in connection:
-            given.append((made[-1], connection["async_client"]))
+        if api == "sync":
+            made.append(manager)
+        else:
+            made.append(SyncViaAsync(manager, closing=() if given is None else (given,)))
         return made[-1]
 
     yield make
-    for wrapper, client in given:
-        wrapper.run(client.aclose())
     for cache in made:
         cache.close()
 

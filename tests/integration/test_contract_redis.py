@@ -17,25 +17,22 @@ from ..sync_via_async import SyncViaAsync
 @pytest.fixture(params=["sync", "async", "async-client-only"])
 def make_cache(request, redis_url, clock, cache_names):
     made: list = []
-    given: list = []  # (wrapper, client): clients the test made, closed on the wrapper's loop
 
     def make(*, max_size=1000, eviction_strategy="lru", embedder=None, **kwargs):
-        connection: dict = {"url": redis_url}
-        if request.param == "async-client-only":
-            connection = {"async_client": redis.asyncio.Redis.from_url(redis_url)}
+        given = redis.asyncio.Redis.from_url(redis_url) if request.param == "async-client-only" else None
+        connection: dict = {"url": redis_url} if given is None else {"async_client": given}
         backend = RedisCacheBackend(
             **connection, name=cache_names.new(), max_size=max_size, eviction_strategy=eviction_strategy, clock=clock
         )
         # strict: a backend error must fail the test, not pass as a miss.
         manager = LLMCachingManager(backend, embedder=embedder, strict=True, **kwargs)
-        made.append(manager if request.param == "sync" else SyncViaAsync(manager))
-        if "async_client" in connection:
-            given.append((made[-1], connection["async_client"]))
+        if request.param == "sync":
+            made.append(manager)
+        else:
+            made.append(SyncViaAsync(manager, closing=() if given is None else (given,)))
         return made[-1]
 
     yield make
-    for wrapper, client in given:
-        wrapper.run(client.aclose())
     for cache in made:
         cache.close()
 

@@ -58,10 +58,10 @@ def counted(request, redis_url, cache_names):
 
     pool = redis.asyncio.ConnectionPool(connection_class=AsyncCountingConnection, **kwargs)
     async_client = redis.asyncio.Redis(connection_pool=pool)
-    backend = SyncViaAsync(RedisCacheBackend(async_client=async_client, name=cache_names.new(), dimension=16))
-    yield backend, counter
-    backend.run(async_client.aclose())
-    backend.close()
+    backend = RedisCacheBackend(async_client=async_client, name=cache_names.new(), dimension=16)
+    wrapped = SyncViaAsync(backend, closing=(async_client,))
+    yield wrapped, counter
+    wrapped.close()
 
 
 def manager(backend, **kwargs):
