@@ -50,7 +50,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 
 import numpy as np
 
-from bench.bench_ops import e2e_prompts, log, machine, source_state
+from bench.bench_ops import e2e_prompts, log, machine, run_record
 from bench.speed import systems
 from bench.speed.server import redis_server
 from bench.speed.stats import fmt_ratio, fmt_us, markdown_table, summarize
@@ -485,6 +485,27 @@ class Target:
     info: dict[str, Any] = field(default_factory=dict)
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
 
+    @classmethod
+    def per_lookup(
+        cls,
+        name: str,
+        data: Data,
+        sync_op: Callable[[Queries], SyncOp],
+        async_op: Callable[[Queries], AsyncOp],
+        close: Callable[[asyncio.AbstractEventLoop], None],
+        info: dict[str, Any],
+    ) -> Target:
+        """A target whose ops are made for each lookup kind's queries."""
+        lookups = data.lookups.items()
+        return cls(
+            name,
+            {k: sync_op(q) for k, q in lookups},
+            {k: async_op(q) for k, q in lookups},
+            {k: len(q) for k, q in lookups},
+            close,
+            info,
+        )
+
 
 def ping_target(url: str) -> Target:
     import redis
@@ -543,14 +564,7 @@ def ours_target(url: str, data: Data, threshold: float) -> Target:
     info = dict(sys_.info)
     info["backend_has_alookup_exact"] = hasattr(backend, "alookup_exact")
     info["strict"] = True
-    return Target(
-        sys_.name,
-        {k: sync_op(q) for k, q in data.lookups.items()},
-        {k: async_op(q) for k, q in data.lookups.items()},
-        {k: len(q) for k, q in data.lookups.items()},
-        close,
-        info,
-    )
+    return Target.per_lookup(sys_.name, data, sync_op, async_op, close, info)
 
 
 def redisvl_target(url: str, data: Data, threshold: float) -> Target:
@@ -578,14 +592,7 @@ def redisvl_target(url: str, data: Data, threshold: float) -> Target:
         sys_.close()
 
     info = {**sys_.info, "calls": "SemanticCache.acheck(vector=list) / check(vector=list)"}
-    return Target(
-        sys_.name,
-        {k: sync_op(q) for k, q in data.lookups.items()},
-        {k: async_op(q) for k, q in data.lookups.items()},
-        {k: len(q) for k, q in data.lookups.items()},
-        close,
-        info,
-    )
+    return Target.per_lookup(sys_.name, data, sync_op, async_op, close, info)
 
 
 def executor_probe(loop: asyncio.AbstractEventLoop) -> dict[str, Any]:
@@ -907,14 +914,8 @@ def main(argv: list[str] | None = None) -> int:
                     tg.loop.close()
         mach = machine(rinfo)
     results = {
-        "command": " ".join(["python -m bench.bench_async", *(argv if argv is not None else sys.argv[1:])]),
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-        "duration_s": round(time.perf_counter() - t_start, 1),
-        "load_average_before": [round(x, 2) for x in load_before],
-        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        **run_record("bench.bench_async", argv, started, t_start, load_before, mach),
         "rounds": rounds,
-        "machine": mach,
-        "source": source_state(),
         "pinning": pinning,
         "config": {
             "entries": data.info["entries"],

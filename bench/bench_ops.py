@@ -385,6 +385,26 @@ def source_state() -> dict[str, Any]:
     }
 
 
+def run_record(
+    module: str,
+    argv: list[str] | None,
+    started: float,
+    t_start: float,
+    load_before: tuple[float, float, float],
+    mach: dict[str, Any],
+) -> dict[str, Any]:
+    """The head of a results file: the command, when and how long, the load, the machine and the source."""
+    return {
+        "command": " ".join([f"python -m {module}", *(argv if argv is not None else sys.argv[1:])]),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "duration_s": round(time.perf_counter() - t_start, 1),
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "machine": mach,
+        "source": source_state(),
+    }
+
+
 def machine(redis_info: Any) -> dict[str, Any]:
     cpu = platform.processor()
     try:
@@ -495,13 +515,7 @@ def main(argv: list[str] | None = None) -> int:
         e2e = None if args.no_e2e else bench_e2e(rinfo.url, args, threshold)
         mach = machine(rinfo)
     results = {
-        "command": " ".join(["python -m bench.bench_ops", *(argv if argv is not None else sys.argv[1:])]),
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-        "duration_s": round(time.perf_counter() - t_start, 1),
-        "load_average_before": [round(x, 2) for x in load_before],
-        "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        "machine": mach,
-        "source": source_state(),
+        **run_record("bench.bench_ops", argv, started, t_start, load_before, mach),
         "config": {
             "sizes": args.sizes,
             "threads": args.threads,
