@@ -1,11 +1,13 @@
 """Statistics: an immutable snapshot built from counters and local latencies.
 
 Counters come from the backend (shared across processes on Redis).  Latencies
-are measured in this process only, kept in a bounded window.
+are measured in this process only: the percentiles over a bounded window of
+recent lookups, and a cumulative histogram for Prometheus (redis_semcache.metrics).
 """
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections import deque
 from dataclasses import asdict, dataclass
@@ -13,23 +15,48 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CacheStatistics", "LatencyWindow"]
+__all__ = ["LATENCY_BUCKETS", "CacheStatistics", "LatencyHistogram", "LatencyWindow"]
+
+# Upper bounds (seconds) of the lookup histogram: exact hits take well under a
+# millisecond on a local Redis, semantic lookups with embedding several.
+LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+@dataclass(frozen=True)
+class LatencyHistogram:
+    """Cumulative lookup latencies since the process started: ``counts[i]`` lookups
+    took at most ``bounds[i]`` seconds (not cumulative over buckets; +Inf is ``count``)."""
+
+    bounds: tuple[float, ...]
+    counts: tuple[int, ...]
+    count: int
+    sum: float
 
 
 class LatencyWindow:
-    """The most recent lookup latencies of this process, in seconds."""
+    """The most recent lookup latencies of this process, in seconds, and a histogram of all of them."""
 
     def __init__(self, size: int = 10_000) -> None:
         self._samples: deque[float] = deque(maxlen=size)
         self._lock = threading.Lock()
+        self._buckets = [0] * (len(LATENCY_BUCKETS) + 1)  # the last one: above every bound
+        self._sum = 0.0
 
     def add(self, seconds: float) -> None:
         with self._lock:
             self._samples.append(seconds)
+            self._buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+            self._sum += seconds
 
     def clear(self) -> None:
+        """Forget the window; the histogram stays (Prometheus counters never go back)."""
         with self._lock:
             self._samples.clear()
+
+    def histogram(self) -> LatencyHistogram:
+        with self._lock:
+            buckets, total = list(self._buckets), self._sum
+        return LatencyHistogram(LATENCY_BUCKETS, tuple(buckets[:-1]), sum(buckets), total)
 
     def summary_ms(self) -> dict[str, float]:
         with self._lock:
@@ -54,6 +81,7 @@ class CacheStatistics:
     evictions: int
     expirations: int
     invalidations: int
+    single_flight_joins: int  # of the exact hits: callers served by another caller's computation
     errors: int
     cache_size: int
     max_size: int | None
@@ -86,6 +114,7 @@ class CacheStatistics:
             evictions=counters["evictions"],
             expirations=counters["expirations"],
             invalidations=counters["invalidations"],
+            single_flight_joins=counters["single_flight_joins"],
             errors=errors,
             cache_size=cache_size,
             max_size=max_size,

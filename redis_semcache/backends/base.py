@@ -40,6 +40,7 @@ COUNTERS = (
     "evictions",
     "expirations",
     "invalidations",
+    "single_flight_joins",
 )
 
 # Fields get_top_entries may sort by (descending).
