@@ -2,7 +2,9 @@
 
 Each subcommand lives in its own module exposing ``configure(parser)`` and
 ``run(args) -> int``; those modules import their heavy dependencies inside
-``run`` so that ``semcache --help`` stays fast.
+``run`` so that ``semcache --help`` stays fast.  The commands that operate a
+running cache (stats, top, health, invalidate, clear, drop) live together in
+:mod:`redis_semcache.ops_cli`.
 """
 
 from __future__ import annotations
@@ -21,13 +23,21 @@ SUBCOMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+    from .ops_cli import COMMANDS
+
     parser = argparse.ArgumentParser(prog="semcache", description="redis_semcache: a semantic cache for LLM responses")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         module = importlib.import_module(module_name)
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         module.configure(sub)
         sub.set_defaults(_run=module.run)
+    for name, command in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=command.help, description=command.help)
+        command.configure(sub)
+        sub.set_defaults(_run=command.run)
     return parser
 
 

@@ -4,6 +4,7 @@
 REDIS_URL                   e.g. redis://user:pass@host:6379/0 (wins over the next four)
 REDIS_HOST / REDIS_PORT     server address (default localhost / 6379)
 REDIS_PASSWORD / REDIS_DB   password and database number
+REDIS_CLUSTER               true/false: the server is a Redis Cluster (cluster_mode=True)
 REDIS_SOCKET_TIMEOUT        seconds a command may take before it fails (default 1.0)
 REDIS_CONNECT_TIMEOUT       seconds a connection attempt may take (default 1.0)
 CACHE_MAX_SIZE              positive int
@@ -40,6 +41,7 @@ class EnvConfig:
     redis_port: int = 6379
     redis_password: str | None = None
     redis_db: int = 0
+    redis_cluster: bool | None = None
     socket_timeout: float | None = None
     connect_timeout: float | None = None
     max_size: int | None = None
@@ -124,6 +126,7 @@ def read_env(env: Mapping[str, str] | None = None) -> EnvConfig:
         redis_port=_read(env, "REDIS_PORT", _port) or 6379,
         redis_password=_read(env, "REDIS_PASSWORD", str),
         redis_db=_read(env, "REDIS_DB", _non_negative_int) or 0,
+        redis_cluster=_read(env, "REDIS_CLUSTER", _bool),
         socket_timeout=_read(env, "REDIS_SOCKET_TIMEOUT", _positive_float),
         connect_timeout=_read(env, "REDIS_CONNECT_TIMEOUT", _positive_float),
         max_size=_read(env, "CACHE_MAX_SIZE", _positive_int),

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._enums import CacheStrategy
+from ._errors import ConfigurationError
 from .backends.memory import InMemoryCacheBackend
 from .config import read_env
 from .manager import LLMCachingManager
@@ -32,6 +33,7 @@ def create_redis_cache_manager(
     db: int = 0,
     *,
     url: str | None = None,
+    cluster_mode: bool = False,
     max_size: int | None = 10_000,
     default_ttl: float | None = 3600,
     eviction_strategy: CacheStrategy | str = CacheStrategy.LRU,
@@ -45,17 +47,24 @@ def create_redis_cache_manager(
     ``socket_timeout`` and ``socket_connect_timeout`` are seconds (default 1.0,
     i.e. 1000 ms): a call to a stalled or unreachable server gives up after
     that long and, unless ``strict=True``, the lookup is a miss.
+    ``cluster_mode=True`` connects to a Redis Cluster through ``url`` or
+    ``host``/``port`` of any node (a cluster has only database 0).
     """
     from .backends.redis import RedisCacheBackend
 
     options: dict[str, Any] = {"socket_timeout": socket_timeout, "socket_connect_timeout": socket_connect_timeout}
+    if cluster_mode:
+        if db != 0:
+            raise ConfigurationError(f"a Redis Cluster has only database 0, got db={db!r}")
+        options["cluster_mode"] = True
+    else:
+        options["db"] = db
     options.update(backend_kwargs or {})
     backend = RedisCacheBackend(
         url=url,
         host=host,
         port=port,
         password=password,
-        db=db,
         max_size=max_size,
         eviction_strategy=eviction_strategy,
         **options,
@@ -85,6 +94,8 @@ def from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> LLMCachi
             kwargs["socket_timeout"] = cfg.socket_timeout
         if cfg.connect_timeout is not None:
             kwargs["socket_connect_timeout"] = cfg.connect_timeout
+        if cfg.redis_cluster:
+            kwargs["cluster_mode"] = True
     kwargs.update(overrides)
     if cfg.uses_redis:
         return create_redis_cache_manager(

@@ -2,6 +2,7 @@
 
 All matching on server error text happens here::
 
+    no password for a protected server     -> BackendUnavailableError "authentication required"
     redis ConnectionError / TimeoutError,
     a cluster slot no node serves          -> BackendUnavailableError
     "unknown command 'FT.*'"               -> SearchModuleMissingError
@@ -73,6 +74,16 @@ def is_index_missing(exc: BaseException) -> bool:
     return "no such index" in msg or "unknown index name" in msg
 
 
+def is_auth_required(exc: BaseException) -> bool:
+    """No credentials sent to a server that wants them.  redis-py says so in the
+    words of the command that failed (RESP3: "HELLO must be called with the client
+    already authenticated ...", RESP2: "NOAUTH Authentication required")."""
+    msg = _message(exc).lower()
+    return "hello must be called with the client already authenticated" in msg or msg.startswith(
+        ("noauth", "authentication required")
+    )
+
+
 def is_index_exists(exc: BaseException) -> bool:
     return "index already exists" in _message(exc).lower()
 
@@ -84,6 +95,11 @@ REDIS_ERRORS = (rx.RedisError, rx.RedisClusterException)
 def classify(exc: Exception, where: str, secrets: Sequence[str] = ()) -> BackendError:
     """The library error for a redis-py error raised while talking to ``where``."""
     detail = _redact(f"{type(exc).__name__}: {_message(exc)}", secrets)
+    if isinstance(exc, rx.RedisError) and is_auth_required(exc):
+        return BackendUnavailableError(
+            f"Redis at {where}: authentication required (give the password in the URL, redis://:<password>@host, "
+            "or as password=)"
+        )
     if isinstance(exc, (rx.ConnectionError, rx.TimeoutError, rx.SlotNotCoveredError)):
         return BackendUnavailableError(f"Redis at {where} is unavailable ({detail})")
     if isinstance(exc, rx.ResponseError) and is_unknown_search_command(exc):
