@@ -275,7 +275,9 @@ class LLMCachingManager:
     ) -> Any:
         """The cached response, or ``compute()``'s result, cached.  Concurrent
         misses of the same entry - across threads, tasks and processes sharing
-        the backend - run ``compute`` once (see :mod:`redis_semcache.singleflight`)."""
+        the backend - run ``compute`` once (see :mod:`redis_semcache.singleflight`).
+        Each call counts once in the statistics: a miss when it computes, else a
+        hit (an exact hit and a ``single_flight_joins`` when another caller computed)."""
         return self._run(self._get_or_compute_plan(prompt, compute, model, ttl, tags, namespace, kwargs))
 
     async def aget_or_compute(
@@ -433,6 +435,7 @@ class LLMCachingManager:
         namespace: str | None,
         version: str | None,
         params: Mapping[str, Any],
+        count_miss: bool = True,
     ) -> Plan[Any]:
         started = time.perf_counter()
         req = self._request(prompt, model, namespace, params)
@@ -440,8 +443,9 @@ class LLMCachingManager:
         semantic = self.enable_semantic and (embedding is not None or self.engine.can_embed)
         vector = None if embedding is None else self.engine.vector(req.prompt, embedding, self._dimension())
         try:
+            final = count_miss and not semantic
             entry = yield BackendCall(
-                "lookup_exact", (req.key,), {"version": version, "final": not semantic}, fallback=_UNAVAILABLE
+                "lookup_exact", (req.key,), {"version": version, "final": final}, fallback=_UNAVAILABLE
             )
             if entry is _UNAVAILABLE:  # the backend just failed: don't pay a second timeout on it
                 return None
@@ -452,7 +456,7 @@ class LLMCachingManager:
             if vector is None:
                 vector = (yield Embed((req.prompt,), self._dimension()))[0]
             query = self.engine.query(req.prompt, vector, model=req.model, scope=req.scope, version=version)
-            match = yield BackendCall("lookup_semantic", (query,))
+            match = yield BackendCall("lookup_semantic", (replace(query, count_miss=count_miss),))
             return None if match is None else match.entry.response
         finally:
             self._latency.add(time.perf_counter() - started)
@@ -540,10 +544,15 @@ class LLMCachingManager:
     ) -> Plan[Any]:
         if not callable(compute):
             raise InvalidInputError("compute must be callable")
-        value = yield from self._get_plan(prompt, model, None, namespace, None, params)
+        # A miss is not counted yet: this call may end up served by another caller's computation.
+        value = yield from self._get_plan(prompt, model, None, namespace, None, params, count_miss=False)
         if value is not None:
             return value
         req = self._request(prompt, model, namespace, params)
+
+        def count(joined: bool) -> BackendCall:
+            return BackendCall("count_flight", (req.key, joined), fallback=None)
+
         version = self._lookup_version(None)
         policy = self.flight_policy
         token = secrets.token_hex(16)
@@ -556,6 +565,7 @@ class LLMCachingManager:
             if acquired:
                 try:
                     entry, _ = yield BackendCall("flight_status", (req.key, version), fallback=(None, False))
+                    yield count(entry is not None)
                     if entry is not None:  # stored between our miss and our lock
                         return entry.response
                     value = yield Compute(compute)
@@ -565,12 +575,14 @@ class LLMCachingManager:
                     yield BackendCall("release_lock", (req.key, token), fallback=False)
             if time.monotonic() >= deadline:
                 log.warning("redis_semcache: gave up waiting for another caller's compute; computing")
+                yield count(False)
                 value = yield Compute(compute)
                 yield from self._set_plan(prompt, value, model, ttl, None, tags, None, namespace, params)
                 return value
             yield Sleep(next(pauses))
             entry, locked = yield BackendCall("flight_status", (req.key, version), fallback=(None, False))
             if entry is not None:
+                yield count(True)
                 return entry.response
             # no value and no lock: the holder failed or crashed, so try to take over
             acquired = False if locked else (yield acquire)

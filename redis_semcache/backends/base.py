@@ -9,6 +9,7 @@ round trip as the operation they count (and are shared by every process):
 
 * ``lookup_exact`` counts an exact hit, or a miss when ``final`` is true;
 * ``lookup_semantic`` counts a semantic hit or a miss;
+* ``count_flight`` counts what ``get_or_compute`` waited for (see ``count_flight``);
 * ``store`` counts a set, plus any evictions it causes;
 * the ``delete_*`` methods count invalidations; expiry counts expirations.
 
@@ -58,7 +59,8 @@ class SemanticQuery:
     cosine similarity is at least ``min_similarity``, its model and scope are
     equal to the query's, its version equals ``version`` (when given), and
     ``accept`` (when given) keeps it.  At most ``k`` nearest candidates are
-    considered; the best accepted one wins.
+    considered; the best accepted one wins.  ``count_miss=False`` leaves a miss
+    uncounted (``get_or_compute`` counts its outcome itself, see ``count_flight``).
     """
 
     vector: np.ndarray
@@ -69,6 +71,7 @@ class SemanticQuery:
     version: str | None = None
     k: int = 4
     accept: Acceptor | None = None
+    count_miss: bool = True
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,11 @@ class CacheBackend(Protocol):
     def flight_status(self, key: str, version: str | None) -> tuple[CacheEntry | None, bool]:
         """(the live entry under ``key`` or None, whether its lock is held) - without
         counting a lookup or touching the entry."""
+
+    def count_flight(self, key: str, joined: bool) -> None:
+        """Count the outcome of a single-flight lookup that counted nothing itself: a
+        miss (this caller computes), or ``joined``: an exact hit served by another
+        caller's computation, counted in ``exact_hits`` and ``single_flight_joins``."""
 
     def close(self) -> None:
         """Release resources this backend owns."""

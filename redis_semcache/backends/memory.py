@@ -106,7 +106,8 @@ class InMemoryCacheBackend:
                         continue
                     self._counters["semantic_hits"] += 1
                     return Match(self._touch(entry), similarity)
-            self._counters["misses"] += 1
+            if query.count_miss:
+                self._counters["misses"] += 1
             return None
 
     # -- writes --------------------------------------------------------
@@ -219,6 +220,14 @@ class InMemoryCacheBackend:
                 entry = None
             held = self._locks.get(key)
             return entry, held is not None and held[1] > self._clock()
+
+    def count_flight(self, key: str, joined: bool) -> None:
+        with self._lock:
+            if joined:
+                self._counters["exact_hits"] += 1
+                self._counters["single_flight_joins"] += 1
+            else:
+                self._counters["misses"] += 1
 
     # -- internals -----------------------------------------------------
 

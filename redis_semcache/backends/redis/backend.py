@@ -18,6 +18,7 @@ size, counters                     1 (report.lua)
 top_entries                        1 (top.lua)
 acquire_lock, release_lock         1 (SET NX PX; release_lock.lua)
 flight_status                      1 (flight_status.lua)
+count_flight                       1 (HINCRBY, or two pipelined)
 =================================  ===========================================
 
 The first operation also checks for the search module, resolves or creates
@@ -281,6 +282,12 @@ class RedisCacheBackend:
     async def aflight_status(self, key: str, version: str | None) -> tuple[CacheEntry | None, bool]:
         return await self._arun(self._plan_flight_status(key, version))
 
+    def count_flight(self, key: str, joined: bool) -> None:
+        self._run(self._plan_count_flight(key, joined))
+
+    async def acount_flight(self, key: str, joined: bool) -> None:
+        await self._arun(self._plan_count_flight(key, joined))
+
     def size(self) -> int:
         return self._run(self._plan_size())
 
@@ -385,6 +392,9 @@ class RedisCacheBackend:
 
     def _plan_flight_status(self, key: str, version: str | None) -> WirePlan[tuple[CacheEntry | None, bool]]:
         return self._part.flight_status(key, version)
+
+    def _plan_count_flight(self, key: str, joined: bool) -> WirePlan[None]:
+        return self._part.count_flight(joined)
 
     def _plan_size(self) -> WirePlan[int]:
         return self._part.size()

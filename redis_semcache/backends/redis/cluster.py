@@ -288,6 +288,9 @@ class ClusterCacheBackend(RedisCacheBackend):
     def _plan_flight_status(self, key: str, version: str | None) -> WirePlan[tuple[CacheEntry | None, bool]]:
         return self._part_of(key).flight_status(key, version)
 
+    def _plan_count_flight(self, key: str, joined: bool) -> WirePlan[None]:
+        return self._part_of(key).count_flight(joined)
+
     # -- plans grouped by partition, or fanned out to all -------------------------
 
     def _plan_store_many(self, items: Sequence[tuple[CacheEntry, float | None]]) -> WirePlan[int]:

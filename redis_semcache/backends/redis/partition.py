@@ -143,7 +143,7 @@ class Partition:
     def lookup_semantic(self, query: SemanticQuery) -> WirePlan[Match | None]:
         index = yield from self._ready()
         if index.dim == 0 or query.vector.shape[0] != index.dim:  # nothing stored can match
-            yield Command(("HINCRBY", self._layout.stats(self._number), "misses", 1))
+            yield from self._count_miss(query)
             return None
         vet = query.accept is not None
         knn = KnnQuery(
@@ -157,6 +157,7 @@ class Partition:
         )
         max_distance = 1.0 - query.min_similarity + SIMILARITY_EPSILON
         sliding = "1" if self.sliding_ttl else "0"
+        miss_counter = "misses" if query.count_miss else ""
         # The script picks the hybrid policy from the scope's share of the cache.
         texts = [knn.with_policy("BATCHES").text(), query.scope, knn.with_policy("ADHOC_BF").text()]
         try:
@@ -165,6 +166,7 @@ class Partition:
                 "list" if vet else "best",
                 repr(max_distance),
                 sliding,
+                miss_counter,
                 knn.model_digest(),
                 *texts,
                 *knn.args()[1:],
@@ -172,7 +174,7 @@ class Partition:
             )
         except IndexMissingError:
             self._index = None  # recreated by the next operation
-            yield Command(("HINCRBY", self._layout.stats(self._number), "misses", 1))
+            yield from self._count_miss(query)
             return None
         status = int(reply[0])
         if status == 1:
@@ -184,12 +186,16 @@ class Partition:
                 similarity = 1.0 - float(dist)
                 if not query.accept(query.prompt, prompt, similarity):
                     continue
-                touched = yield self._script("touch", entry_id, seq, sliding)
+                touched = yield self._script("touch", entry_id, seq, sliding, miss_counter)
                 if int(touched[0]) == 1:
                     entry = self._decode(touched[1:])
                     if entry is not None:
                         return Match(entry, similarity)
         return None
+
+    def _count_miss(self, query: SemanticQuery) -> WirePlan[None]:
+        if query.count_miss:
+            yield Command(("HINCRBY", self._layout.stats(self._number), "misses", 1))
 
     # -- writes --------------------------------------------------------
 
@@ -275,6 +281,14 @@ class Partition:
         )
         entry = self._decode(reply[1:]) if len(reply) > 1 else None
         return entry, bool(int(reply[0]))
+
+    def count_flight(self, joined: bool) -> WirePlan[None]:
+        stats = self._layout.stats(self._number)
+        if joined:
+            hit = Command(("HINCRBY", stats, "exact_hits", 1))
+            yield from self._pipeline([hit, Command(("HINCRBY", stats, "single_flight_joins", 1))])
+        else:
+            yield Command(("HINCRBY", stats, "misses", 1))
 
     # -- reporting -----------------------------------------------------
 
