@@ -6,6 +6,7 @@ a semantic lookup first needs an embedding (or on ``warmup()``).
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from ._entry import CacheEntry
@@ -33,6 +34,10 @@ from .manager import LLMCachingManager
 
 if TYPE_CHECKING:
     from .backends.redis import RedisCacheBackend
+
+# A library leaves logging to the application: without a handler configured there,
+# our warnings must not reach stderr through logging's last-resort handler.
+logging.getLogger("redis_semcache").addHandler(logging.NullHandler())
 
 __version__ = "0.1.0"
 

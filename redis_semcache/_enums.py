@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import Any
+
+from ._errors import InvalidInputError
 
 __all__ = ["CacheStrategy", "InvalidationStrategy"]
 
 
-class CacheStrategy(str, Enum):
+class _Choice(str, Enum):
+    """A str enum whose unknown values raise InvalidInputError (still a ValueError)."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> Any:
+        choices = ", ".join(repr(m.value) for m in cls)
+        raise InvalidInputError(f"{cls.__name__} must be one of {choices}; got {value!r}")
+
+
+class CacheStrategy(_Choice):
     """Which entry to evict when the cache is full."""
 
     LRU = "lru"  # least recently read or written
@@ -16,7 +28,7 @@ class CacheStrategy(str, Enum):
     TTL = "ttl"  # soonest expiry; entries without TTL go last
 
 
-class InvalidationStrategy(str, Enum):
+class InvalidationStrategy(_Choice):
     """How entries leave the cache apart from eviction.
 
     TTL_BASED   entries expire after ``ttl`` (or the manager's ``default_ttl``).

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from ._errors import InvalidInputError
 from ._validate import check_positive
 
 __all__ = ["CircuitBreaker"]
@@ -25,7 +26,7 @@ class CircuitBreaker:
         self, *, failure_threshold: int = 3, cooldown: float = 2.0, clock: Callable[[], float] = time.monotonic
     ) -> None:
         if isinstance(failure_threshold, bool) or not isinstance(failure_threshold, int) or failure_threshold < 1:
-            raise ValueError(f"failure_threshold must be a positive int, got {failure_threshold!r}")
+            raise InvalidInputError(f"failure_threshold must be a positive int, got {failure_threshold!r}")
         self.failure_threshold = failure_threshold
         self.cooldown = check_positive(cooldown, "cooldown")
         self._clock = clock

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import time
 from typing import Any
 
@@ -33,19 +34,37 @@ def _show(label: str, value: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from . import SemanticCacheError
+
+    try:
+        return _run(args)
+    except SemanticCacheError as exc:  # e.g. the server went away mid-demo: one line, not a traceback
+        print(f"semcache demo: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     from . import LLMCachingManager, create_in_memory_cache_manager, create_redis_cache_manager
 
-    logging.basicConfig(level=logging.WARNING)
     threshold_kw = {"semantic_threshold": args.threshold}
     cache: LLMCachingManager
     if args.redis_url:
+        # strict: a demo that cannot reach its server must say so, not quietly show misses
         cache = create_redis_cache_manager(
-            url=args.redis_url, enable_semantic=True, backend_kwargs={"name": args.name}, **threshold_kw
+            url=args.redis_url, enable_semantic=True, backend_kwargs={"name": args.name}, strict=True, **threshold_kw
         )
-        where = f"Redis at {args.redis_url.split('@')[-1]}"
+        health = cache.health_check()
+        if health["status"] != "healthy":
+            cache.close()
+            print(f"semcache demo: error: the Redis server is unreachable or unusable: {health.get('reason')}",
+                  file=sys.stderr)  # fmt: skip
+            return 1
+        where = f"Redis at {health.get('server', 'the given URL')}"
+        logging.basicConfig(level=logging.WARNING)
     else:
         cache = create_in_memory_cache_manager(max_size=10_000, default_ttl=3600, enable_semantic=True, **threshold_kw)
         where = "the in-memory backend"
+        logging.basicConfig(level=logging.WARNING)
     with cache:
         cache.clear()
         print(f"redis_semcache demo on {where} (semantic threshold {cache.semantic_threshold})")

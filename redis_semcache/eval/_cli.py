@@ -32,6 +32,14 @@ def add_common(parser: argparse.ArgumentParser, *, thresholds: str) -> None:
     parser.add_argument("--cache-dir", type=Path, default=None, help="where computed embeddings are kept")
     parser.add_argument("--no-cache", action="store_true", help="always embed, never read or write the cache")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--limit", type=_positive, default=None, metavar="N", help="use only the first N pairs")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
 
 
 def make_embedder(model: str | None) -> Any:
@@ -48,6 +56,8 @@ def load(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     from .run import embed_pairs
 
     pairs = load_pairs(args.pairs)
+    if args.limit is not None:
+        pairs = pairs.head(args.limit)
     factory = make_manager(args.backend, redis_url=args.redis_url)
     vectors = embed_pairs(
         pairs, make_embedder(args.model), cache_dir=args.cache_dir, use_cache=not args.no_cache, progress=not args.quiet

@@ -1,8 +1,9 @@
 """``semcache eval``: hit quality of semantic lookups on labelled pairs.
 
-Writes ``quality_<pairs file stem>.json`` and ``.png`` to ``--out`` (with a
-``_redis`` suffix for the Redis backend) and prints the key rows as Markdown
-tables.
+Writes ``quality_<pairs file stem>.json`` to ``--out`` (with a ``_redis``
+suffix for the Redis backend) and prints the key rows as Markdown tables; then,
+when matplotlib is installed (the ``cli`` extra), the ``.png`` plot.  Results
+come first so that a missing plotting library never loses a long run.
 """
 
 from __future__ import annotations
@@ -64,7 +65,12 @@ def run(args: argparse.Namespace) -> int:
     report["machine"] = _cli.machine()
     stem = Path(args.pairs).stem + ("" if args.backend == "memory" else f"_{args.backend}")
     json_path = write_json(report, args.out / f"quality_{stem}.json")
-    png_path = plot(report, args.out / f"quality_{stem}.png", title=f"{stem}: {report['embedder']}")
     print(format_tables(report))
-    print(f"\nwrote {json_path} and {png_path}")
+    print(f"\nwrote {json_path}")
+    try:
+        png_path = plot(report, args.out / f"quality_{stem}.png", title=f"{stem}: {report['embedder']}")
+    except ModuleNotFoundError:
+        print("no plot: matplotlib is not installed (pip install 'redis-semcache[cli]')")
+    else:
+        print(f"wrote {png_path}")
     return 0

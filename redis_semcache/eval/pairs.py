@@ -55,6 +55,10 @@ class PairSet:
     def __len__(self) -> int:
         return len(self.first)
 
+    def head(self, n: int) -> PairSet:
+        """The first ``n`` pairs."""
+        return PairSet(self.first[:n], self.second[:n], self.duplicate[:n], self.source)
+
     @property
     def positives(self) -> int:
         return int(self.duplicate.sum())

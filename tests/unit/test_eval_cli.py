@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -111,3 +112,24 @@ def test_eval_and_calibrate_end_to_end_with_the_real_model(tmp_path, capsys):
     cal = json.loads(cal_json.read_text())
     assert code == 0 and cal["recommended"]["precision"] == 1.0 and cal["recommended"]["right"] == 2
     assert f"Recommended semantic_threshold: {cal['recommended']['threshold']:.3f}" in printed
+
+
+@pytest.mark.model
+def test_eval_without_matplotlib_keeps_its_results_and_limit_takes_the_first_pairs(tmp_path, capsys, monkeypatch):
+    pairs = tmp_path / "tiny.csv"
+    pairs.write_text(TINY)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the cli extra were not installed
+    argv = ["eval", "--pairs", str(pairs), "--out", str(tmp_path), "--quiet", "--no-cache", "--limit", "3",
+            "--thresholds", "0.8,0.9", "--guards", "numbers"]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    report = json.loads((tmp_path / "quality_tiny.json").read_text())
+    assert report["dataset"]["pairs"] == 3
+    assert "| none | 0.90 |" in out and "pip install 'redis-semcache[cli]'" in out
+    assert not (tmp_path / "quality_tiny.png").exists()
+
+
+def test_limit_must_be_positive(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["eval", "--pairs", "p.csv", "--out", "o", "--limit", "0"])
+    assert "must be a positive integer" in capsys.readouterr().err
