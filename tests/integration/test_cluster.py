@@ -290,3 +290,19 @@ def test_per_partition_budget_bounds_the_whole_cache(cluster_client, names):
     assert stats["cache_size"] <= 4 * 2  # ceil(8 / 4) per partition
     assert stats["evictions"] == 40 - stats["cache_size"]
     assert manager.get("q39", model="m39") == 39  # the newest write is never the one evicted
+
+
+def test_a_single_node_client_on_a_cluster_node_says_use_cluster_mode(cluster, names):
+    """Without the check, names whose slot this node serves worked and the others raised MOVED."""
+    url = f"redis://127.0.0.1:{cluster.ports[0]}/0"
+    for i in range(6):
+        names.append(f"single-{i}")
+        manager = LLMCachingManager(RedisCacheBackend(url=url, name=f"single-{i}"), embedder=None)
+        with pytest.raises(ConfigurationError, match=r"Redis Cluster node: use cluster_mode=True"):
+            manager.set("q", "a")  # raised even though the manager is not strict: a setup error
+        manager.close()
+    from redis_semcache import from_env
+
+    names.append("llmcache")
+    with from_env({"REDIS_URL": url, "REDIS_CLUSTER": "1"}) as manager:
+        assert manager.set("q", "a") and manager.get("q") == "a"

@@ -44,6 +44,7 @@ from .client import ConnectionSettings, describe, secrets_of
 from .errors import translate
 from .layout import KeyLayout, check_name
 from .partition import Partition, Settings
+from .probe import refuse_cluster_node
 from .schema import ALGORITHMS, VectorConfig
 from .wire import AsyncDriver, SyncDriver, WirePlan
 
@@ -133,6 +134,7 @@ class RedisCacheBackend:
         self._part = Partition(
             self._layout, 0, self._index_settings, max_size=max_size,
             eviction_strategy=CacheStrategy(eviction_strategy), sliding_ttl=sliding_ttl, clock=clock,
+            preflight=lambda: refuse_cluster_node(self._where),
         )  # fmt: skip
         self._adopt_settings(self._part)
 

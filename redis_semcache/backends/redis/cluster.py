@@ -191,7 +191,8 @@ class ClusterCacheBackend(RedisCacheBackend):
                 "socket_timeout": socket_timeout, "socket_connect_timeout": socket_connect_timeout,
             }  # fmt: skip
             nodes = [(str(n["host"]), int(n["port"])) for n in (cluster_nodes or [{"host": host, "port": port}])]
-            if url is not None:
+            if url is not None:  # the scheme says whether to use TLS; redis-py refuses ssl= with a URL
+                common.pop("ssl")
                 client = RedisCluster.from_url(url, **common)
             else:
                 client = RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in nodes], **common)

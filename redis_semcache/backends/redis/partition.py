@@ -81,8 +81,10 @@ class Partition:
         eviction_strategy: CacheStrategy,
         sliding_ttl: bool,
         clock: Callable[[], float],
+        preflight: Callable[[], WirePlan[None]] | None = None,
     ) -> None:
         self._layout = layout
+        self._preflight = preflight  # a check of the server, run before the first index lookup
         self._number = number
         self._settings = settings
         self._clock = clock
@@ -377,6 +379,9 @@ class Partition:
         """Check for the search module, pick or create the index, load the scripts."""
         if vector_dim is None and self._index is not None:  # another caller resolved it meanwhile
             return self._index
+        if self._preflight is not None:
+            yield from self._preflight()
+            self._preflight = None  # passed: once is enough
         existing = []
         for full in [text(n) for n in (yield self.on_node("FT._LIST"))]:
             parsed = self._layout.parse_index(self._number, full)
