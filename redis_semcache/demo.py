@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from typing import Any
@@ -19,6 +20,9 @@ NEAR_MISS = "How do I reset my email address?"  # shares words, asks something e
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--redis-url", help="run against this Redis Stack instead of the in-memory backend")
+    parser.add_argument(
+        "--from-env", action="store_true", help="run against the Redis in $REDIS_URL (keeps a password out of `ps`)"
+    )
     parser.add_argument(
         "--threshold",
         type=float,
@@ -47,6 +51,11 @@ def _run(args: argparse.Namespace) -> int:
     from . import LLMCachingManager, create_in_memory_cache_manager, create_redis_cache_manager
 
     threshold_kw = {"semantic_threshold": args.threshold}
+    if args.from_env and not args.redis_url:
+        args.redis_url = os.environ.get("REDIS_URL")
+        if not args.redis_url:
+            print("semcache demo: error: --from-env needs REDIS_URL", file=sys.stderr)
+            return 2
     cache: LLMCachingManager
     if args.redis_url:
         # strict: a demo that cannot reach its server must say so, not quietly show misses

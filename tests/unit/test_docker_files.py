@@ -1,0 +1,46 @@
+"""docker/: a healthcheck that can fail, no password in `ps`, a CPU torch, no .venv in the image.
+
+There is no Docker engine in CI; tests/integration/test_docker_healthcheck.py runs the
+healthcheck command itself against real servers.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..docker_files import ROOT, compose, healthcheck_shell
+
+
+def test_healthcheck_fails_on_error_replies_and_checks_search_and_loading():
+    command = healthcheck_shell()
+    calls = re.findall(r"redis-cli[^|&>]*", command)
+    assert calls and all(" -e " in f"{c} " for c in calls)  # -e: an error reply is a failure
+    assert "FT._LIST" in command and "loading:0" in command
+
+
+def test_no_password_on_any_command_line():
+    redis = compose()["services"]["redis"]
+    assert "REDISCLI_AUTH" in redis["environment"]
+    assert " -a " not in healthcheck_shell() and "--pass" not in healthcheck_shell()
+    app = compose()["services"]["app"]
+    assert "REDIS_URL" in app["environment"]
+    dockerfile = (ROOT / app["build"]["dockerfile"]).read_text()
+    assert '"--from-env"' in dockerfile and "$REDIS_URL" not in dockerfile
+
+
+def test_app_image_pins_the_cpu_torch_the_project_uses():
+    app = compose()["services"]["app"]
+    assert app["build"]["context"] == ".."
+    dockerfile = (ROOT / app["build"]["dockerfile"]).read_text()
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    pin = re.search(r'"torch==([0-9.]+)"', pyproject)
+    assert pin and f"torch=={pin.group(1)}" in dockerfile
+    assert "--index-url https://download.pytorch.org/whl/cpu" in dockerfile
+    torch_line = dockerfile.index(f"torch=={pin.group(1)}")
+    assert torch_line < dockerfile.index('".[embeddings]"')  # CPU torch first, so the extra finds it
+    assert "COPY . " not in dockerfile and "COPY .. " not in dockerfile
+
+
+def test_dockerignore_keeps_a_local_venv_out():
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert ".venv/" in ignored or ".venv" in ignored
