@@ -104,6 +104,9 @@ def _open(args: argparse.Namespace) -> Any:
 
 
 def _require_cache(backend: Any) -> None:
+    from .backends.redis.probe import refuse_cluster_node
+
+    backend._run(refuse_cluster_node(backend._where))  # a cluster node lists only its own indexes
     with backend._translate():
         names = sorted({m["name"] for m in map(_INDEX.match, _texts(backend._client.execute_command("FT._LIST"))) if m})
     if backend.name not in names:

@@ -306,3 +306,27 @@ def test_a_single_node_client_on_a_cluster_node_says_use_cluster_mode(cluster, n
     names.append("llmcache")
     with from_env({"REDIS_URL": url, "REDIS_CLUSTER": "1"}) as manager:
         assert manager.set("q", "a") and manager.get("q") == "a"
+
+
+def test_the_operator_cli_on_a_cluster(cluster, names, capsys):
+    import json
+
+    from redis_semcache.cli import main
+
+    names.append("cli-cluster")
+    url = f"redis://127.0.0.1:{cluster.ports[0]}/0"
+    backend = RedisCacheBackend(cluster_mode=True, cluster_nodes=cluster.nodes, name="cli-cluster")
+    manager = LLMCachingManager(backend, embedder=None, strict=True)
+    for i in range(12):
+        manager.set(f"q{i}", i, model=f"m{i}", tags=["even" if i % 2 == 0 else "odd"])
+    manager.get("q3", model="m3")
+    common = ["--redis-url", url, "--name", "cli-cluster", "--cluster"]
+    assert main(["stats", *common, "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert (stats["cache_size"], stats["exact_hits"]) == (12, 1)
+    assert main(["invalidate", *common, "--tag", "odd"]) == 0
+    assert capsys.readouterr().out.strip() == "deleted 6 entries"
+    assert main(["health", *common]) == 0
+    assert main(["stats", "--redis-url", url, "--name", "cli-cluster"]) == 1  # forgot --cluster: said so
+    assert "use cluster_mode=True" in capsys.readouterr().err
+    manager.close()
