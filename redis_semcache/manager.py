@@ -31,7 +31,7 @@ from ._enums import CacheStrategy, InvalidationStrategy
 from ._errors import BackendError, BackendUnavailableError, InvalidInputError
 from ._keys import entry_id, normalize_prompt, scope_id
 from ._plan import RESULT, BackendCall, Compute, Effect, Embed, Plan, Sleep, run_async, run_sync
-from ._stats import CacheStatistics, LatencyWindow
+from ._stats import CacheStatistics, LatencyHistogram, LatencyWindow
 from ._validate import check_label, check_tags, check_ttl
 from .backends.base import COUNTERS, SORT_FIELDS, CacheBackend
 from .backends.memory import InMemoryCacheBackend
@@ -373,6 +373,10 @@ class LLMCachingManager:
 
     async def areset_statistics(self) -> None:
         await self._arun(self._reset_plan())
+
+    def latency_histogram(self) -> LatencyHistogram:
+        """This process's lookup latencies since it started (for metrics: never reset)."""
+        return self._latency.histogram()
 
     def get_top_entries(self, limit: int = 10, sort_by: str = "access_count") -> list[dict[str, Any]]:
         """The most-used entries as dicts with 'key', 'prompt', 'access_count', ... (no responses)."""

@@ -95,7 +95,7 @@ class PrometheusCollector(Collector):
             errors = CounterMetricFamily("semcache_errors", "Failed backend calls in this process.", labels=["cache"])
             errors.add_metric(label, stats["errors"])
             yield errors
-        hist = cache._latency.histogram()  # this process's lookups, since it started
+        hist = cache.latency_histogram()
         buckets, running = [], 0
         for bound, count in zip(hist.bounds, hist.counts, strict=True):
             running += count
