@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -41,12 +42,19 @@ class LatencyWindow:
         self._lock = threading.Lock()
         self._buckets = [0] * (len(LATENCY_BUCKETS) + 1)  # the last one: above every bound
         self._sum = 0.0
+        self._listeners: list[Callable[[float], None]] = []
+
+    def subscribe(self, listener: Callable[[float], None]) -> None:
+        """Call ``listener(seconds)`` after each added latency."""
+        self._listeners.append(listener)
 
     def add(self, seconds: float) -> None:
         with self._lock:
             self._samples.append(seconds)
             self._buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
             self._sum += seconds
+        for listener in self._listeners:
+            listener(seconds)
 
     def clear(self) -> None:
         """Forget the window; the histogram stays (Prometheus counters never go back)."""

@@ -378,6 +378,10 @@ class LLMCachingManager:
         """This process's lookup latencies since it started (for metrics: never reset)."""
         return self._latency.histogram()
 
+    def on_lookup(self, listener: Callable[[float], None]) -> None:
+        """Call ``listener(seconds)`` after each lookup of this process (e.g. to feed a histogram)."""
+        self._latency.subscribe(listener)
+
     def get_top_entries(self, limit: int = 10, sort_by: str = "access_count") -> list[dict[str, Any]]:
         """The most-used entries as dicts with 'key', 'prompt', 'access_count', ... (no responses)."""
         return self._run(self._top_plan(limit, sort_by))

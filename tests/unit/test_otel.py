@@ -1,0 +1,49 @@
+"""The OpenTelemetry instruments, read with the SDK's InMemoryMetricReader."""
+
+from __future__ import annotations
+
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+from redis_semcache import create_in_memory_cache_manager
+from redis_semcache.otel import instrument
+
+from ..fakes import FakeClock
+
+
+def collect(reader: InMemoryMetricReader) -> dict:
+    points = {}
+    for resource in reader.get_metrics_data().resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                for point in metric.data.data_points:
+                    value = point.count if hasattr(point, "bucket_counts") else point.value
+                    points[(metric.name, tuple(sorted(point.attributes.items())))] = value
+    return points
+
+
+def test_instruments_equal_get_statistics_and_time_lookups():
+    clock = FakeClock()
+    cache = create_in_memory_cache_manager(max_size=1)
+    reader = InMemoryMetricReader()
+    instrument(cache, MeterProvider(metric_readers=[reader]).get_meter("test"), name="bot", clock=clock)
+    cache.set("a", "A", tags=["t"])
+    cache.get("a")
+    cache.get("b")
+    cache.set("c", "C")  # evicts a
+    cache.invalidate(tags=["t"])
+    points = collect(reader)
+    stats = cache.get_statistics()
+    bot = (("cache", "bot"),)
+    assert points[("semcache.requests", (("cache", "bot"), ("result", "exact_hit")))] == stats["exact_hits"] == 1
+    assert points[("semcache.requests", (("cache", "bot"), ("result", "miss")))] == stats["misses"] == 1
+    assert points[("semcache.entries", bot)] == stats["cache_size"] == 1
+    assert points[("semcache.evictions", bot)] == stats["evictions"] == 1
+    assert points[("semcache.invalidations", bot)] == stats["invalidations"]
+    assert points[("semcache.single_flight_joins", bot)] == 0
+    assert points[("semcache.errors", bot)] == 0
+    assert points[("semcache.lookup.duration", bot)] == 2  # two lookups recorded as they happened
+    cache.get("c")
+    assert collect(reader)[("semcache.requests", (("cache", "bot"), ("result", "exact_hit")))] == 1  # same snapshot
+    clock.advance(1.0)
+    assert collect(reader)[("semcache.requests", (("cache", "bot"), ("result", "exact_hit")))] == 2  # read afresh
