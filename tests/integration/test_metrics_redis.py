@@ -14,7 +14,8 @@ SHARED = ("semcache_requests_total", "semcache_entries", "semcache_evictions_tot
 
 
 def manager(url: str, name: str, **kwargs) -> LLMCachingManager:
-    return LLMCachingManager(RedisCacheBackend(url=url, name=name, max_size=3), embedder=None, **kwargs)
+    backend = RedisCacheBackend(url=url, name=name, max_size=3, socket_timeout=10, socket_connect_timeout=10)
+    return LLMCachingManager(backend, embedder=None, strict=True, **kwargs)
 
 
 def shared(stats: dict) -> dict:
@@ -54,7 +55,7 @@ def test_an_outage_drops_the_shared_series_and_shows_the_fallback():
     server = LocalRedis().start()
     try:
         backend = RedisCacheBackend(
-            url=server.url, name="metrics-outage", socket_timeout=0.2, socket_connect_timeout=0.2
+            url=server.url, name="metrics-outage", socket_timeout=5, socket_connect_timeout=5
         )
         cache = LLMCachingManager(
             backend, embedder=None, fallback_backend=InMemoryCacheBackend(),

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def filled(redis_url, cache_names):
     """A cache with three entries, read so that their access counts differ (3, 1, 0)."""
     name = cache_names.new("ops")
-    cache = create_redis_cache_manager(url=redis_url, backend_kwargs={"name": name}, embedder=None)
+    cache = create_redis_cache_manager(url=redis_url, backend_kwargs={"name": name}, embedder=None, strict=True)
     cache.set("alpha", "A", tags=["red"])
     cache.set("beta", "B", version="old")
     cache.set("gamma", "C", tags=["red"])
@@ -141,7 +141,7 @@ def test_no_command_prints_a_password():
     with LocalRedis() as server:
         redis.Redis(port=server.port).config_set("requirepass", password)
         good = f"redis://:{password}@127.0.0.1:{server.port}/0"
-        cache = create_redis_cache_manager(url=good, backend_kwargs={"name": "guarded"}, embedder=None)
+        cache = create_redis_cache_manager(url=good, backend_kwargs={"name": "guarded"}, embedder=None, strict=True)
         cache.set("q", "a", tags=["t"])
         cache.close()
         wrong = f"redis://:{password}-wrong@127.0.0.1:{server.port}/0"
