@@ -109,6 +109,10 @@ class KeyLayout:
     def lock(self, p: int, entry_id: str) -> str:
         return f"{self.base(p)}lock:{entry_id}"
 
+    def receipt(self, p: int, token: str) -> str:
+        """Where a delete script leaves its count, so a re-sent call returns it (delete.lua)."""
+        return f"{self.base(p)}receipt:{token}"
+
     def scopes(self, p: int) -> str:
         return f"{self.base(p)}scopes"
 

@@ -16,19 +16,26 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import logging
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ..._entry import CacheEntry
 from ..._enums import CacheStrategy
-from ..._errors import BackendError, DimensionMismatchError, InvalidInputError
+from ..._errors import (
+    BackendError,
+    BackendUnavailableError,
+    DimensionMismatchError,
+    InvalidationError,
+    InvalidInputError,
+)
 from ..._keys import split_key
 from ..._vectors import SIMILARITY_EPSILON, to_bytes
 from ..base import COUNTERS, SORT_FIELDS, Match, SemanticQuery
 from . import fields as F
-from .codec import MalformedEntryError, decode_record, encode_entry, parse_cursor, parse_info, text
+from .codec import MalformedEntryError, decode_record, encode_entry, parse_info, parse_rows, text
 from .errors import IndexExistsError, IndexMissingError, ScriptMissingError
 from .index import plan_index
 from .layout import IndexName, KeyLayout
@@ -42,6 +49,8 @@ __all__ = ["Partition", "Settings"]
 log = logging.getLogger("redis_semcache.redis")
 
 _RANK_ZSET = {"access_count": "lfu", "last_access": "lru", "created_at": "fifo"}
+
+T = TypeVar("T")
 
 
 @dataclass(kw_only=True)
@@ -63,13 +72,16 @@ class Partition:
 
     # Tunables, per call: evictions in one store script, entries per pipelined
     # store batch, expired entries settled per script, invalidation page sizes
-    # (short / long prompts), and the longest wait for a new index to scan.
+    # (short / long prompts), the longest wait for an index to scan existing
+    # keys, and how often an invalidation step (safe to repeat) is re-sent
+    # after a connection failure or timeout, on top of redis-py's own retries.
     STORE_EVICTION_LIMIT = 64
     STORE_BATCH = 200
     PRUNE_LIMIT = 256
     PAGE = 500
     LONG_PROMPT_PAGE = 16
     INDEXING_TIMEOUT = 60.0
+    STEP_RETRIES = 2
 
     def __init__(
         self,
@@ -227,11 +239,17 @@ class Partition:
         ids = [k for k in dict.fromkeys(keys) if split_key(k) is not None]
         if not ids:
             return 0
-        yield from self._ready()
-        deleted = 0
-        for i in range(0, len(ids), self.PAGE):
-            deleted += int((yield self._script("delete", "invalidations", "ids", *ids[i : i + self.PAGE])))
-        return deleted
+        tally = [0]
+        try:
+            yield from self._ready()
+            for i in range(0, len(ids), self.PAGE):
+                page = self._script(
+                    "delete", "invalidations", "ids", *ids[i : i + self.PAGE], extra_keys=(self._receipt(),)
+                )
+                tally[0] += int((yield from self._idempotent(_single, page)))
+        except BackendError as exc:
+            raise _incomplete(tally[0], exc) from exc
+        return tally[0]
 
     def delete_tags(self, tags: Sequence[str]) -> WirePlan[int]:
         if not tags:
@@ -256,9 +274,15 @@ class Partition:
     # -- single flight ---------------------------------------------------
 
     def acquire_lock(self, key: str, token: str, ttl: float) -> WirePlan[bool]:
-        """SET NX PX: the lock expires on the server's clock after ``ttl`` seconds."""
+        """SET NX PX: the lock expires on the server's clock after ``ttl`` seconds.
+
+        GET returns the holder's token: when the lock holds our own token, an
+        earlier send of this very command took it and its reply was lost (the
+        client re-sent it), so the lock is ours.
+        """
         lock = self._layout.lock(self._number, key)
-        return bool((yield Command(("SET", lock, token, "NX", "PX", max(1, round(ttl * 1000))))))
+        holder = yield Command(("SET", lock, token, "NX", "PX", max(1, round(ttl * 1000)), "GET"))
+        return holder is None or text(holder) == token
 
     def release_lock(self, key: str, token: str) -> WirePlan[bool]:
         yield from self._ready()
@@ -405,7 +429,7 @@ class Partition:
         return plan.use
 
     def _wait_indexed(self, full: str) -> WirePlan[None]:
-        """Wait until a (new) index has scanned the keys that existed before it."""
+        """Wait until an index has scanned the keys that existed before it was made."""
         deadline = time.monotonic() + self.INDEXING_TIMEOUT
         delay = 0.005
         while True:
@@ -435,13 +459,30 @@ class Partition:
         stamp = repr(float(self._clock() if now is None else now))
         return Script(name, (*self._keys, *extra_keys), (self._prefix, stamp, *args))
 
-    def _evalsha(self, name: str, stamp: str, *args: Any) -> Command:
+    def _evalsha(self, name: str, stamp: str, *args: Any, extra_keys: Sequence[str] = ()) -> Command:
         """Script ``name`` as a plain EVALSHA command, for a pipeline (see :meth:`_pipeline`).
 
         A cluster pipeline refuses ``pipe.evalsha`` but routes EVALSHA by its keys.
         """
-        keys = self._keys
+        keys = (*self._keys, *extra_keys)
         return Command(("EVALSHA", sha(name), len(keys), *keys, self._prefix, stamp, *args))
+
+    def _receipt(self) -> str:
+        """A new receipt key for one delete script call (delete.lua)."""
+        return self._layout.receipt(self._number, secrets.token_hex(8))
+
+    def _idempotent(self, step: Callable[..., WirePlan[T]], *args: Any) -> WirePlan[T]:
+        """Run the plan ``step(*args)``, which is safe to repeat, again if the connection fails.
+
+        redis-py re-sends a command once its connection drops (client.py); this
+        also covers a reply that never came (a timeout, which it does not retry).
+        """
+        for _ in range(self.STEP_RETRIES):
+            try:
+                return (yield from step(*args))
+            except BackendUnavailableError as exc:
+                log.info("redis_semcache: repeating an invalidation step after: %s", exc)
+        return (yield from step(*args))
 
     def _pipeline(self, commands: Sequence[Command]) -> WirePlan[list[Any]]:
         """Run ``commands`` in one round trip; raise the first error.
@@ -521,68 +562,105 @@ class Partition:
     ) -> WirePlan[int]:
         """Delete the entries matching ``sweeps`` that exist when the sweep starts.
 
-        Each sweep is an FT.AGGREGATE cursor read page by page; the deletion of
-        the previous page rides in the same pipeline as the next read.  Only
-        entries with ``seq`` up to the snapshot taken in the first round trip
-        are candidates, and the delete script re-checks each entry's ``seq``,
-        so an entry written or rewritten during the sweep is never deleted by
-        it.
+        Each sweep reads pages of matching entries in ``seq`` order, each page
+        starting after the last ``seq`` seen; the deletion of the previous page
+        rides in the same pipeline as the next read.  Only entries with ``seq``
+        up to the snapshot taken in the first round trip are candidates, and
+        the delete script re-checks each entry's ``seq``, so an entry written or
+        rewritten during the sweep is never deleted by it.
+
+        Every round trip is safe to repeat (a page read is a pure read, a delete
+        carries a receipt), so a lost reply or a dropped connection costs a
+        re-send, never a page.  A sweep that cannot finish raises
+        InvalidationError; it never returns with matches left behind.
         """
+        tally = [0]
         try:
-            return (yield from self._sweep_once(sweeps, confirm, counter))
-        except IndexMissingError:
-            self._index = None  # dropped or flushed: recreate it and sweep again
-            return (yield from self._sweep_once(sweeps, confirm, counter))
+            try:
+                yield from self._sweep_once(sweeps, confirm, counter, tally)
+            except IndexMissingError:
+                self._index = None  # dropped or flushed: recreate it and sweep again
+                yield from self._sweep_once(sweeps, confirm, counter, tally)
+        except BackendError as exc:
+            raise _incomplete(tally[0], exc) from exc
+        return tally[0]
 
     def _sweep_once(
-        self, sweeps: Sequence[SweepQuery], confirm: Callable[[str], bool] | None, counter: str
-    ) -> WirePlan[int]:
+        self, sweeps: Sequence[SweepQuery], confirm: Callable[[str], bool] | None, counter: str, tally: list[int]
+    ) -> WirePlan[None]:
         index_name = self._layout.index(self._number, (yield from self._ready()))
         snapshot: int | None = None
         pending: list[str] = []
-        deleted = 0
         for sweep in sweeps:
-            cursor = 0
-            first = True
-            while first or cursor:
-                read_seq = snapshot is None
-                flushed, seq_now, reply = yield from self._page(index_name, sweep, cursor, pending, counter, read_seq)
-                first = False
-                deleted += flushed
+            after: int | None = None
+            while True:
+                receipt = self._receipt() if pending else None
+                flushed, seq_now, indexing, reply = yield from self._idempotent(
+                    self._page, index_name, sweep, after, snapshot, pending, counter, receipt
+                )
+                tally[0] += flushed
                 pending = []
                 if snapshot is None:
-                    snapshot = seq_now
-                rows, cursor = parse_cursor(reply)
-                for row in rows:
-                    if F.SEQ not in row or "__key" not in row:
+                    if indexing:  # made by another process (or after a restart) and still scanning: not ready
+                        yield from self._wait_indexed(index_name)
                         continue
-                    key, seq = text(row["__key"]), int(text(row[F.SEQ]))
+                    snapshot = seq_now
+                rows = parse_rows(reply)
+                for row in rows:
+                    if F.SEQ not in row:
+                        continue
+                    seq = int(text(row[F.SEQ]))
+                    after = seq if after is None else max(after, seq)
+                    key = text(row.get("__key", b""))
                     if seq > snapshot or not key.startswith(self._prefix):
                         continue  # written after the sweep began, or not ours
                     if confirm is not None and not confirm(text(row.get(F.PROMPT, b""))):
                         continue
                     pending.extend((key[len(self._prefix) :], str(seq)))
+                if len(rows) < sweep.batch or after is None or after >= snapshot:
+                    break
         if pending:
-            deleted += int((yield self._script("delete", counter, "matched", *pending)))
-        return deleted
+            last = self._evalsha(
+                "delete", repr(float(self._clock())), counter, "matched", *pending, extra_keys=(self._receipt(),)
+            )
+            tally[0] += int((yield from self._idempotent(self._pipeline, [last]))[0])
 
     def _page(
-        self, index_name: str, sweep: SweepQuery, cursor: int, pending: list[str], counter: str, read_seq: bool
-    ) -> WirePlan[tuple[int, int, Any]]:
-        """One round trip: delete ``pending``, maybe read the seq snapshot, read the next page."""
+        self,
+        index_name: str,
+        sweep: SweepQuery,
+        after: int | None,
+        snapshot: int | None,
+        pending: list[str],
+        counter: str,
+        receipt: str | None,
+    ) -> WirePlan[tuple[int, int, bool, Any]]:
+        """One round trip: delete ``pending``; on the first page read the seq snapshot and
+        whether the index is still scanning; read the page after seq ``after``."""
         commands = []
         if pending:
-            commands.append(self._evalsha("delete", repr(float(self._clock())), counter, "matched", *pending))
-        if read_seq:
-            commands.append(Command(("GET", self._layout.seq(self._number))))
-        if cursor:
-            commands.append(self.on_node("FT.CURSOR", "READ", index_name, cursor, "COUNT", sweep.batch))
-        else:
-            commands.append(self.on_node("FT.AGGREGATE", index_name, *sweep.args()))
+            stamp = repr(float(self._clock()))
+            commands.append(self._evalsha("delete", stamp, counter, "matched", *pending, extra_keys=(receipt or "",)))
+        first = snapshot is None
+        if first:
+            commands += [Command(("GET", self._layout.seq(self._number))), self.on_node("FT.INFO", index_name)]
+        commands.append(self.on_node("FT.AGGREGATE", index_name, *sweep.args(after, snapshot)))
         results = yield from self._pipeline(commands)
         flushed = int(results[0]) if pending else 0
-        seq_now = int(text(results[-2])) if read_seq and results[-2] is not None else 0
-        return flushed, seq_now, results[-1]
+        seq_now = int(text(results[-3])) if first and results[-3] is not None else 0
+        indexing = first and bool(int(parse_info(results[-2]).get("indexing", 0)))
+        return flushed, seq_now, indexing, results[-1]
+
+
+def _single(effect: Script) -> WirePlan[Any]:
+    """A plan of one effect (for :meth:`Partition._idempotent`)."""
+    return (yield effect)
+
+
+def _incomplete(deleted: int, exc: BackendError) -> InvalidationError:
+    return InvalidationError(
+        f"invalidation stopped after deleting {deleted} entries; matching entries may remain ({exc})", deleted=deleted
+    )
 
 
 def _version_args(version: str | None) -> tuple[str, str]:
