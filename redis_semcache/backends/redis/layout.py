@@ -113,6 +113,10 @@ class KeyLayout:
         """Where a delete script leaves its count, so a re-sent call returns it (delete.lua)."""
         return f"{self.base(p)}receipt:{token}"
 
+    def probe(self, p: int) -> str:
+        """A short-lived key health checks write, to learn whether the server takes writes."""
+        return f"{self.base(p)}probe"
+
     def scopes(self, p: int) -> str:
         return f"{self.base(p)}scopes"
 

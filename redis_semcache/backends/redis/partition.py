@@ -36,13 +36,13 @@ from ..._vectors import SIMILARITY_EPSILON, to_bytes
 from ..base import COUNTERS, SORT_FIELDS, Match, SemanticQuery
 from . import fields as F
 from .codec import MalformedEntryError, decode_record, encode_entry, parse_info, parse_rows, text
-from .errors import IndexExistsError, IndexMissingError, ScriptMissingError
+from .errors import IndexExistsError, IndexMissingError, OutOfMemoryError, ScriptMissingError
 from .index import plan_index
 from .layout import IndexName, KeyLayout
 from .queries import LONG_PROMPTS, MATCH_ALL, SHORT_PROMPTS, KnnQuery, SweepQuery, glob_filters, tag_filter
 from .schema import VectorConfig, load_schema
 from .scripts import sha
-from .wire import Command, Exclusive, LoadScripts, Pause, Pipeline, Script, WirePlan
+from .wire import SCRIPT_ATTEMPTS, Command, Exclusive, LoadScripts, Pause, Pipeline, Script, WirePlan
 
 __all__ = ["Partition", "Settings"]
 
@@ -51,6 +51,11 @@ log = logging.getLogger("redis_semcache.redis")
 _RANK_ZSET = {"access_count": "lfu", "last_access": "lru", "created_at": "fifo"}
 
 T = TypeVar("T")
+
+# Script reply statuses of a hit: served with its bookkeeping, or without it
+# because a full server (maxmemory, noeviction) refused the writes.
+HIT, HIT_UNBOOKED = 1, 3
+_HIT = (HIT, HIT_UNBOOKED)
 
 
 @dataclass(kw_only=True)
@@ -104,6 +109,7 @@ class Partition:
         self._index: IndexName | None = None
         self._seen_dim: int | None = None  # kept when the index vanishes, to recreate it alike
         self._trim_pending = False
+        self.unbooked_hits = 0  # hits served without bookkeeping: the server refused writes (out of memory)
         self.max_size: int | None = None
         self.eviction_strategy = CacheStrategy.LRU
         self.sliding_ttl = False
@@ -146,7 +152,8 @@ class Partition:
             "1" if self.sliding_ttl else "0",
         )
         status = int(reply[0])
-        if status == 1:
+        if status in _HIT:
+            self._booked(status)
             return self._decode(reply[1:])
         if status == -1:
             log.warning("redis_semcache: skipping key %s%s: not an entry this library wrote", self._prefix, key)
@@ -187,7 +194,8 @@ class Partition:
             yield Command(("HINCRBY", self._layout.stats(self._number), "misses", 1))
             return None
         status = int(reply[0])
-        if status == 1:
+        if status in _HIT:
+            self._booked(status)
             entry = self._decode(reply[2:])
             return None if entry is None else Match(entry, 1.0 - float(text(reply[1])))
         if status == 2 and query.accept is not None:
@@ -197,7 +205,8 @@ class Partition:
                 if not query.accept(query.prompt, prompt, similarity):
                     continue
                 touched = yield self._script("touch", entry_id, seq, sliding)
-                if int(touched[0]) == 1:
+                if int(touched[0]) in _HIT:
+                    self._booked(int(touched[0]))
                     entry = self._decode(touched[1:])
                     if entry is not None:
                         return Match(entry, similarity)
@@ -341,8 +350,9 @@ class Partition:
             search_version = _search_version((yield self.on_node("MODULE", "LIST")))
         except BackendError:
             search_version = None
-        return {
-            "status": "healthy",
+        memory = yield from self._memory()
+        report = {
+            "status": "healthy" if memory["writes_accepted"] else "degraded",
             "backend": "redis",
             "redis_version": redis_version,
             "search_version": search_version,
@@ -360,7 +370,34 @@ class Partition:
             "eviction_strategy": self.eviction_strategy.value,
             "sliding_ttl": self.sliding_ttl,
             "latency_ms": round(latency_ms, 3),
+            "memory": memory,
         }
+        if "reason" in memory:
+            report["reason"] = memory["reason"]
+        return report
+
+    def _memory(self) -> WirePlan[dict[str, Any]]:
+        """Whether the server takes writes (a full Redis with noeviction refuses them:
+        hits are then served without bookkeeping and nothing new is cached), and
+        its memory figures when the ACL allows INFO."""
+        try:
+            yield Command(("SET", self._layout.probe(self._number), "1", "PX", 1000))
+            refused = None
+        except OutOfMemoryError:
+            refused = "Redis is out of memory (maxmemory reached, noeviction): writes are refused"
+        report: dict[str, Any] = {"writes_accepted": refused is None, "unbooked_hits": self.unbooked_hits}
+        if refused is not None:
+            report["reason"] = refused
+        try:
+            info = yield self.on_node("INFO", "memory")
+            report.update(
+                used_bytes=int(info["used_memory"]),
+                max_bytes=int(info["maxmemory"]),
+                policy=text(info["maxmemory_policy"]),
+            )
+        except (BackendError, KeyError, TypeError, ValueError):
+            pass
+        return report
 
     def drop_indexes(self) -> WirePlan[None]:
         """Drop this partition's search indexes with their documents (see the backend's ``drop``)."""
@@ -492,8 +529,10 @@ class Partition:
         running a cursor read twice would skip a page.
         """
         results: list[Any] = yield Pipeline(tuple(commands))
-        failed = [i for i, r in enumerate(results) if isinstance(r, ScriptMissingError)]
-        if failed:
+        for _ in range(SCRIPT_ATTEMPTS - 1):  # NOSCRIPT: nothing ran; the scripts may be flushed again meanwhile
+            failed = [i for i, r in enumerate(results) if isinstance(r, ScriptMissingError)]
+            if not failed:
+                break
             yield LoadScripts()
             again = yield Pipeline(tuple(commands[i] for i in failed))
             for i, result in zip(failed, again, strict=True):
@@ -502,6 +541,10 @@ class Partition:
         if errors:
             raise errors[0]
         return results
+
+    def _booked(self, status: int) -> None:
+        if status == HIT_UNBOOKED:
+            self.unbooked_hits += 1  # a race between threads may lose a count; it is a gauge of trouble
 
     def _decode(self, record: Sequence[Any]) -> CacheEntry | None:
         try:

@@ -14,7 +14,8 @@
 --               when the scope holds less than a quarter of the cache
 --   ARGV[10..]  the other FT.SEARCH arguments; RETURN must include dist, fmt, seq
 --               and model_h (and prompt in 'list' mode), SORTBY dist
--- Returns, in 'best' mode, {1, dist, record...} on a hit (counts semantic_hits)
+-- Returns, in 'best' mode, {1, dist, record...} on a hit (counts semantic_hits;
+-- status 3 when a full server refused the bookkeeping, see _lib.lua)
 -- or {0} on a miss (counts misses).  In 'list' mode it counts a provisional
 -- miss and returns {2, id, dist, seq, prompt, id, dist, seq, prompt, ...};
 -- touch.lua turns that miss into a hit if the caller accepts a candidate.
@@ -48,19 +49,18 @@ if ARGV[3] == 'best' then
   for _, c in ipairs(found) do
     local v = read(c[1])
     if v then
-      local lru, lfu, exp = touch(c[1], v, ARGV[5] == '1')
-      count('semantic_hits', 1)
+      local booked, lru, lfu, exp = touch_if_possible(c[1], v, ARGV[5] == '1', 'semantic_hits')
       local rec = as_record(c[1], v, lru, lfu, exp)
       table.insert(rec, 1, c[2])
-      table.insert(rec, 1, 1)
+      table.insert(rec, 1, hit_status(booked))
       return rec
     end
   end
-  count('misses', 1)
+  count_if_possible('misses', 1)
   return {0}
 end
 
-count('misses', 1)
+count_if_possible('misses', 1)
 local out = {2}
 for _, c in ipairs(found) do
   out[#out + 1] = c[1]
