@@ -285,13 +285,15 @@ class Partition:
     def acquire_lock(self, key: str, token: str, ttl: float) -> WirePlan[bool]:
         """SET NX PX: the lock expires on the server's clock after ``ttl`` seconds.
 
-        GET returns the holder's token: when the lock holds our own token, an
-        earlier send of this very command took it and its reply was lost (the
-        client re-sent it), so the lock is ours.
+        When the lock is taken, it may be by us: an earlier send of this very
+        command took it and its reply was lost (redis-py re-sent it).  The
+        holder's token says so.
         """
         lock = self._layout.lock(self._number, key)
-        holder = yield Command(("SET", lock, token, "NX", "PX", max(1, round(ttl * 1000)), "GET"))
-        return holder is None or text(holder) == token
+        if (yield Command(("SET", lock, token, "NX", "PX", max(1, round(ttl * 1000))))):
+            return True
+        holder = yield Command(("GET", lock))
+        return holder is not None and text(holder) == token
 
     def release_lock(self, key: str, token: str) -> WirePlan[bool]:
         yield from self._ready()
