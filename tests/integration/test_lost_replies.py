@@ -66,20 +66,22 @@ INVALIDATIONS = {
     "clear": lambda cache: cache.clear(),
 }
 DELETE = sha("delete")
-# (command, which occurrence, argument it must carry): the page reads, and the page deletes
-FAULT_POINTS = [
-    ("FT.AGGREGATE", 1, None),
-    ("FT.AGGREGATE", 2, None),
-    ("EVALSHA", 1, DELETE),
-    ("EVALSHA", 2, DELETE),
-]
+# Where the fault lands: (command, which occurrence, an argument it must carry).
+# The second page read is also given as FT.CURSOR: how the sweep read pages
+# while it held a server-side cursor (the rule that never matches does nothing).
+FAULT_POINTS = {
+    "first page read": [("FT.AGGREGATE", 1, None)],
+    "second page read": [("FT.AGGREGATE", 2, None), ("FT.CURSOR", 1, None)],
+    "first delete": [("EVALSHA", 1, DELETE)],
+    "second delete": [("EVALSHA", 2, DELETE)],
+}
 
 
 def _expected(kind: str) -> int | bool:
     return True if kind == "clear" else ENTRIES
 
 
-@pytest.mark.parametrize("point", FAULT_POINTS, ids=lambda p: f"{p[0]}#{p[1]}")
+@pytest.mark.parametrize("point", list(FAULT_POINTS))
 @pytest.mark.parametrize("kind", list(INVALIDATIONS))
 @pytest.mark.parametrize("fault", ["lose_reply", "cut_after"])
 def test_an_invalidation_survives_one_lost_reply_or_dropped_connection(server, proxy, kind, point, fault):
@@ -87,8 +89,8 @@ def test_an_invalidation_survives_one_lost_reply_or_dropped_connection(server, p
     return 200 and leave 500; clear() returned True with 500 left."""
     cache = LLMCachingManager(backend_via(proxy), embedder=None)
     fill(cache)
-    command, nth, arg = point
-    getattr(proxy, fault)(command, nth=nth, arg=arg)
+    for command, nth, arg in FAULT_POINTS[point]:
+        getattr(proxy, fault)(command, nth=nth, arg=arg)
     assert INVALIDATIONS[kind](cache) == _expected(kind)
     assert proxy.faults == 1
     assert size(server) == 0
@@ -101,6 +103,7 @@ def test_a_withheld_reply_times_out_and_the_step_is_sent_again(server, proxy):
     cache = LLMCachingManager(backend_via(proxy, timeout=0.3), embedder=None)
     fill(cache)
     proxy.swallow_reply("FT.AGGREGATE", nth=2)
+    proxy.swallow_reply("FT.CURSOR")
     proxy.swallow_reply("EVALSHA", nth=2, arg=DELETE)
     assert cache.invalidate(tags=["T"]) == ENTRIES
     assert proxy.faults == 2 and size(server) == 0
