@@ -55,7 +55,8 @@ def rebuild_index_elsewhere(server: LocalRedis, backend: RedisCacheBackend) -> r
 def filled(server: LocalRedis) -> RedisCacheBackend:
     backend = backend_on(server)
     cache = LLMCachingManager(backend, embedder=CountingEmbedder(DIM), enable_semantic=True)
-    assert cache.set_many([(f"prompt {i} word{i % 97} other{i % 89}", i) for i in range(ENTRIES)], tags=["T"]) == ENTRIES
+    pairs = [(f"prompt {i} word{i % 97} other{i % 89}", i) for i in range(ENTRIES)]
+    assert cache.set_many(pairs, tags=["T"]) == ENTRIES
     return backend
 
 
