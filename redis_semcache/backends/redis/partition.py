@@ -637,11 +637,18 @@ class Partition:
         snapshot: int | None = None
         pending: list[str] = []
         for sweep in sweeps:
-            after: int | None = None
+            after: int | None = None  # every match with seq <= after has been seen
+            # How many seqs past ``after`` the next page looks at.  Each page sorts
+            # the rows in its range, so a range reaching to the snapshot would make
+            # a sweep quadratic; the window follows the density of matches instead.
+            window: int | None = None
             while True:
+                upto = snapshot
+                if snapshot is not None and after is not None and window is not None:
+                    upto = min(snapshot, after + window)
                 receipt = self._receipt() if pending else None
                 flushed, seq_now, indexing, reply = yield from self._idempotent(
-                    self._page, index_name, sweep, after, snapshot, pending, counter, receipt
+                    self._page, index_name, sweep, after, upto, snapshot is None, pending, counter, receipt
                 )
                 tally[0] += flushed
                 pending = []
@@ -650,19 +657,24 @@ class Partition:
                         yield from self._wait_indexed(index_name)
                         continue
                     snapshot = seq_now
-                rows = parse_rows(reply)
-                for row in rows:
-                    if F.SEQ not in row:
-                        continue
-                    seq = int(text(row[F.SEQ]))
-                    after = seq if after is None else max(after, seq)
+                rows = [row for row in parse_rows(reply) if F.SEQ in row]
+                seqs = [int(text(row[F.SEQ])) for row in rows]
+                for row, seq in zip(rows, seqs, strict=True):
                     key = text(row.get("__key", b""))
                     if seq > snapshot or not key.startswith(self._prefix):
                         continue  # written after the sweep began, or not ours
                     if confirm is not None and not confirm(text(row.get(F.PROMPT, b""))):
                         continue
                     pending.extend((key[len(self._prefix) :], str(seq)))
-                if len(rows) < sweep.batch or after is None or after >= snapshot:
+                if len(seqs) >= sweep.batch:  # a full page: seen up to its last row
+                    start = min(seqs) - 1 if after is None else after
+                    after = max(seqs)
+                    window = max(sweep.batch, after - start)
+                elif upto is None or upto >= snapshot:  # the rest of the range held less than a page
+                    break
+                else:  # the window held less than a page: look further next time
+                    after, window = upto, 2 * (window or sweep.batch)
+                if after >= snapshot:
                     break
         if pending:
             last = self._evalsha(
@@ -675,21 +687,21 @@ class Partition:
         index_name: str,
         sweep: SweepQuery,
         after: int | None,
-        snapshot: int | None,
+        upto: int | None,
+        first: bool,
         pending: list[str],
         counter: str,
         receipt: str | None,
     ) -> WirePlan[tuple[int, int, bool, Any]]:
-        """One round trip: delete ``pending``; on the first page read the seq snapshot and
-        whether the index is still scanning; read the page after seq ``after``."""
+        """One round trip: delete ``pending``; on the ``first`` page read the seq snapshot
+        and whether the index is still scanning; read the page of seqs in ``(after, upto]``."""
         commands = []
         if pending:
             stamp = repr(float(self._clock()))
             commands.append(self._evalsha("delete", stamp, counter, "matched", *pending, extra_keys=(receipt or "",)))
-        first = snapshot is None
         if first:
             commands += [Command(("GET", self._layout.seq(self._number))), self.on_node("FT.INFO", index_name)]
-        commands.append(self.on_node("FT.AGGREGATE", index_name, *sweep.args(after, snapshot)))
+        commands.append(self.on_node("FT.AGGREGATE", index_name, *sweep.args(after, upto)))
         results = yield from self._pipeline(commands)
         flushed = int(results[0]) if pending else 0
         seq_now = int(text(results[-3])) if first and results[-3] is not None else 0
