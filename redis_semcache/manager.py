@@ -76,7 +76,10 @@ class LLMCachingManager:
     ``circuit_breaker`` (on by default for servers) pauses calls to a backend
     that keeps failing; a ``fallback_backend`` (e.g. an InMemoryCacheBackend)
     serves and stores entries while the backend is down.  Entries written to
-    the fallback stay local: they are not copied back when the server returns.
+    the fallback stay local: they are not copied back when the server returns,
+    and the fallback is emptied then.  ``invalidate`` and ``clear`` never fail
+    open: when they cannot finish they raise InvalidationError.  ``namespace``
+    scopes lookups only; it is not a tenant boundary (docs/operations.md).
     ``guards`` (see :mod:`redis_semcache.guards`) and then ``verifier``, a
     callable ``(query, candidate prompt, similarity) -> bool``, can veto a
     semantic candidate; the next most similar one is tried instead.
@@ -333,7 +336,8 @@ class LLMCachingManager:
 
         ``pattern`` is a case-sensitive glob over the normalised prompt, ``tags``
         removes entries carrying any of the tags, ``version`` removes entries of
-        that version, ``keys`` removes entries by id.
+        that version, ``keys`` removes entries by id.  Raises InvalidationError
+        (whatever ``strict`` says) when the backend could not finish.
         """
         return self._run(self._invalidate_plan(pattern, tags, version, keys))
 
