@@ -24,6 +24,7 @@ from redis_semcache.breaker import CircuitBreaker
 from ..fakes import FakeClock
 from ..fault_proxy import FaultProxy
 from ..redis_server import LocalRedis
+from ..sync_via_async import SyncViaAsync
 
 ENTRIES = 1200  # more than two sweep pages of 500
 
@@ -96,6 +97,19 @@ def test_an_invalidation_survives_one_lost_reply_or_dropped_connection(server, p
     assert size(server) == 0
     if kind != "clear":  # the count was not doubled by the re-sent delete either
         assert cache.get_statistics()["invalidations"] == ENTRIES
+
+
+@pytest.mark.parametrize("point", ["second page read", "first delete"])
+def test_the_async_api_survives_one_lost_reply_too(server, proxy, point):
+    cache = SyncViaAsync(LLMCachingManager(backend_via(proxy), embedder=None))
+    try:
+        fill(cache)
+        for command, nth, arg in FAULT_POINTS[point]:
+            proxy.lose_reply(command, nth=nth, arg=arg)
+        assert cache.invalidate(tags=["T"]) == ENTRIES
+        assert proxy.faults == 1 and size(server) == 0
+    finally:
+        cache.close()
 
 
 def test_a_withheld_reply_times_out_and_the_step_is_sent_again(server, proxy):
@@ -270,11 +284,13 @@ def test_an_answer_replaced_on_redis_is_not_served_by_the_fallback(proxy):
 # -- the script cache flushed again and again --------------------------------------------
 
 
-def test_script_flushes_between_reload_and_call_never_reach_the_caller(server, proxy):
+@pytest.mark.parametrize("api", ["sync", "async"])
+def test_script_flushes_between_reload_and_call_never_reach_the_caller(server, proxy, api):
     """Before: a SCRIPT FLUSH between redis-py's reload and its second EVALSHA let
     NoScriptError through; invalidate(keys=...) returned 0 without deleting."""
     admin = redis.Redis(port=server.port)
-    cache = LLMCachingManager(backend_via(proxy), embedder=None, strict=True)
+    manager = LLMCachingManager(backend_via(proxy), embedder=None, strict=True)
+    cache = manager if api == "sync" else SyncViaAsync(manager)
     assert cache.set("q", "a") and cache.set("r", "b")
     key = next(e["key"] for e in cache.get_top_entries(limit=2) if e["prompt"] == "q")
     for _ in range(3):  # the first call, the reloaded call, and once more
@@ -284,6 +300,8 @@ def test_script_flushes_between_reload_and_call_never_reach_the_caller(server, p
     for _ in range(3):
         proxy.on_command("EVALSHA", admin.script_flush)
     assert cache.get("r") == "b"
+    if api == "async":
+        cache.close()
 
 
 def test_the_proxy_passes_pipelines_and_concurrent_clients_through_untouched(proxy):
