@@ -7,41 +7,38 @@ run the very same code; only the driver differs.  A single Redis has one
 partition; a cluster has several (cluster.py).
 
 Key names come from :mod:`.layout`, queries from :mod:`.queries`, hash
-encoding from :mod:`.codec`, the index decision from :mod:`.index`, and every
-bit of bookkeeping runs inside the Lua scripts in ``scripts/``.
+encoding from :mod:`.codec`, the index decision from :mod:`.index`, the
+invalidation plans from :mod:`.sweep`, and every bit of bookkeeping runs
+inside the Lua scripts in ``scripts/``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import logging
-import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from ..._entry import CacheEntry
 from ..._enums import CacheStrategy
 from ..._errors import (
     BackendError,
-    BackendUnavailableError,
     DimensionMismatchError,
-    InvalidationError,
     InvalidInputError,
 )
-from ..._keys import split_key
 from ..._vectors import SIMILARITY_EPSILON, to_bytes
 from ..base import COUNTERS, SORT_FIELDS, Match, SemanticQuery
 from . import fields as F
-from .codec import MalformedEntryError, decode_record, encode_entry, parse_info, parse_rows, text
+from .codec import MalformedEntryError, decode_record, encode_entry, parse_info, text
 from .errors import IndexExistsError, IndexMissingError, OutOfMemoryError, ScriptMissingError
 from .index import plan_index
 from .layout import IndexName, KeyLayout
-from .queries import LONG_PROMPTS, MATCH_ALL, SHORT_PROMPTS, KnnQuery, SweepQuery, glob_filters, tag_filter
+from .queries import MATCH_ALL, KnnQuery, SweepQuery
 from .schema import VectorConfig, load_schema
 from .scripts import sha
+from .sweep import Invalidation
 from .wire import SCRIPT_ATTEMPTS, Command, Exclusive, LoadScripts, Pause, Pipeline, Script, WirePlan
 
 __all__ = ["Partition", "Settings"]
@@ -49,8 +46,6 @@ __all__ = ["Partition", "Settings"]
 log = logging.getLogger("redis_semcache.redis")
 
 _RANK_ZSET = {"access_count": "lfu", "last_access": "lru", "created_at": "fifo"}
-
-T = TypeVar("T")
 
 # Script reply statuses of a hit: served with its bookkeeping, or without it
 # because a full server (maxmemory, noeviction) refused the writes.
@@ -72,7 +67,7 @@ class Settings:
     dimension: int | None
 
 
-class Partition:
+class Partition(Invalidation):
     """The plans of one partition ``number`` of the cache laid out by ``layout``."""
 
     # Tunables, per call: evictions in one store script, entries per pipelined
@@ -243,37 +238,6 @@ class Partition:
         if overflow or self._trim_pending:
             yield from self._trim()
         return len(items)
-
-    def delete_keys(self, keys: Sequence[str]) -> WirePlan[int]:
-        ids = [k for k in dict.fromkeys(keys) if split_key(k) is not None]
-        if not ids:
-            return 0
-        tally = [0]
-        try:
-            yield from self._ready()
-            for i in range(0, len(ids), self.PAGE):
-                page = self._script(
-                    "delete", "invalidations", "ids", *ids[i : i + self.PAGE], extra_keys=(self._receipt(),)
-                )
-                tally[0] += int((yield from self._idempotent(_single, page)))
-        except BackendError as exc:
-            raise _incomplete(tally[0], exc) from exc
-        return tally[0]
-
-    def delete_tags(self, tags: Sequence[str]) -> WirePlan[int]:
-        if not tags:
-            return 0
-        return (yield from self._sweep([SweepQuery(tag_filter(F.TAG_H, list(tags)), batch=self.PAGE)]))
-
-    def delete_version(self, version: str) -> WirePlan[int]:
-        return (yield from self._sweep([SweepQuery(tag_filter(F.VERSION_H, [version]), batch=self.PAGE)]))
-
-    def delete_pattern(self, pattern: str) -> WirePlan[int]:
-        narrow = glob_filters(pattern)
-        sweeps = [SweepQuery(SHORT_PROMPTS, narrow.short, with_prompt=True, batch=self.PAGE)]
-        if narrow.long_possible:  # long prompts travel in small pages
-            sweeps.append(SweepQuery(LONG_PROMPTS, narrow.long, with_prompt=True, batch=self.LONG_PROMPT_PAGE))
-        return (yield from self._sweep(sweeps, confirm=lambda prompt: fnmatch.fnmatchcase(prompt, pattern)))
 
     def clear(self) -> WirePlan[None]:
         """Delete every entry of this partition (entries written meanwhile may survive)."""
@@ -506,23 +470,6 @@ class Partition:
         keys = (*self._keys, *extra_keys)
         return Command(("EVALSHA", sha(name), len(keys), *keys, self._prefix, stamp, *args))
 
-    def _receipt(self) -> str:
-        """A new receipt key for one delete script call (delete.lua)."""
-        return self._layout.receipt(self._number, secrets.token_hex(8))
-
-    def _idempotent(self, step: Callable[..., WirePlan[T]], *args: Any) -> WirePlan[T]:
-        """Run the plan ``step(*args)``, which is safe to repeat, again if the connection fails.
-
-        redis-py re-sends a command once its connection drops (client.py); this
-        also covers a reply that never came (a timeout, which it does not retry).
-        """
-        for _ in range(self.STEP_RETRIES):
-            try:
-                return (yield from step(*args))
-            except BackendUnavailableError as exc:
-                log.info("redis_semcache: repeating an invalidation step after: %s", exc)
-        return (yield from step(*args))
-
     def _pipeline(self, commands: Sequence[Command]) -> WirePlan[list[Any]]:
         """Run ``commands`` in one round trip; raise the first error.
 
@@ -595,129 +542,6 @@ class Partition:
             if not int(reply[0]):
                 values = [int(text(v)) for v in reply[2:]]
                 return int(reply[1]), dict(zip(COUNTERS, values, strict=True))
-
-    # -- internals: invalidation sweeps ----------------------------------
-
-    def _sweep(
-        self,
-        sweeps: Sequence[SweepQuery],
-        *,
-        confirm: Callable[[str], bool] | None = None,
-        counter: str = "invalidations",
-    ) -> WirePlan[int]:
-        """Delete the entries matching ``sweeps`` that exist when the sweep starts.
-
-        Each sweep reads pages of matching entries in ``seq`` order, each page
-        starting after the last ``seq`` seen; the deletion of the previous page
-        rides in the same pipeline as the next read.  Only entries with ``seq``
-        up to the snapshot taken in the first round trip are candidates, and
-        the delete script re-checks each entry's ``seq``, so an entry written or
-        rewritten during the sweep is never deleted by it.
-
-        Every round trip is safe to repeat (a page read is a pure read, a delete
-        carries a receipt), so a lost reply or a dropped connection costs a
-        re-send, never a page.  A sweep that cannot finish raises
-        InvalidationError; it never returns with matches left behind.
-        """
-        tally = [0]
-        try:
-            try:
-                yield from self._sweep_once(sweeps, confirm, counter, tally)
-            except IndexMissingError:
-                self._index = None  # dropped or flushed: recreate it and sweep again
-                yield from self._sweep_once(sweeps, confirm, counter, tally)
-        except BackendError as exc:
-            raise _incomplete(tally[0], exc) from exc
-        return tally[0]
-
-    def _sweep_once(
-        self, sweeps: Sequence[SweepQuery], confirm: Callable[[str], bool] | None, counter: str, tally: list[int]
-    ) -> WirePlan[None]:
-        index_name = self._layout.index(self._number, (yield from self._ready()))
-        snapshot: int | None = None
-        pending: list[str] = []
-        for sweep in sweeps:
-            after: int | None = None  # every match with seq <= after has been seen
-            # How many seqs past ``after`` the next page looks at.  Each page sorts
-            # the rows in its range, so a range reaching to the snapshot would make
-            # a sweep quadratic; the window follows the density of matches instead.
-            window: int | None = None
-            while True:
-                upto = snapshot
-                if snapshot is not None and after is not None and window is not None:
-                    upto = min(snapshot, after + window)
-                receipt = self._receipt() if pending else None
-                flushed, seq_now, indexing, reply = yield from self._idempotent(
-                    self._page, index_name, sweep, after, upto, snapshot is None, pending, counter, receipt
-                )
-                tally[0] += flushed
-                pending = []
-                if snapshot is None:
-                    if indexing:  # made by another process (or after a restart) and still scanning: not ready
-                        yield from self._wait_indexed(index_name)
-                        continue
-                    snapshot = seq_now
-                rows = [row for row in parse_rows(reply) if F.SEQ in row]
-                seqs = [int(text(row[F.SEQ])) for row in rows]
-                for row, seq in zip(rows, seqs, strict=True):
-                    key = text(row.get("__key", b""))
-                    if seq > snapshot or not key.startswith(self._prefix):
-                        continue  # written after the sweep began, or not ours
-                    if confirm is not None and not confirm(text(row.get(F.PROMPT, b""))):
-                        continue
-                    pending.extend((key[len(self._prefix) :], str(seq)))
-                if len(seqs) >= sweep.batch:  # a full page: seen up to its last row
-                    start = min(seqs) - 1 if after is None else after
-                    after = max(seqs)
-                    window = max(sweep.batch, after - start)
-                elif upto is None or upto >= snapshot:  # the rest of the range held less than a page
-                    break
-                else:  # the window held less than a page: look further next time
-                    after, window = upto, 2 * (window or sweep.batch)
-                if after >= snapshot:
-                    break
-        if pending:
-            last = self._evalsha(
-                "delete", repr(float(self._clock())), counter, "matched", *pending, extra_keys=(self._receipt(),)
-            )
-            tally[0] += int((yield from self._idempotent(self._pipeline, [last]))[0])
-
-    def _page(
-        self,
-        index_name: str,
-        sweep: SweepQuery,
-        after: int | None,
-        upto: int | None,
-        first: bool,
-        pending: list[str],
-        counter: str,
-        receipt: str | None,
-    ) -> WirePlan[tuple[int, int, bool, Any]]:
-        """One round trip: delete ``pending``; on the ``first`` page read the seq snapshot
-        and whether the index is still scanning; read the page of seqs in ``(after, upto]``."""
-        commands = []
-        if pending:
-            stamp = repr(float(self._clock()))
-            commands.append(self._evalsha("delete", stamp, counter, "matched", *pending, extra_keys=(receipt or "",)))
-        if first:
-            commands += [Command(("GET", self._layout.seq(self._number))), self.on_node("FT.INFO", index_name)]
-        commands.append(self.on_node("FT.AGGREGATE", index_name, *sweep.args(after, upto)))
-        results = yield from self._pipeline(commands)
-        flushed = int(results[0]) if pending else 0
-        seq_now = int(text(results[-3])) if first and results[-3] is not None else 0
-        indexing = first and bool(int(parse_info(results[-2]).get("indexing", 0)))
-        return flushed, seq_now, indexing, results[-1]
-
-
-def _single(effect: Script) -> WirePlan[Any]:
-    """A plan of one effect (for :meth:`Partition._idempotent`)."""
-    return (yield effect)
-
-
-def _incomplete(deleted: int, exc: BackendError) -> InvalidationError:
-    return InvalidationError(
-        f"invalidation stopped after deleting {deleted} entries; matching entries may remain ({exc})", deleted=deleted
-    )
 
 
 def _version_args(version: str | None) -> tuple[str, str]:
