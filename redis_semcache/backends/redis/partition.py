@@ -25,6 +25,7 @@ from ..._entry import CacheEntry
 from ..._enums import CacheStrategy
 from ..._errors import (
     BackendError,
+    BackendUnavailableError,
     DimensionMismatchError,
     InvalidInputError,
 )
@@ -351,6 +352,10 @@ class Partition(Invalidation):
             refused = None
         except OutOfMemoryError:
             refused = "Redis is out of memory (maxmemory reached, noeviction): writes are refused"
+        except BackendUnavailableError:
+            raise
+        except BackendError as exc:  # e.g. READONLY (a replica): it answers, but nothing can be cached
+            refused = f"Redis refuses writes ({exc})"
         report: dict[str, Any] = {"writes_accepted": refused is None, "unbooked_hits": self.unbooked_hits}
         if refused is not None:
             report["reason"] = refused
