@@ -160,20 +160,22 @@ class FaultProxy:
             self._rules.append(rule)
         return rule
 
-    def lose_reply(self, command: str, **kw: object) -> Rule:
-        return self.add(command, LOSE_REPLY, **kw)  # type: ignore[arg-type]
+    def lose_reply(self, command: str, *, nth: int = 1, times: int | None = 1, arg: str | bytes | None = None) -> Rule:
+        return self.add(command, LOSE_REPLY, nth=nth, times=times, arg=arg)
 
-    def swallow_reply(self, command: str, **kw: object) -> Rule:
-        return self.add(command, SWALLOW_REPLY, **kw)  # type: ignore[arg-type]
+    def swallow_reply(
+        self, command: str, *, nth: int = 1, times: int | None = 1, arg: str | bytes | None = None
+    ) -> Rule:
+        return self.add(command, SWALLOW_REPLY, nth=nth, times=times, arg=arg)
 
-    def cut_before(self, command: str, **kw: object) -> Rule:
-        return self.add(command, CUT_BEFORE, **kw)  # type: ignore[arg-type]
+    def cut_before(self, command: str, *, nth: int = 1, times: int | None = 1, arg: str | bytes | None = None) -> Rule:
+        return self.add(command, CUT_BEFORE, nth=nth, times=times, arg=arg)
 
-    def cut_after(self, command: str, **kw: object) -> Rule:
-        return self.add(command, CUT_AFTER, **kw)  # type: ignore[arg-type]
+    def cut_after(self, command: str, *, nth: int = 1, times: int | None = 1, arg: str | bytes | None = None) -> Rule:
+        return self.add(command, CUT_AFTER, nth=nth, times=times, arg=arg)
 
-    def on_command(self, command: str, callback: Callable[[], None], **kw: object) -> Rule:
-        return self.add(command, CALL, callback=callback, **kw)  # type: ignore[arg-type]
+    def on_command(self, command: str, callback: Callable[[], None], *, nth: int = 1, times: int | None = 1) -> Rule:
+        return self.add(command, CALL, nth=nth, times=times, callback=callback)
 
     def clear_rules(self) -> None:
         with self._lock:

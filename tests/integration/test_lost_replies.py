@@ -99,6 +99,16 @@ def test_an_invalidation_survives_one_lost_reply_or_dropped_connection(server, p
         assert cache.get_statistics()["invalidations"] == ENTRIES
 
 
+@pytest.mark.parametrize("point", list(FAULT_POINTS))
+def test_a_connection_cut_before_a_command_reaches_the_server_is_retried(server, proxy, point):
+    cache = LLMCachingManager(backend_via(proxy), embedder=None)
+    fill(cache)
+    for command, nth, arg in FAULT_POINTS[point]:
+        proxy.cut_before(command, nth=nth, arg=arg)
+    assert cache.invalidate(tags=["T"]) == ENTRIES
+    assert proxy.faults == 1 and size(server) == 0
+
+
 @pytest.mark.parametrize("point", ["second page read", "first delete"])
 def test_the_async_api_survives_one_lost_reply_too(server, proxy, point):
     cache = SyncViaAsync(LLMCachingManager(backend_via(proxy), embedder=None))
