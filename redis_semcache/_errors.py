@@ -12,7 +12,8 @@ everything this library raises on purpose::
     │   └── EmbeddingUnavailableError  the optional embedding extra is not installed
     └── BackendError               the storage backend failed
         ├── BackendUnavailableError    the server cannot be reached
-        └── SearchModuleMissingError   the Redis server has no RediSearch
+        ├── SearchModuleMissingError   the Redis server has no RediSearch
+        └── InvalidationError          an invalidation or clear did not complete
 
 Errors from a server are wrapped with ``raise ... from exc`` so the original
 cause stays visible in tracebacks.
@@ -28,6 +29,7 @@ __all__ = [
     "EmbeddingError",
     "EmbeddingUnavailableError",
     "InvalidInputError",
+    "InvalidationError",
     "SearchModuleMissingError",
     "SemanticCacheError",
     "SerializationError",
@@ -77,3 +79,15 @@ class BackendUnavailableError(BackendError):
 
 class SearchModuleMissingError(BackendError):
     """The Redis server lacks the search module needed for the vector index."""
+
+
+class InvalidationError(BackendError):
+    """An invalidation or ``clear()`` did not complete: matching entries may remain.
+
+    Raised whatever ``strict`` says, since returning a count would claim the
+    work was done.  ``deleted`` is how many entries it deleted before failing.
+    """
+
+    def __init__(self, message: str, *, deleted: int = 0) -> None:
+        super().__init__(message)
+        self.deleted = deleted

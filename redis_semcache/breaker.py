@@ -4,7 +4,9 @@ closed     calls go through; ``failure_threshold`` consecutive failures open it.
 open       calls are refused at once (the manager then fails open) until
            ``cooldown`` seconds have passed.
 half-open  one probe call is let through; success closes the breaker, failure
-           opens it for another cooldown.
+           opens it for another cooldown.  A probe that ends without a verdict
+           (cancelled, or an error that says nothing about the server) must
+           call ``release``, or no other call could ever probe again.
 """
 
 from __future__ import annotations
@@ -62,6 +64,11 @@ class CircuitBreaker:
         with self._lock:
             self._failures = 0
             self._opened_at = None
+            self._probing = False
+
+    def release(self) -> None:
+        """A call let through ended without a verdict: let the next call probe."""
+        with self._lock:
             self._probing = False
 
     def record_failure(self) -> None:

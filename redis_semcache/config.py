@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ._enums import CacheStrategy
 from ._errors import ConfigurationError
@@ -53,6 +54,37 @@ class EnvConfig:
     @property
     def uses_redis(self) -> bool:
         return self.redis_url is not None or self.redis_host is not None
+
+    def __repr__(self) -> str:
+        """Every setting, with the password and a URL's password shown as ``***``."""
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "redis_password" and value is not None:
+                value = "***"
+            elif f.name == "redis_url" and value is not None:
+                value = redact_url(value)
+            shown.append(f"{f.name}={value!r}")
+        return f"EnvConfig({', '.join(shown)})"
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password (``user:pw@`` or ``?password=``) shown as ``***``."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is not None:
+            host = parts.hostname or ""
+            if ":" in host:  # IPv6 literal
+                host = f"[{host}]"
+            port = f":{parts.port}" if parts.port is not None else ""
+            parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}{port}")
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        if any(k.lower() == "password" for k, _ in pairs):
+            query = [(k, "***" if k.lower() == "password" else v) for k, v in pairs]
+            parts = parts._replace(query=urlencode(query, safe="*"))
+        return url if parts.geturl() == urlsplit(url).geturl() else urlunsplit(parts)
+    except ValueError:  # unparseable: show nothing of it
+        return "<redacted>"
 
 
 def _positive_int(text: str) -> int:

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 from ._entry import CacheEntry, encode_response
 from ._enums import CacheStrategy, InvalidationStrategy
-from ._errors import BackendError, BackendUnavailableError, InvalidInputError
+from ._errors import BackendError, BackendUnavailableError, InvalidationError, InvalidInputError
 from ._keys import entry_id, normalize_prompt, scope_id
 from ._plan import RESULT, BackendCall, Compute, Effect, Embed, Plan, Sleep, run_async, run_sync
 from ._stats import CacheStatistics, LatencyHistogram, LatencyWindow
@@ -48,6 +48,9 @@ T = TypeVar("T")
 DEFAULT_BREAKER: Any = object()  # sentinel: a CircuitBreaker() for backends that do I/O
 _UNAVAILABLE: Any = object()  # fallback marking a lookup the backend could not answer
 _CIRCUIT_OPEN = BackendUnavailableError("circuit breaker open: backend calls paused after repeated failures")
+# Calls that remove entries: they never fail open (see _unavailable), and the
+# local fallback gets each one that succeeds on the backend.
+_REMOVALS = frozenset({"delete_keys", "delete_tags", "delete_version", "delete_pattern", "clear"})
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,10 @@ class LLMCachingManager:
     ``circuit_breaker`` (on by default for servers) pauses calls to a backend
     that keeps failing; a ``fallback_backend`` (e.g. an InMemoryCacheBackend)
     serves and stores entries while the backend is down.  Entries written to
-    the fallback stay local: they are not copied back when the server returns.
+    the fallback stay local: they are not copied back when the server returns,
+    and the fallback is emptied then.  ``invalidate`` and ``clear`` never fail
+    open: when they cannot finish they raise InvalidationError.  ``namespace``
+    scopes lookups only; it is not a tenant boundary (docs/operations.md).
     ``guards`` (see :mod:`redis_semcache.guards`) and then ``verifier``, a
     callable ``(query, candidate prompt, similarity) -> bool``, can veto a
     semantic candidate; the next most similar one is tried instead.
@@ -332,7 +338,8 @@ class LLMCachingManager:
 
         ``pattern`` is a case-sensitive glob over the normalised prompt, ``tags``
         removes entries carrying any of the tags, ``version`` removes entries of
-        that version, ``keys`` removes entries by id.
+        that version, ``keys`` removes entries by id.  Raises InvalidationError
+        (whatever ``strict`` says) when the backend could not finish.
         """
         return self._run(self._invalidate_plan(pattern, tags, version, keys))
 
@@ -398,7 +405,10 @@ class LLMCachingManager:
         return await asyncio.to_thread(self._write_report, path, stats, top, self._config())
 
     def health_check(self) -> dict[str, Any]:
-        """{'status': 'healthy' | 'unhealthy', ...} with backend facts; never raises."""
+        """{'status': 'healthy' | 'degraded' | 'unhealthy', ...} with backend facts; never raises.
+
+        'degraded': Redis answers but refuses writes (out of memory with noeviction).
+        """
         return self._run(self._health_plan())
 
     async def ahealth_check(self) -> dict[str, Any]:
@@ -699,10 +709,14 @@ class LLMCachingManager:
             result = getattr(self.backend, call.method)(*call.args, **call.kwargs)
         except BackendError as exc:
             return self._unavailable(call, exc)
+        except BaseException:
+            self._no_verdict()
+            raise
         return self._succeeded(call, result)
 
     async def _aguarded(self, call: BackendCall) -> Any:
         if self.breaker is not None and not self.breaker.allow():
+            await asyncio.sleep(0)  # refused at once, yet a loop of awaits must let other tasks run
             return self._unavailable(call, _CIRCUIT_OPEN)
         method = getattr(self.backend, "a" + call.method, None)
         try:
@@ -715,7 +729,16 @@ class LLMCachingManager:
                 result = getattr(self.backend, call.method)(*call.args, **call.kwargs)
         except BackendError as exc:
             return self._unavailable(call, exc)
+        except BaseException:  # cancelled (asyncio.wait_for), or an error that says nothing about the server
+            self._no_verdict()
+            raise
         return self._succeeded(call, result)
+
+    def _no_verdict(self) -> None:
+        """The call ended neither in success nor in a backend failure: if it was the
+        breaker's half-open probe, let another call probe."""
+        if self.breaker is not None:
+            self.breaker.release()
 
     def _succeeded(self, call: BackendCall, result: Any) -> Any:
         if self.breaker is not None:
@@ -725,10 +748,32 @@ class LLMCachingManager:
                 ended, self._outage = self._outage, None
             if ended is not None:
                 log.warning("redis_semcache: backend recovered after: %s", ended)
+                if self.fallback_backend is not None:
+                    self.fallback_backend.clear()  # see _mirror
+        self._mirror(call)
         return result if call.on_success is RESULT else call.on_success
 
+    def _mirror(self, call: BackendCall) -> None:
+        """Keep the local fallback from ever serving what the backend no longer holds.
+
+        The fallback is emptied when an outage ends, and while the backend is
+        healthy every removal, and every write of a key, also applies to the
+        fallback (an outage call may finish after the emptying).
+        """
+        fallback = self.fallback_backend
+        if fallback is None:
+            return
+        if call.method in _REMOVALS:
+            getattr(fallback, call.method)(*call.args, **call.kwargs)
+        elif call.method == "store":
+            fallback.delete_keys([call.args[0].key])
+
     def _unavailable(self, call: BackendCall, exc: BackendError) -> Any:
-        """Count and log a failed (or refused) call, then raise, use the local fallback, or fail open."""
+        """Count and log a failed (or refused) call, then raise, use the local fallback, or fail open.
+
+        A failed removal (invalidate, clear) raises InvalidationError whatever
+        ``strict`` says: the entries it was to remove may still be served.
+        """
         reason = None if exc is _CIRCUIT_OPEN else f"{type(exc).__name__}: {exc}"
         with self._errors_lock:
             self._errors += 1
@@ -739,6 +784,12 @@ class LLMCachingManager:
             self.breaker.record_failure()
         if began:  # log once per outage, not once per call (nor once per thread)
             log.warning("redis_semcache: backend failing, serving %s: %s", self._serving, reason)
+        if call.method in _REMOVALS:
+            if self.fallback_backend is not None:
+                getattr(self.fallback_backend, call.method)(*call.args, **call.kwargs)
+            if isinstance(exc, InvalidationError):
+                raise exc
+            raise InvalidationError(f"{call.method} did not complete: {exc}") from exc
         if self.strict:
             raise exc
         if self.fallback_backend is not None and call.method != "health":  # health reports the backend itself

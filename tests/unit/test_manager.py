@@ -14,6 +14,7 @@ from redis_semcache import (
     BackendUnavailableError,
     ConfigurationError,
     InMemoryCacheBackend,
+    InvalidationError,
     InvalidInputError,
     LLMCachingManager,
     create_in_memory_cache_manager,
@@ -133,7 +134,8 @@ def test_fail_open_counts_errors_and_logs_once(caplog):
         for _ in range(5):
             assert cache.get("q") is None
             assert cache.set("q", "r") is False
-        assert cache.invalidate(tags=["t"]) == 0
+        with pytest.raises(InvalidationError):  # never a count for work that was not done
+            cache.invalidate(tags=["t"])
     assert len([r for r in caplog.records if "failing" in r.message]) == 1
     stats = cache.get_statistics()
     assert stats["errors"] == 13 and "connection refused" in stats["backend_error"]

@@ -183,9 +183,11 @@ def test_knn_query_checks_its_arguments(kwargs):
 def test_sweep_query_args():
     plain = SweepQuery("@tag_h:{abc}", batch=100).args()
     assert plain == ["@tag_h:{abc} @seq:[-inf +inf]", "LOAD", 2, "@__key", "@seq",
-                     "WITHCURSOR", "COUNT", 100, "MAXIDLE", 60000, "TIMEOUT", 200, "DIALECT", 2]  # fmt: skip
+                     "SORTBY", 2, "@seq", "ASC", "MAX", 100, "TIMEOUT", 0, "DIALECT", 2]  # fmt: skip
     pattern = SweepQuery(q.SHORT_PROMPTS, "strlen(@pk) >= 1", with_prompt=True).args()
     assert pattern[:9] == [f"@plen:[0 {PATTERN_KEY_CHARS}] @seq:[-inf +inf]", "LOAD", 3, "@__key", "@seq", "@pk",
                            "FILTER", "exists(@pk) && (strlen(@pk) >= 1)", "LOAD"]  # fmt: skip
     assert pattern[9:11] == [1, "@prompt"]  # the prompt is loaded only for rows that passed the filter
     assert SweepQuery(q.MATCH_ALL).args()[0] == "@seq:[-inf +inf]"
+    # the next page starts after the last seq seen and stops at the snapshot
+    assert SweepQuery(q.MATCH_ALL).args(after=41, upto=900)[0] == "@seq:[(41 900]"

@@ -27,8 +27,8 @@ __all__ = [
     "decode_record",
     "encode_entry",
     "lfu_hits",
-    "parse_cursor",
     "parse_info",
+    "parse_rows",
     "parse_search",
     "text",
 ]
@@ -176,21 +176,15 @@ def parse_info(reply: Any) -> dict[str, Any]:
     raise TypeError(f"unexpected reply of type {type(reply).__name__}")
 
 
-def parse_cursor(reply: Any) -> tuple[list[dict[str, Any]], int]:
-    """(rows, cursor id) from FT.AGGREGATE WITHCURSOR or FT.CURSOR READ, RESP2 or RESP3.
-
-    The cursor id is 0 once the cursor is exhausted.
-    """
-    if not isinstance(reply, (list, tuple)) or len(reply) != 2:
-        raise TypeError(f"unexpected cursor reply of type {type(reply).__name__}")
-    chunk, cursor = reply
-    if isinstance(chunk, Mapping):  # RESP3: {results: [{extra_attributes: {...}}]}
-        results = {text(k): v for k, v in chunk.items()}.get("results") or []
+def parse_rows(reply: Any) -> list[dict[str, Any]]:
+    """The rows of an FT.AGGREGATE reply (without a cursor), RESP2 or RESP3."""
+    if isinstance(reply, Mapping):  # RESP3: {results: [{extra_attributes: {...}}]}
+        results = {text(k): v for k, v in reply.items()}.get("results") or []
         rows = []
         for item in results:
             item = {text(k): v for k, v in item.items()}
             rows.append({text(k): v for k, v in (item.get("extra_attributes") or {}).items()})
-        return rows, int(cursor)
-    if isinstance(chunk, (list, tuple)):  # RESP2: [count, [f, v, ...], ...]
-        return [_pairs(row) for row in chunk[1:]], int(cursor)
-    raise TypeError(f"unexpected cursor chunk of type {type(chunk).__name__}")
+        return rows
+    if isinstance(reply, (list, tuple)) and reply:  # RESP2: [count, [f, v, ...], ...]
+        return [_pairs(row) for row in reply[1:]]
+    raise TypeError(f"unexpected FT.AGGREGATE reply of type {type(reply).__name__}")

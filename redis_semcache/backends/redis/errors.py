@@ -9,6 +9,7 @@ All matching on server error text happens here::
     "<index>: no such index"               -> IndexMissingError (internal: recreate it)
     "Index already exists"                 -> IndexExistsError (internal: another process made it)
     NOSCRIPT                               -> ScriptMissingError (internal: load the scripts, re-run)
+    OOM (maxmemory reached, noeviction)    -> OutOfMemoryError
     any other RedisError                   -> BackendError
 
 Messages never contain a password: the ones we build name only host and port,
@@ -28,6 +29,7 @@ __all__ = [
     "REDIS_ERRORS",
     "IndexExistsError",
     "IndexMissingError",
+    "OutOfMemoryError",
     "ScriptMissingError",
     "classify",
     "is_index_exists",
@@ -47,6 +49,10 @@ class IndexMissingError(BackendError):
 
 class IndexExistsError(BackendError):
     """FT.CREATE found the index already made (by another process or task)."""
+
+
+class OutOfMemoryError(BackendError):
+    """The server refused a write: maxmemory reached and the policy is noeviction."""
 
 
 class ScriptMissingError(BackendError):
@@ -108,6 +114,8 @@ def classify(exc: Exception, where: str, secrets: Sequence[str] = ()) -> Backend
         return IndexMissingError(f"Redis at {where}: search index missing ({detail})")
     if isinstance(exc, rx.ResponseError) and is_index_exists(exc):
         return IndexExistsError(f"Redis at {where}: search index exists ({detail})")
+    if isinstance(exc, rx.OutOfMemoryError):
+        return OutOfMemoryError(f"Redis at {where} is out of memory ({detail})")
     if isinstance(exc, rx.NoScriptError):
         return ScriptMissingError(f"Redis at {where}: script not loaded ({detail})")
     return BackendError(f"Redis at {where} failed ({detail})")

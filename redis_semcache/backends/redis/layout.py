@@ -109,6 +109,14 @@ class KeyLayout:
     def lock(self, p: int, entry_id: str) -> str:
         return f"{self.base(p)}lock:{entry_id}"
 
+    def receipt(self, p: int, token: str) -> str:
+        """Where a delete script leaves its count, so a re-sent call returns it (delete.lua)."""
+        return f"{self.base(p)}receipt:{token}"
+
+    def probe(self, p: int) -> str:
+        """A short-lived key health checks write, to learn whether the server takes writes."""
+        return f"{self.base(p)}probe"
+
     def scopes(self, p: int) -> str:
         return f"{self.base(p)}scopes"
 

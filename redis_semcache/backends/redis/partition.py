@@ -7,14 +7,14 @@ run the very same code; only the driver differs.  A single Redis has one
 partition; a cluster has several (cluster.py).
 
 Key names come from :mod:`.layout`, queries from :mod:`.queries`, hash
-encoding from :mod:`.codec`, the index decision from :mod:`.index`, and every
-bit of bookkeeping runs inside the Lua scripts in ``scripts/``.
+encoding from :mod:`.codec`, the index decision from :mod:`.index`, the
+invalidation plans from :mod:`.sweep`, and every bit of bookkeeping runs
+inside the Lua scripts in ``scripts/``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -23,25 +23,35 @@ from typing import Any
 
 from ..._entry import CacheEntry
 from ..._enums import CacheStrategy
-from ..._errors import BackendError, DimensionMismatchError, InvalidInputError
-from ..._keys import split_key
+from ..._errors import (
+    BackendError,
+    BackendUnavailableError,
+    DimensionMismatchError,
+    InvalidInputError,
+)
 from ..._vectors import SIMILARITY_EPSILON, to_bytes
 from ..base import COUNTERS, SORT_FIELDS, Match, SemanticQuery
 from . import fields as F
-from .codec import MalformedEntryError, decode_record, encode_entry, parse_cursor, parse_info, text
-from .errors import IndexExistsError, IndexMissingError, ScriptMissingError
+from .codec import MalformedEntryError, decode_record, encode_entry, parse_info, text
+from .errors import IndexExistsError, IndexMissingError, OutOfMemoryError, ScriptMissingError
 from .index import plan_index
 from .layout import IndexName, KeyLayout
-from .queries import LONG_PROMPTS, MATCH_ALL, SHORT_PROMPTS, KnnQuery, SweepQuery, glob_filters, tag_filter
+from .queries import MATCH_ALL, KnnQuery, SweepQuery
 from .schema import VectorConfig, load_schema
 from .scripts import sha
-from .wire import Command, Exclusive, LoadScripts, Pause, Pipeline, Script, WirePlan
+from .sweep import Invalidation
+from .wire import SCRIPT_ATTEMPTS, Command, Exclusive, LoadScripts, Pause, Pipeline, Script, WirePlan
 
 __all__ = ["Partition", "Settings"]
 
 log = logging.getLogger("redis_semcache.redis")
 
 _RANK_ZSET = {"access_count": "lfu", "last_access": "lru", "created_at": "fifo"}
+
+# Script reply statuses of a hit: served with its bookkeeping, or without it
+# because a full server (maxmemory, noeviction) refused the writes.
+HIT, HIT_UNBOOKED = 1, 3
+_HIT = (HIT, HIT_UNBOOKED)
 
 
 @dataclass(kw_only=True)
@@ -58,18 +68,21 @@ class Settings:
     dimension: int | None
 
 
-class Partition:
+class Partition(Invalidation):
     """The plans of one partition ``number`` of the cache laid out by ``layout``."""
 
     # Tunables, per call: evictions in one store script, entries per pipelined
     # store batch, expired entries settled per script, invalidation page sizes
-    # (short / long prompts), and the longest wait for a new index to scan.
+    # (short / long prompts), the longest wait for an index to scan existing
+    # keys, and how often an invalidation step (safe to repeat) is re-sent
+    # after a connection failure or timeout, on top of redis-py's own retries.
     STORE_EVICTION_LIMIT = 64
     STORE_BATCH = 200
     PRUNE_LIMIT = 256
     PAGE = 500
     LONG_PROMPT_PAGE = 16
     INDEXING_TIMEOUT = 60.0
+    STEP_RETRIES = 2
 
     def __init__(
         self,
@@ -94,6 +107,7 @@ class Partition:
         self._index: IndexName | None = None
         self._seen_dim: int | None = None  # kept when the index vanishes, to recreate it alike
         self._trim_pending = False
+        self.unbooked_hits = 0  # hits served without bookkeeping: the server refused writes (out of memory)
         self.max_size: int | None = None
         self.eviction_strategy = CacheStrategy.LRU
         self.sliding_ttl = False
@@ -136,7 +150,8 @@ class Partition:
             "1" if self.sliding_ttl else "0",
         )
         status = int(reply[0])
-        if status == 1:
+        if status in _HIT:
+            self._booked(status)
             return self._decode(reply[1:])
         if status == -1:
             log.warning("redis_semcache: skipping key %s%s: not an entry this library wrote", self._prefix, key)
@@ -179,7 +194,8 @@ class Partition:
             yield from self._count_miss(query)
             return None
         status = int(reply[0])
-        if status == 1:
+        if status in _HIT:
+            self._booked(status)
             entry = self._decode(reply[2:])
             return None if entry is None else Match(entry, 1.0 - float(text(reply[1])))
         if status == 2 and query.accept is not None:
@@ -189,7 +205,8 @@ class Partition:
                 if not query.accept(query.prompt, prompt, similarity):
                     continue
                 touched = yield self._script("touch", entry_id, seq, sliding, miss_counter)
-                if int(touched[0]) == 1:
+                if int(touched[0]) in _HIT:
+                    self._booked(int(touched[0]))
                     entry = self._decode(touched[1:])
                     if entry is not None:
                         return Match(entry, similarity)
@@ -231,31 +248,6 @@ class Partition:
             yield from self._trim()
         return len(items)
 
-    def delete_keys(self, keys: Sequence[str]) -> WirePlan[int]:
-        ids = [k for k in dict.fromkeys(keys) if split_key(k) is not None]
-        if not ids:
-            return 0
-        yield from self._ready()
-        deleted = 0
-        for i in range(0, len(ids), self.PAGE):
-            deleted += int((yield self._script("delete", "invalidations", "ids", *ids[i : i + self.PAGE])))
-        return deleted
-
-    def delete_tags(self, tags: Sequence[str]) -> WirePlan[int]:
-        if not tags:
-            return 0
-        return (yield from self._sweep([SweepQuery(tag_filter(F.TAG_H, list(tags)), batch=self.PAGE)]))
-
-    def delete_version(self, version: str) -> WirePlan[int]:
-        return (yield from self._sweep([SweepQuery(tag_filter(F.VERSION_H, [version]), batch=self.PAGE)]))
-
-    def delete_pattern(self, pattern: str) -> WirePlan[int]:
-        narrow = glob_filters(pattern)
-        sweeps = [SweepQuery(SHORT_PROMPTS, narrow.short, with_prompt=True, batch=self.PAGE)]
-        if narrow.long_possible:  # long prompts travel in small pages
-            sweeps.append(SweepQuery(LONG_PROMPTS, narrow.long, with_prompt=True, batch=self.LONG_PROMPT_PAGE))
-        return (yield from self._sweep(sweeps, confirm=lambda prompt: fnmatch.fnmatchcase(prompt, pattern)))
-
     def clear(self) -> WirePlan[None]:
         """Delete every entry of this partition (entries written meanwhile may survive)."""
         yield from self._sweep([SweepQuery(MATCH_ALL, batch=self.PAGE)], counter="")
@@ -264,9 +256,17 @@ class Partition:
     # -- single flight ---------------------------------------------------
 
     def acquire_lock(self, key: str, token: str, ttl: float) -> WirePlan[bool]:
-        """SET NX PX: the lock expires on the server's clock after ``ttl`` seconds."""
+        """SET NX PX: the lock expires on the server's clock after ``ttl`` seconds.
+
+        When the lock is taken, it may be by us: an earlier send of this very
+        command took it and its reply was lost (redis-py re-sent it).  The
+        holder's token says so.
+        """
         lock = self._layout.lock(self._number, key)
-        return bool((yield Command(("SET", lock, token, "NX", "PX", max(1, round(ttl * 1000))))))
+        if (yield Command(("SET", lock, token, "NX", "PX", max(1, round(ttl * 1000))))):
+            return True
+        holder = yield Command(("GET", lock))
+        return holder is not None and text(holder) == token
 
     def release_lock(self, key: str, token: str) -> WirePlan[bool]:
         yield from self._ready()
@@ -333,8 +333,9 @@ class Partition:
             search_version = _search_version((yield self.on_node("MODULE", "LIST")))
         except BackendError:
             search_version = None
-        return {
-            "status": "healthy",
+        memory = yield from self._memory()
+        report = {
+            "status": "healthy" if memory["writes_accepted"] else "degraded",
             "backend": "redis",
             "redis_version": redis_version,
             "search_version": search_version,
@@ -352,7 +353,38 @@ class Partition:
             "eviction_strategy": self.eviction_strategy.value,
             "sliding_ttl": self.sliding_ttl,
             "latency_ms": round(latency_ms, 3),
+            "memory": memory,
         }
+        if "reason" in memory:
+            report["reason"] = memory["reason"]
+        return report
+
+    def _memory(self) -> WirePlan[dict[str, Any]]:
+        """Whether the server takes writes (a full Redis with noeviction refuses them:
+        hits are then served without bookkeeping and nothing new is cached), and
+        its memory figures when the ACL allows INFO."""
+        try:
+            yield Command(("SET", self._layout.probe(self._number), "1", "PX", 1000))
+            refused = None
+        except OutOfMemoryError:
+            refused = "Redis is out of memory (maxmemory reached, noeviction): writes are refused"
+        except BackendUnavailableError:
+            raise
+        except BackendError as exc:  # e.g. READONLY (a replica): it answers, but nothing can be cached
+            refused = f"Redis refuses writes ({exc})"
+        report: dict[str, Any] = {"writes_accepted": refused is None, "unbooked_hits": self.unbooked_hits}
+        if refused is not None:
+            report["reason"] = refused
+        try:
+            info = yield self.on_node("INFO", "memory")
+            report.update(
+                used_bytes=int(info["used_memory"]),
+                max_bytes=int(info["maxmemory"]),
+                policy=text(info["maxmemory_policy"]),
+            )
+        except (BackendError, KeyError, TypeError, ValueError):
+            pass
+        return report
 
     def drop_indexes(self) -> WirePlan[None]:
         """Drop this partition's search indexes with their documents (see the backend's ``drop``)."""
@@ -424,7 +456,7 @@ class Partition:
         return plan.use
 
     def _wait_indexed(self, full: str) -> WirePlan[None]:
-        """Wait until a (new) index has scanned the keys that existed before it."""
+        """Wait until an index has scanned the keys that existed before it was made."""
         deadline = time.monotonic() + self.INDEXING_TIMEOUT
         delay = 0.005
         while True:
@@ -454,12 +486,12 @@ class Partition:
         stamp = repr(float(self._clock() if now is None else now))
         return Script(name, (*self._keys, *extra_keys), (self._prefix, stamp, *args))
 
-    def _evalsha(self, name: str, stamp: str, *args: Any) -> Command:
+    def _evalsha(self, name: str, stamp: str, *args: Any, extra_keys: Sequence[str] = ()) -> Command:
         """Script ``name`` as a plain EVALSHA command, for a pipeline (see :meth:`_pipeline`).
 
         A cluster pipeline refuses ``pipe.evalsha`` but routes EVALSHA by its keys.
         """
-        keys = self._keys
+        keys = (*self._keys, *extra_keys)
         return Command(("EVALSHA", sha(name), len(keys), *keys, self._prefix, stamp, *args))
 
     def _pipeline(self, commands: Sequence[Command]) -> WirePlan[list[Any]]:
@@ -470,8 +502,10 @@ class Partition:
         running a cursor read twice would skip a page.
         """
         results: list[Any] = yield Pipeline(tuple(commands))
-        failed = [i for i, r in enumerate(results) if isinstance(r, ScriptMissingError)]
-        if failed:
+        for _ in range(SCRIPT_ATTEMPTS - 1):  # NOSCRIPT: nothing ran; the scripts may be flushed again meanwhile
+            failed = [i for i, r in enumerate(results) if isinstance(r, ScriptMissingError)]
+            if not failed:
+                break
             yield LoadScripts()
             again = yield Pipeline(tuple(commands[i] for i in failed))
             for i, result in zip(failed, again, strict=True):
@@ -480,6 +514,10 @@ class Partition:
         if errors:
             raise errors[0]
         return results
+
+    def _booked(self, status: int) -> None:
+        if status == HIT_UNBOOKED:
+            self.unbooked_hits += 1  # a race between threads may lose a count; it is a gauge of trouble
 
     def _decode(self, record: Sequence[Any]) -> CacheEntry | None:
         try:
@@ -528,80 +566,6 @@ class Partition:
             if not int(reply[0]):
                 values = [int(text(v)) for v in reply[2:]]
                 return int(reply[1]), dict(zip(COUNTERS, values, strict=True))
-
-    # -- internals: invalidation sweeps ----------------------------------
-
-    def _sweep(
-        self,
-        sweeps: Sequence[SweepQuery],
-        *,
-        confirm: Callable[[str], bool] | None = None,
-        counter: str = "invalidations",
-    ) -> WirePlan[int]:
-        """Delete the entries matching ``sweeps`` that exist when the sweep starts.
-
-        Each sweep is an FT.AGGREGATE cursor read page by page; the deletion of
-        the previous page rides in the same pipeline as the next read.  Only
-        entries with ``seq`` up to the snapshot taken in the first round trip
-        are candidates, and the delete script re-checks each entry's ``seq``,
-        so an entry written or rewritten during the sweep is never deleted by
-        it.
-        """
-        try:
-            return (yield from self._sweep_once(sweeps, confirm, counter))
-        except IndexMissingError:
-            self._index = None  # dropped or flushed: recreate it and sweep again
-            return (yield from self._sweep_once(sweeps, confirm, counter))
-
-    def _sweep_once(
-        self, sweeps: Sequence[SweepQuery], confirm: Callable[[str], bool] | None, counter: str
-    ) -> WirePlan[int]:
-        index_name = self._layout.index(self._number, (yield from self._ready()))
-        snapshot: int | None = None
-        pending: list[str] = []
-        deleted = 0
-        for sweep in sweeps:
-            cursor = 0
-            first = True
-            while first or cursor:
-                read_seq = snapshot is None
-                flushed, seq_now, reply = yield from self._page(index_name, sweep, cursor, pending, counter, read_seq)
-                first = False
-                deleted += flushed
-                pending = []
-                if snapshot is None:
-                    snapshot = seq_now
-                rows, cursor = parse_cursor(reply)
-                for row in rows:
-                    if F.SEQ not in row or "__key" not in row:
-                        continue
-                    key, seq = text(row["__key"]), int(text(row[F.SEQ]))
-                    if seq > snapshot or not key.startswith(self._prefix):
-                        continue  # written after the sweep began, or not ours
-                    if confirm is not None and not confirm(text(row.get(F.PROMPT, b""))):
-                        continue
-                    pending.extend((key[len(self._prefix) :], str(seq)))
-        if pending:
-            deleted += int((yield self._script("delete", counter, "matched", *pending)))
-        return deleted
-
-    def _page(
-        self, index_name: str, sweep: SweepQuery, cursor: int, pending: list[str], counter: str, read_seq: bool
-    ) -> WirePlan[tuple[int, int, Any]]:
-        """One round trip: delete ``pending``, maybe read the seq snapshot, read the next page."""
-        commands = []
-        if pending:
-            commands.append(self._evalsha("delete", repr(float(self._clock())), counter, "matched", *pending))
-        if read_seq:
-            commands.append(Command(("GET", self._layout.seq(self._number))))
-        if cursor:
-            commands.append(self.on_node("FT.CURSOR", "READ", index_name, cursor, "COUNT", sweep.batch))
-        else:
-            commands.append(self.on_node("FT.AGGREGATE", index_name, *sweep.args()))
-        results = yield from self._pipeline(commands)
-        flushed = int(results[0]) if pending else 0
-        seq_now = int(text(results[-2])) if read_seq and results[-2] is not None else 0
-        return flushed, seq_now, results[-1]
 
 
 def _version_args(version: str | None) -> tuple[str, str]:

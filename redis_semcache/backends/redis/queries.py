@@ -253,25 +253,28 @@ class KnnQuery:
 
 @dataclass(frozen=True)
 class SweepQuery:
-    """An ``FT.AGGREGATE ... WITHCURSOR`` over the entries matching ``where``.
+    """One page of an invalidation sweep: an ``FT.AGGREGATE`` over the entries
+    matching ``where`` whose ``seq`` lies in ``(after, upto]``, lowest ``seq``
+    first, at most ``batch`` rows.
 
     Rows carry the entry key and its ``seq`` (and the prompt when
     ``with_prompt``); ``filter`` is an optional FILTER expression over the
-    pattern key.  The backend reads the cursor page by page with
-    ``FT.CURSOR READ`` - a cursor, unlike LIMIT offsets, neither skips nor
-    repeats rows while earlier pages are being deleted.
+    pattern key.  The sweep pages by ``seq`` (keyset paging) rather than with
+    a server-side cursor: a page query is a pure read that can be re-sent
+    after a lost reply, and no cursor is left behind when a sweep is abandoned
+    (cursors leaked by failed sweeps used to exhaust the index's cursor pool).
     """
 
     where: str = ""
     filter: str | None = None
     with_prompt: bool = False
     batch: int = 500
-    max_idle_ms: int = 60_000
-    timeout_ms: int = 200
 
-    def args(self) -> list[Any]:
-        """``FT.AGGREGATE`` arguments after the index name."""
-        text = f"{self.where} @{F.SEQ}:[-inf +inf]".strip()
+    def args(self, after: int | None = None, upto: int | None = None) -> list[Any]:
+        """``FT.AGGREGATE`` arguments after the index name, for the page after ``seq`` ``after``."""
+        low = "-inf" if after is None else f"({after}"
+        high = "+inf" if upto is None else str(upto)
+        text = f"{self.where} @{F.SEQ}:[{low} {high}]".strip()
         args: list[Any] = [text]
         if self.filter is None:
             args += ["LOAD", 2, "@__key", f"@{F.SEQ}"]
@@ -282,11 +285,10 @@ class SweepQuery:
             args += ["LOAD", 3, "@__key", f"@{F.SEQ}", f"@{F.PATTERN_KEY}", "FILTER", where]
         if self.with_prompt:
             args += ["LOAD", 1, f"@{F.PROMPT}"]
-        # TIMEOUT bounds how long one read blocks the server; a cursor read that
-        # times out returns what it has and the next read resumes (measured: all
-        # rows still arrive), so the sweep stays complete.
-        return [*args, "WITHCURSOR", "COUNT", self.batch, "MAXIDLE", self.max_idle_ms,
-                "TIMEOUT", self.timeout_ms, "DIALECT", 2]  # fmt: skip
+        # TIMEOUT 0: no time limit.  With a limit, RediSearch's default ON_TIMEOUT
+        # policy returns the rows found so far without saying so, and a page
+        # missing rows would make the sweep step over them.
+        return [*args, "SORTBY", 2, f"@{F.SEQ}", "ASC", "MAX", self.batch, "TIMEOUT", 0, "DIALECT", 2]
 
 
 # A SweepQuery ``where`` that matches every entry.

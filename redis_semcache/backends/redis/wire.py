@@ -22,6 +22,8 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from redis.exceptions import NoScriptError
+
 from ..._plan import run_async, run_sync
 from .errors import REDIS_ERRORS, classify
 from .scripts import NAMES, ScriptSet, source
@@ -40,6 +42,11 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+# redis-py's Script reloads a flushed script once; a SCRIPT FLUSH landing between
+# that reload and the call fails it again.  NOSCRIPT means nothing ran, so the
+# drivers simply call again, this many times in all.
+SCRIPT_ATTEMPTS = 4
 
 
 @dataclass(frozen=True)
@@ -123,7 +130,7 @@ class SyncDriver:
             if isinstance(effect, Command):
                 return self.command(effect)
             if isinstance(effect, Script):
-                return self.scripts[effect.name](keys=effect.keys, args=effect.args)
+                return self.script(effect)
             if isinstance(effect, Pipeline):
                 return [self._error(r) for r in self.pipeline(effect.commands)]
             return self.load_scripts()
@@ -132,6 +139,14 @@ class SyncDriver:
 
     def command(self, command: Command) -> Any:
         return self.client.execute_command(*command.args)
+
+    def script(self, effect: Script) -> Any:
+        for _ in range(SCRIPT_ATTEMPTS - 1):
+            try:
+                return self.scripts[effect.name](keys=effect.keys, args=effect.args)
+            except NoScriptError:
+                continue
+        return self.scripts[effect.name](keys=effect.keys, args=effect.args)
 
     def pipeline(self, commands: Sequence[Command]) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
@@ -179,7 +194,7 @@ class AsyncDriver:
             if isinstance(effect, Command):
                 return await self.command(effect)
             if isinstance(effect, Script):
-                return await self.scripts[effect.name](keys=effect.keys, args=effect.args)
+                return await self.script(effect)
             if isinstance(effect, Pipeline):
                 return [self._error(r) for r in await self.pipeline(effect.commands)]
             return await self.load_scripts()
@@ -188,6 +203,14 @@ class AsyncDriver:
 
     async def command(self, command: Command) -> Any:
         return await self.client.execute_command(*command.args)
+
+    async def script(self, effect: Script) -> Any:
+        for _ in range(SCRIPT_ATTEMPTS - 1):
+            try:
+                return await self.scripts[effect.name](keys=effect.keys, args=effect.args)
+            except NoScriptError:
+                continue
+        return await self.scripts[effect.name](keys=effect.keys, args=effect.args)
 
     async def pipeline(self, commands: Sequence[Command]) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)

@@ -144,6 +144,30 @@ local function touch(id, v, sliding)
   return NOW_TEXT, lfu, redis.call('ZSCORE', Z_EXP, id)
 end
 
+-- A read's bookkeeping (LRU/LFU scores, a sliding TTL, the hit counter) is
+-- optional: with maxmemory and noeviction a full Redis refuses every write
+-- that needs memory, and the entry must still be served.  Returns whether the
+-- bookkeeping was done, and the scores the record reports.
+local function touch_if_possible(id, v, sliding, counter)
+  local ok, lru, lfu, exp = pcall(touch, id, v, sliding)
+  if ok then
+    pcall(count, counter, 1)
+    return true, lru, lfu, exp
+  end
+  return false, redis.call('ZSCORE', Z_LRU, id), redis.call('ZSCORE', Z_LFU, id), redis.call('ZSCORE', Z_EXP, id)
+end
+
+-- A counter a read keeps, skipped when the server refuses the write (see above).
+local function count_if_possible(field, n)
+  return pcall(count, field, n)
+end
+
+-- Reply status of a hit: 1, or 3 when its bookkeeping was refused (counted by the caller).
+local function hit_status(booked)
+  if booked then return 1 end
+  return 3
+end
+
 local VICTIM_ORDER = {lru = {Z_LRU}, lfu = {Z_LFU}, fifo = {Z_FIFO}, ttl = {Z_EXP, Z_FIFO}}
 
 local function victim(strategy, protect)

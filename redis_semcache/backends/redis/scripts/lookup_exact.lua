@@ -6,7 +6,8 @@
 --   ARGV[5]     version
 --   ARGV[6]     '1' when a miss is final (count it), '0' when a semantic lookup follows
 --   ARGV[7]     '1' for sliding TTL (a hit restarts the TTL)
--- Returns {1, record...} on a hit (counts exact_hits), {0} on a miss, or
+-- Returns {1, record...} on a hit (counts exact_hits; {3, record...} when a
+-- full server refused the hit's bookkeeping, see _lib.lua), {0} on a miss, or
 -- {-1, id} when the key holds something we did not write (counted as a miss
 -- when final; the caller logs a warning).
 local id = ARGV[3]
@@ -14,7 +15,7 @@ local key = PREFIX .. id
 
 local function miss(reply)
   if ARGV[6] == '1' then
-    count('misses', 1)
+    count_if_possible('misses', 1)
   end
   return reply
 end
@@ -36,8 +37,7 @@ if ARGV[4] == '1' and v[I_VERSION] ~= ARGV[5] then
   return miss({0})
 end
 
-local lru, lfu, exp = touch(id, v, ARGV[7] == '1')
-count('exact_hits', 1)
+local booked, lru, lfu, exp = touch_if_possible(id, v, ARGV[7] == '1', 'exact_hits')
 local rec = as_record(id, v, lru, lfu, exp)
-table.insert(rec, 1, 1)
+table.insert(rec, 1, hit_status(booked))
 return rec

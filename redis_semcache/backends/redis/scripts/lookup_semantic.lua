@@ -16,7 +16,8 @@
 --               when the scope holds less than a quarter of the cache
 --   ARGV[11..]  the other FT.SEARCH arguments; RETURN must include dist, fmt, seq
 --               and model_h (and prompt in 'list' mode), SORTBY dist
--- Returns, in 'best' mode, {1, dist, record...} on a hit (counts semantic_hits)
+-- Returns, in 'best' mode, {1, dist, record...} on a hit (counts semantic_hits;
+-- status 3 when a full server refused the bookkeeping, see _lib.lua)
 -- or {0} on a miss (counts ARGV[6]).  In 'list' mode it counts a provisional
 -- miss and returns {2, id, dist, seq, prompt, id, dist, seq, prompt, ...};
 -- touch.lua turns that miss into a hit if the caller accepts a candidate.
@@ -34,7 +35,7 @@ local res = redis.call('FT.SEARCH', KEYS[8], text, unpack(ARGV, 11))
 local max_distance = tonumber(ARGV[4])
 local function count_miss()
   if ARGV[6] ~= '' then
-    count(ARGV[6], 1)
+    count_if_possible(ARGV[6], 1)
   end
 end
 local found = {}
@@ -55,11 +56,10 @@ if ARGV[3] == 'best' then
   for _, c in ipairs(found) do
     local v = read(c[1])
     if v then
-      local lru, lfu, exp = touch(c[1], v, ARGV[5] == '1')
-      count('semantic_hits', 1)
+      local booked, lru, lfu, exp = touch_if_possible(c[1], v, ARGV[5] == '1', 'semantic_hits')
       local rec = as_record(c[1], v, lru, lfu, exp)
       table.insert(rec, 1, c[2])
-      table.insert(rec, 1, 1)
+      table.insert(rec, 1, hit_status(booked))
       return rec
     end
   end

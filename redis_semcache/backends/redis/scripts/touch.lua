@@ -6,7 +6,8 @@
 --   ARGV[4]     the seq the candidate had when it was listed
 --   ARGV[5]     '1' for sliding TTL
 --   ARGV[6]     the counter lookup_semantic counted the provisional miss in ('' for none)
--- Returns {1, record...} and moves one count from ARGV[6] to semantic_hits when
+-- Returns {1, record...} ({3, ...} when a full server refused the bookkeeping,
+-- see _lib.lua) and moves one count from ARGV[6] to semantic_hits when
 -- the entry is still the one that was vetted (same seq), else {0} (the entry
 -- was replaced or removed meanwhile; the miss stands).
 local id = ARGV[3]
@@ -14,11 +15,10 @@ local v = read(id)
 if not v or v[I_SEQ] ~= ARGV[4] then
   return {0}
 end
-local lru, lfu, exp = touch(id, v, ARGV[5] == '1')
-if ARGV[6] ~= '' and tonumber(redis.call('HGET', STATS, ARGV[6]) or '0') > 0 then
+local booked, lru, lfu, exp = touch_if_possible(id, v, ARGV[5] == '1', 'semantic_hits')
+if booked and ARGV[6] ~= '' and tonumber(redis.call('HGET', STATS, ARGV[6]) or '0') > 0 then
   count(ARGV[6], -1)
 end
-count('semantic_hits', 1)
 local rec = as_record(id, v, lru, lfu, exp)
-table.insert(rec, 1, 1)
+table.insert(rec, 1, hit_status(booked))
 return rec

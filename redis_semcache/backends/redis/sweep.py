@@ -1,0 +1,239 @@
+"""Invalidation: deleting by ids, tags, version, pattern, or everything, in one partition.
+
+A sweep reads pages of matching entries in ``seq`` order (keyset paging, no
+server-side cursor) and deletes each page with ``delete.lua`` in the same
+round trip as the next read.  Every round trip is safe to send twice - a page
+read is a pure read, a delete carries a receipt - so a lost reply or a dropped
+connection costs a re-send, never a page, and an abandoned sweep leaves
+nothing allocated on the server.  A sweep that cannot finish raises
+InvalidationError; it never returns with matches left behind.
+
+:class:`Invalidation` is a part of :class:`~.partition.Partition`, which
+supplies the attributes and helpers declared at the top of the class.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from ..._errors import BackendError, BackendUnavailableError, InvalidationError
+from ..._keys import split_key
+from . import fields as F
+from .codec import parse_info, parse_rows, text
+from .errors import IndexMissingError
+from .layout import IndexName, KeyLayout
+from .queries import LONG_PROMPTS, SHORT_PROMPTS, SweepQuery, glob_filters, tag_filter
+from .wire import Command, Script, WirePlan
+
+__all__ = ["Invalidation"]
+
+log = logging.getLogger("redis_semcache.redis")
+
+T = TypeVar("T")
+
+
+class Invalidation:
+    """The invalidation plans of a partition."""
+
+    # Supplied by Partition.
+    PAGE: int
+    LONG_PROMPT_PAGE: int
+    STEP_RETRIES: int
+    _layout: KeyLayout
+    _number: int
+    _prefix: str
+    _clock: Callable[[], float]
+    _index: IndexName | None
+
+    def _ready(self) -> WirePlan[IndexName]:
+        raise NotImplementedError
+
+    def _script(self, name: str, *args: Any, extra_keys: Sequence[str] = (), now: float | None = None) -> Script:
+        raise NotImplementedError
+
+    def _evalsha(self, name: str, stamp: str, *args: Any, extra_keys: Sequence[str] = ()) -> Command:
+        raise NotImplementedError
+
+    def _pipeline(self, commands: Sequence[Command]) -> WirePlan[list[Any]]:
+        raise NotImplementedError
+
+    def _wait_indexed(self, full: str) -> WirePlan[None]:
+        raise NotImplementedError
+
+    def on_node(self, *args: Any) -> Command:
+        raise NotImplementedError
+
+    def delete_keys(self, keys: Sequence[str]) -> WirePlan[int]:
+        ids = [k for k in dict.fromkeys(keys) if split_key(k) is not None]
+        if not ids:
+            return 0
+        tally = [0]
+        try:
+            yield from self._ready()
+            for i in range(0, len(ids), self.PAGE):
+                page = self._script(
+                    "delete", "invalidations", "ids", *ids[i : i + self.PAGE], extra_keys=(self._receipt(),)
+                )
+                tally[0] += int((yield from self._idempotent(_single, page)))
+        except BackendError as exc:
+            raise _incomplete(tally[0], exc) from exc
+        return tally[0]
+
+    def delete_tags(self, tags: Sequence[str]) -> WirePlan[int]:
+        if not tags:
+            return 0
+        return (yield from self._sweep([SweepQuery(tag_filter(F.TAG_H, list(tags)), batch=self.PAGE)]))
+
+    def delete_version(self, version: str) -> WirePlan[int]:
+        return (yield from self._sweep([SweepQuery(tag_filter(F.VERSION_H, [version]), batch=self.PAGE)]))
+
+    def delete_pattern(self, pattern: str) -> WirePlan[int]:
+        narrow = glob_filters(pattern)
+        sweeps = [SweepQuery(SHORT_PROMPTS, narrow.short, with_prompt=True, batch=self.PAGE)]
+        if narrow.long_possible:  # long prompts travel in small pages
+            sweeps.append(SweepQuery(LONG_PROMPTS, narrow.long, with_prompt=True, batch=self.LONG_PROMPT_PAGE))
+        return (yield from self._sweep(sweeps, confirm=lambda prompt: fnmatch.fnmatchcase(prompt, pattern)))
+
+    def _receipt(self) -> str:
+        """A new receipt key for one delete script call (delete.lua)."""
+        return self._layout.receipt(self._number, secrets.token_hex(8))
+
+    def _idempotent(self, step: Callable[..., WirePlan[T]], *args: Any) -> WirePlan[T]:
+        """Run the plan ``step(*args)``, which is safe to repeat, again if the connection fails.
+
+        redis-py re-sends a command once its connection drops (client.py); this
+        also covers a reply that never came (a timeout, which it does not retry).
+        """
+        for _ in range(self.STEP_RETRIES):
+            try:
+                return (yield from step(*args))
+            except BackendUnavailableError as exc:
+                log.info("redis_semcache: repeating an invalidation step after: %s", exc)
+        return (yield from step(*args))
+
+    # -- internals ---------------------------------------------------------
+
+    def _sweep(
+        self,
+        sweeps: Sequence[SweepQuery],
+        *,
+        confirm: Callable[[str], bool] | None = None,
+        counter: str = "invalidations",
+    ) -> WirePlan[int]:
+        """Delete the entries matching ``sweeps`` that exist when the sweep starts.
+
+        Each sweep reads pages of matching entries in ``seq`` order, each page
+        starting after the last ``seq`` seen; the deletion of the previous page
+        rides in the same pipeline as the next read.  Only entries with ``seq``
+        up to the snapshot taken in the first round trip are candidates, and
+        the delete script re-checks each entry's ``seq``, so an entry written or
+        rewritten during the sweep is never deleted by it.
+
+        Every round trip is safe to repeat (a page read is a pure read, a delete
+        carries a receipt), so a lost reply or a dropped connection costs a
+        re-send, never a page.  A sweep that cannot finish raises
+        InvalidationError; it never returns with matches left behind.
+        """
+        tally = [0]
+        try:
+            try:
+                yield from self._sweep_once(sweeps, confirm, counter, tally)
+            except IndexMissingError:
+                self._index = None  # dropped or flushed: recreate it and sweep again
+                yield from self._sweep_once(sweeps, confirm, counter, tally)
+        except BackendError as exc:
+            raise _incomplete(tally[0], exc) from exc
+        return tally[0]
+
+    def _sweep_once(
+        self, sweeps: Sequence[SweepQuery], confirm: Callable[[str], bool] | None, counter: str, tally: list[int]
+    ) -> WirePlan[None]:
+        index_name = self._layout.index(self._number, (yield from self._ready()))
+        snapshot: int | None = None
+        pending: list[str] = []
+        for sweep in sweeps:
+            after: int | None = None  # every match with seq <= after has been seen
+            # How many seqs past ``after`` the next page looks at.  Each page sorts
+            # the rows in its range, so a range reaching to the snapshot would make
+            # a sweep quadratic; the window follows the density of matches instead.
+            window: int | None = None
+            while True:
+                upto = snapshot
+                if snapshot is not None and after is not None and window is not None:
+                    upto = min(snapshot, after + window)
+                receipt = self._receipt() if pending else None
+                flushed, seq_now, indexing, reply = yield from self._idempotent(
+                    self._page, index_name, sweep, after, upto, snapshot is None, pending, counter, receipt
+                )
+                tally[0] += flushed
+                pending = []
+                if snapshot is None:
+                    if indexing:  # made by another process (or after a restart) and still scanning: not ready
+                        yield from self._wait_indexed(index_name)
+                        continue
+                    snapshot = seq_now
+                rows = [row for row in parse_rows(reply) if F.SEQ in row]
+                seqs = [int(text(row[F.SEQ])) for row in rows]
+                for row, seq in zip(rows, seqs, strict=True):
+                    key = text(row.get("__key", b""))
+                    if seq > snapshot or not key.startswith(self._prefix):
+                        continue  # written after the sweep began, or not ours
+                    if confirm is not None and not confirm(text(row.get(F.PROMPT, b""))):
+                        continue
+                    pending.extend((key[len(self._prefix) :], str(seq)))
+                if len(seqs) >= sweep.batch:  # a full page: seen up to its last row
+                    start = min(seqs) - 1 if after is None else after
+                    after = max(seqs)
+                    window = max(sweep.batch, after - start)
+                elif upto is None or upto >= snapshot:  # the rest of the range held less than a page
+                    break
+                else:  # the window held less than a page: look further next time
+                    after, window = upto, 2 * (window or sweep.batch)
+                if after >= snapshot:
+                    break
+        if pending:
+            last = self._evalsha(
+                "delete", repr(float(self._clock())), counter, "matched", *pending, extra_keys=(self._receipt(),)
+            )
+            tally[0] += int((yield from self._idempotent(self._pipeline, [last]))[0])
+
+    def _page(
+        self,
+        index_name: str,
+        sweep: SweepQuery,
+        after: int | None,
+        upto: int | None,
+        first: bool,
+        pending: list[str],
+        counter: str,
+        receipt: str | None,
+    ) -> WirePlan[tuple[int, int, bool, Any]]:
+        """One round trip: delete ``pending``; on the ``first`` page read the seq snapshot
+        and whether the index is still scanning; read the page of seqs in ``(after, upto]``."""
+        commands = []
+        if pending:
+            stamp = repr(float(self._clock()))
+            commands.append(self._evalsha("delete", stamp, counter, "matched", *pending, extra_keys=(receipt or "",)))
+        if first:
+            commands += [Command(("GET", self._layout.seq(self._number))), self.on_node("FT.INFO", index_name)]
+        commands.append(self.on_node("FT.AGGREGATE", index_name, *sweep.args(after, upto)))
+        results = yield from self._pipeline(commands)
+        flushed = int(results[0]) if pending else 0
+        seq_now = int(text(results[-3])) if first and results[-3] is not None else 0
+        indexing = first and bool(int(parse_info(results[-2]).get("indexing", 0)))
+        return flushed, seq_now, indexing, results[-1]
+
+
+def _single(effect: Script) -> WirePlan[Any]:
+    """A plan of one effect (for :meth:`Partition._idempotent`)."""
+    return (yield effect)
+
+
+def _incomplete(deleted: int, exc: BackendError) -> InvalidationError:
+    return InvalidationError(
+        f"invalidation stopped after deleting {deleted} entries; matching entries may remain ({exc})", deleted=deleted
+    )

@@ -1,0 +1,73 @@
+"""A full Redis with ``maxmemory-policy noeviction`` (the policy docker/README.md
+recommends): it refuses every write that needs memory.  Reads must not depend
+on their bookkeeping writes, and health_check() must say what is going on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from redis_semcache import LLMCachingManager
+from redis_semcache.backends.redis import RedisCacheBackend
+
+from ..redis_server import LocalRedis
+
+ENTRIES = 40
+
+
+@pytest.fixture
+def small_redis() -> Iterator[LocalRedis]:
+    """A server with little memory; LocalRedis already pins noeviction."""
+    with LocalRedis(extra_args=("--maxmemory", "8mb")) as server:
+        yield server
+
+
+def fill_until_full(client: redis.Redis) -> int:
+    """Write filler keys until the server refuses even small writes with OOM; how many went in.
+
+    Big values first, then small ones: a refused big value frees its own
+    request buffer and leaves room under maxmemory again.
+    """
+    written = 0
+    for size in (65536, 1024, 16):
+        blob = b"x" * size
+        while True:
+            try:
+                client.set(f"filler:{written}", blob)
+            except redis.exceptions.OutOfMemoryError:
+                break
+            written += 1
+    return written
+
+
+def test_a_full_server_still_serves_every_entry_and_health_says_why(small_redis):
+    backend = RedisCacheBackend(url=small_redis.url, name="full", max_size=None)
+    cache = LLMCachingManager(backend, embedder=None)
+    for i in range(ENTRIES):
+        assert cache.set(f"question {i}", f"answer {i}")
+    assert cache.health_check()["status"] == "healthy"
+    admin = redis.Redis(port=small_redis.port)
+    assert fill_until_full(admin) > 0
+
+    served = sum(cache.get(f"question {i}") == f"answer {i}" for i in range(ENTRIES))
+    assert served == ENTRIES  # was 0: the hit bookkeeping was refused, so the whole lookup failed
+    assert cache.get("never stored") is None
+    assert cache.get_statistics()["errors"] == 0
+    assert backend.partition.unbooked_hits == ENTRIES
+
+    health = cache.health_check()
+    assert health["status"] == "degraded" and "out of memory" in health["reason"]
+    assert health["memory"]["writes_accepted"] is False and health["memory"]["unbooked_hits"] == ENTRIES
+    assert health["memory"]["policy"] == "noeviction" and health["memory"]["max_bytes"] == 8 * 1024 * 1024
+
+    # Writes fail open as before; invalidation frees memory, so it still works.
+    assert cache.set("new question", "new answer") is False
+    assert cache.invalidate(keys=[cache.get_top_entries(1)[0]["key"]]) == 1
+
+    # Once memory is freed, bookkeeping resumes and health recovers.
+    admin.flushdb()
+    assert cache.set("after", "A") and cache.get("after") == "A"
+    assert backend.partition.unbooked_hits == ENTRIES
+    assert cache.health_check()["status"] == "healthy"
