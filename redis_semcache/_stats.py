@@ -54,6 +54,7 @@ class CacheStatistics:
     evictions: int
     expirations: int
     invalidations: int
+    semantic_skipped_long: int  # misses that were exact-only: the text exceeds the embedder's window
     errors: int
     cache_size: int
     max_size: int | None
@@ -86,6 +87,7 @@ class CacheStatistics:
             evictions=counters["evictions"],
             expirations=counters["expirations"],
             invalidations=counters["invalidations"],
+            semantic_skipped_long=counters.get("semantic_skipped_long", 0),
             errors=errors,
             cache_size=cache_size,
             max_size=max_size,

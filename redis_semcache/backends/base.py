@@ -9,6 +9,7 @@ round trip as the operation they count (and are shared by every process):
 
 * ``lookup_exact`` counts an exact hit, or a miss when ``final`` is true;
 * ``lookup_semantic`` counts a semantic hit or a miss;
+* ``count_skipped_long`` counts a miss whose text was too long to embed;
 * ``store`` counts a set, plus any evictions it causes;
 * the ``delete_*`` methods count invalidations; expiry counts expirations.
 
@@ -40,6 +41,7 @@ COUNTERS = (
     "evictions",
     "expirations",
     "invalidations",
+    "semantic_skipped_long",
 )
 
 # Fields get_top_entries may sort by (descending).
@@ -94,6 +96,10 @@ class CacheBackend(Protocol):
 
     def lookup_semantic(self, query: SemanticQuery) -> Match | None:
         """Return the best match for ``query`` and record the hit, or count a miss."""
+
+    def count_skipped_long(self, key: str) -> None:
+        """Count a miss, and a ``semantic_skipped_long``, for a lookup of ``key`` that
+        was exact-only because its text exceeds the embedder's window."""
 
     def store(self, entry: CacheEntry, ttl: float | None) -> None:
         """Insert or replace ``entry`` (stamped with the backend's clock), evicting if full."""

@@ -212,6 +212,12 @@ class RedisCacheBackend:
     async def alookup_exact(self, key: str, *, version: str | None, final: bool) -> CacheEntry | None:
         return await self._arun(self._plan_lookup_exact(key, version, final))
 
+    def count_skipped_long(self, key: str) -> None:
+        self._run(self._plan_count_skipped_long(key))
+
+    async def acount_skipped_long(self, key: str) -> None:
+        await self._arun(self._plan_count_skipped_long(key))
+
     def lookup_semantic(self, query: SemanticQuery) -> Match | None:
         return self._run(self._plan_lookup_semantic(query))
 
@@ -352,6 +358,9 @@ class RedisCacheBackend:
 
     def _plan_lookup_exact(self, key: str, version: str | None, final: bool) -> WirePlan[CacheEntry | None]:
         return self._part.lookup_exact(key, version=version, final=final)
+
+    def _plan_count_skipped_long(self, key: str) -> WirePlan[None]:
+        return self._part.count_skipped_long()
 
     def _plan_lookup_semantic(self, query: SemanticQuery) -> WirePlan[Match | None]:
         return self._part.lookup_semantic(query)

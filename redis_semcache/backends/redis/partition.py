@@ -140,6 +140,13 @@ class Partition:
             log.warning("redis_semcache: skipping key %s%s: not an entry this library wrote", self._prefix, key)
         return None
 
+    def count_skipped_long(self) -> WirePlan[None]:
+        stats = self._layout.stats(self._number)
+        replies = yield Pipeline(tuple(Command(("HINCRBY", stats, c, 1)) for c in ("misses", "semantic_skipped_long")))
+        for reply in replies:
+            if isinstance(reply, BackendError):
+                raise reply
+
     def lookup_semantic(self, query: SemanticQuery) -> WirePlan[Match | None]:
         index = yield from self._ready()
         if index.dim == 0 or query.vector.shape[0] != index.dim:  # nothing stored can match
