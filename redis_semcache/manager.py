@@ -526,7 +526,7 @@ class LLMCachingManager:
         progress: bool,
         params: Mapping[str, Any],
     ) -> Plan[list[Any]]:
-        reqs = [self._request(request_of(p), model, namespace, params) for p in prompts]
+        reqs = [self._request(p, model, namespace, params) for p in prompts]
         semantic = self.enable_semantic and self.engine.can_embed
         version = self._lookup_version(None)
         results: list[Any] = [None] * len(reqs)
@@ -563,7 +563,7 @@ class LLMCachingManager:
         params: Mapping[str, Any],
     ) -> Plan[int]:
         pairs = list(items.items()) if isinstance(items, Mapping) else list(items)
-        built = [self._entry(request_of(p), r, model, ttl, tags, version, namespace, params) for p, r in pairs]
+        built = [self._entry(p, r, model, ttl, tags, version, namespace, params) for p, r in pairs]
         if self.enable_semantic and self.engine.can_embed and built:
             vectors = yield Embed(tuple(e.prompt for e, _ in built), self._dimension(), progress)
             built = [(replace(e, embedding=v), t) for (e, t), v in zip(built, vectors, strict=True)]
@@ -773,7 +773,8 @@ class LLMCachingManager:
 
     # -- validation and entry building -------------------------------------------
 
-    def _request(self, request: RequestText, model: Any, namespace: str | None, params: Mapping[str, Any]) -> _Request:
+    def _request(self, prompt: Any, model: Any, namespace: str | None, params: Mapping[str, Any]) -> _Request:
+        request = request_of(prompt)  # a RequestText from the public methods; a bare str is a prompt
         model = check_label(model, "model")
         ns = self.namespace if namespace is None else check_label(namespace, "namespace", allow_empty=True)
         scope = scope_id(model, ns, params, request.context)

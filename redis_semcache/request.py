@@ -104,7 +104,7 @@ def _message(message: Any, index: int) -> dict[str, Any]:
     if not isinstance(message, Mapping):
         raise InvalidMessagesError(f"{where} must be a dict with 'role' and 'content', not {type(message).__name__}")
     role = message.get("role")
-    if role not in ROLES:
+    if not isinstance(role, str) or role not in ROLES:
         raise InvalidMessagesError(f"{where} has unknown role {role!r}; expected one of {', '.join(sorted(ROLES))}")
     out = {str(k): canonical_param(v, f"{where}.{k}") for k, v in message.items() if k != "content"}
     out["content"] = _content(message.get("content"), role, where)
