@@ -7,7 +7,8 @@
 stream of ``ChatCompletionChunk``), from the cache or from the API.  The key is
 the model, the messages as a chat request (the last user message is compared,
 the rest scopes the entry; see :mod:`redis_semcache.request`) and every
-parameter except those in ``UNKEYED`` (which do not change the answer).
+parameter except those in ``UNKEYED`` (which do not change the answer); a
+parameter given as None counts as not given.
 
 Not cached, passed straight to the API: ``n > 1`` (the caller wants distinct
 samples; ``cache_multiple=True`` opts in), requests whose messages the cache
@@ -100,7 +101,10 @@ class _Completions(_Proxy):
             return None
         if given.get("n", 1) != 1 and not self._cache_multiple:
             return None
-        params = {k: v for k, v in given.items() if k not in UNKEYED and k not in ("model", "messages")}
+        # None is sent as null, which the API reads as "not given": one key for both
+        params = {
+            k: v for k, v in given.items() if v is not None and k not in UNKEYED and k not in ("model", "messages")
+        }
         messages = list(given["messages"])
         try:
             build_request(messages=messages)
