@@ -117,3 +117,15 @@ def test_set_llm_cache_with_a_chat_model_end_to_end(builtin_embedder, llm_cache)
     # another system prompt is another conversation: no answer crosses over
     other = SystemMessage("You are a travel agent.")
     assert str(model.invoke([other, HumanMessage("What is the capital of France?")]).content) == "unused"
+
+
+def test_set_llm_cache_with_a_plain_llm(llm_cache):
+    cache = memory_cache()
+    set_llm_cache(cache)
+    llm = FakeListLLM(responses=["first", "second", "third"])
+    assert llm.invoke("tell me a joke") == "first"
+    assert llm.invoke("tell me a joke") == "first"  # exact hit
+    assert llm.invoke("joke tell me a") == "first"  # same words: a semantic hit (fake embedder)
+    assert llm.invoke("tell me a story") == "second"
+    assert llm.invoke("tell me a joke", stop=["\n"]) == "third"  # other parameters: another scope
+    assert cache.cache.get_statistics()["sets"] == 3
