@@ -20,18 +20,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._errors import ConfigurationError
+from ..backends.base import CacheBackend
 from ..backends.memory import InMemoryCacheBackend
 from ..embeddings import Embedder
 from ..engine import DEFAULT_THRESHOLD
 from ..manager import LLMCachingManager
 from .pairs import PairSet
-from .replay import entry_numbers
+from .replay import _dispose, entry_numbers
 
 __all__ = ["PREAMBLE", "SYSTEM", "VARIANTS", "add_arguments", "chat_replay", "run"]
 
@@ -86,8 +89,14 @@ class _Memo:
         return np.stack([self.vectors[t] for t in texts])
 
 
-def chat_replay(pairs: PairSet, embedder: Embedder, *, threshold: float = DEFAULT_THRESHOLD) -> list[dict[str, Any]]:
-    """Right and wrong hits of every variant at ``threshold`` (in-memory backend, default guards)."""
+def chat_replay(
+    pairs: PairSet,
+    embedder: Embedder,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    new_backend: Callable[[], CacheBackend] = lambda: InMemoryCacheBackend(max_size=None),
+) -> list[dict[str, Any]]:
+    """Right and wrong hits of every variant at ``threshold`` (default guards), each on a new backend."""
     texts, own = entry_numbers(pairs)
     dup = np.asarray(pairs.duplicate, dtype=bool)
     memo = _Memo(embedder)
@@ -95,19 +104,22 @@ def chat_replay(pairs: PairSet, embedder: Embedder, *, threshold: float = DEFAUL
     rows = []
     for name, request in VARIANTS.items():
         cache = LLMCachingManager(
-            InMemoryCacheBackend(max_size=None),
+            new_backend(),
             enable_semantic=True,
             semantic_threshold=threshold,
             embedder=blind if name.endswith("/truncated") else memo,
             default_ttl=None,
             strict=True,
         )
-        cache.set_many([(_item(request(t)), n) for n, t in enumerate(texts)])
-        answers = cache.get_many([_item(request(q)) for q in pairs.second])
+        try:
+            cache.set_many([(_item(request(t)), n) for n, t in enumerate(texts)])
+            answers = cache.get_many([_item(request(q)) for q in pairs.second])
+            stats = cache.get_statistics()
+        finally:
+            _dispose(cache)
         found = np.array([-1 if r is None else int(r) for r in answers])
         hit = found >= 0
         right = hit & dup & (found == own)
-        stats = cache.get_statistics()
         rows.append(
             {
                 "variant": name,
@@ -147,15 +159,18 @@ def run(args: argparse.Namespace) -> int:
         pairs = load_pairs(args.pairs)
         n = args.chat_pairs
         subset = PairSet(pairs.first[:n], pairs.second[:n], pairs.duplicate[:n], source=pairs.source)
-        rows = chat_replay(subset, _cli.make_embedder(args.model), threshold=args.chat_threshold)
+        rows = chat_replay(
+            subset, _cli.make_embedder(args.model), threshold=args.chat_threshold, new_backend=_backends(args)
+        )
     except _cli.ERRORS as exc:
         return _cli.fail("eval", exc)
     plain = rows[0]
-    report = {"pairs": len(subset), "source": str(args.pairs), "variants": rows, "machine": _cli.machine()}
+    report = {"pairs": len(subset), "source": str(args.pairs), "backend": args.backend, "variants": rows}
+    report["machine"] = _cli.machine()
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"chat_{Path(args.pairs).stem}.json"
+    path = args.out / f"chat_{Path(args.pairs).stem}{'' if args.backend == 'memory' else '_' + args.backend}.json"
     path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"{len(subset)} pairs of {args.pairs}, threshold {args.chat_threshold}\n")
+    print(f"{len(subset)} pairs of {args.pairs}, threshold {args.chat_threshold}, {args.backend} backend\n")
     print("| variant | right hits | wrong hits | right vs plain | wrong vs plain | skipped (too long) |")
     print("|---|---:|---:|---:|---:|---:|")
     for row in rows:
@@ -165,6 +180,16 @@ def run(args: argparse.Namespace) -> int:
         )
     print(f"\nwrote {path}")
     return 0
+
+
+def _backends(args: argparse.Namespace) -> Callable[[], CacheBackend]:
+    if args.backend == "memory":
+        return lambda: InMemoryCacheBackend(max_size=None)
+    if not args.redis_url:
+        raise ConfigurationError("the redis backend needs a redis URL (--redis-url)")
+    from ..backends.redis import RedisCacheBackend
+
+    return lambda: RedisCacheBackend(url=args.redis_url, name=f"semcache-chat-{uuid.uuid4().hex[:8]}", max_size=None)
 
 
 def _ratio(value: int, base: int) -> str:

@@ -29,3 +29,18 @@ def test_semantic_skipped_long_is_shared_by_every_instance(redis_url, cache_name
     finally:
         one.close()
         two.close()
+
+
+def test_the_chat_replay_gives_the_same_counts_on_redis(redis_url, cache_names):
+    from redis_semcache.eval.chat import chat_replay
+
+    from ..unit.test_eval_chat import PAIRS, WideWindow
+
+    on_redis = chat_replay(
+        PAIRS,
+        WideWindow(),
+        threshold=0.9,
+        new_backend=lambda: RedisCacheBackend(url=redis_url, name=cache_names.new("chat"), max_size=None),
+    )
+    assert on_redis == chat_replay(PAIRS, WideWindow(), threshold=0.9)
+    assert [row["variant"] for row in on_redis][:3] == ["plain", "chat", "chat+preamble"]
