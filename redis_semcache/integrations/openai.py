@@ -13,7 +13,8 @@ parameter given as None counts as not given.
 Not cached, passed straight to the API: ``n > 1`` (the caller wants distinct
 samples; ``cache_multiple=True`` opts in), requests whose messages the cache
 cannot compare (images, audio ...), and everything on the client other than
-``chat.completions.create``.  Concurrent identical non-streaming requests call
+``chat.completions.create``.  Any temperature is cached (it is part of the
+key); for a fresh sample, call the wrapped client itself.  Concurrent identical non-streaming requests call
 the API once (``get_or_compute``).  With ``stream=True`` a miss passes chunks
 through as they arrive and stores the assembled answer once the stream ends
 with a finish reason for every choice (nothing is stored if it breaks or the
