@@ -32,6 +32,7 @@ from .embeddings import Embedder, SentenceTransformerEmbedder
 from .engine import SemanticCacheEngine
 from .factories import create_in_memory_cache_manager, create_redis_cache_manager, from_env
 from .manager import LLMCachingManager
+from .request import InvalidMessagesError, PromptTooLongError
 
 if TYPE_CHECKING:
     from .backends.redis import RedisCacheBackend
@@ -56,9 +57,11 @@ __all__ = [
     "EmbeddingUnavailableError",
     "InMemoryCacheBackend",
     "InvalidInputError",
+    "InvalidMessagesError",
     "InvalidationError",
     "InvalidationStrategy",
     "LLMCachingManager",
+    "PromptTooLongError",
     "RedisCacheBackend",
     "SearchModuleMissingError",
     "SemanticCacheEngine",

@@ -21,7 +21,7 @@ from typing import Any
 from ._errors import InvalidInputError
 from ._validate import check_label, check_text
 
-__all__ = ["entry_id", "make_cache_key", "normalize_prompt", "scope_id", "split_key"]
+__all__ = ["canonical_param", "entry_id", "make_cache_key", "normalize_prompt", "scope_id", "split_key"]
 
 _WHITESPACE = re.compile(r"\s+")
 SCOPE_ID_LEN = 16
@@ -42,27 +42,38 @@ def normalize_prompt(prompt: object) -> str:
     return check_text(text, "prompt")
 
 
-def _canonical_param(value: Any, name: str) -> Any:
-    """Make a request parameter JSON-canonical, rejecting what cannot be."""
+def canonical_param(value: Any, name: str) -> Any:
+    """Make a request parameter JSON-canonical, rejecting what cannot be.
+
+    An integral float becomes an int, so ``temperature=0`` and ``temperature=0.0``
+    are one scope; bools stay bools (JSON ``true`` is not ``1``).
+    """
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
             raise InvalidInputError(f"parameter {name!r} must be finite, got {value!r}")
-        return value
+        return int(value) if value.is_integer() else value
     if isinstance(value, (list, tuple)):
-        return [_canonical_param(v, name) for v in value]
+        return [canonical_param(v, name) for v in value]
     if isinstance(value, Mapping):
-        return {str(k): _canonical_param(v, name) for k, v in value.items()}
+        return {str(k): canonical_param(v, name) for k, v in value.items()}
     raise InvalidInputError(f"parameter {name!r} has type {type(value).__name__}; use JSON-compatible values")
 
 
-def scope_id(model: str = "default", namespace: str = "", params: Mapping[str, Any] | None = None) -> str:
-    """Hash (model, namespace, request parameters) into a short hex scope id."""
+def scope_id(
+    model: str = "default", namespace: str = "", params: Mapping[str, Any] | None = None, context: str | None = None
+) -> str:
+    """Hash (model, namespace, request parameters, request context) into a short hex scope id.
+
+    ``context`` is the canonical rest of a chat request or of a prompt around
+    its ``embed_text`` (see :mod:`redis_semcache.request`).
+    """
     check_label(model, "model", allow_empty=True)  # the manager rejects an empty model
     check_label(namespace, "namespace", allow_empty=True)
-    canonical = {k: _canonical_param(v, k) for k, v in sorted((params or {}).items())}
-    blob = json.dumps([model, namespace, canonical], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = {k: canonical_param(v, k) for k, v in sorted((params or {}).items())}
+    parts: list[Any] = [model, namespace, canonical] if context is None else [model, namespace, canonical, context]
+    blob = json.dumps(parts, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     check_text(blob, "model, namespace or a parameter")
     return hashlib.sha256(blob.encode()).hexdigest()[:SCOPE_ID_LEN]
 
@@ -73,9 +84,20 @@ def entry_id(scope: str, normalized_prompt: str) -> str:
     return f"{scope}-{digest[:PROMPT_DIGEST_LEN]}"
 
 
-def make_cache_key(prompt: str, model: str = "default", namespace: str = "", **kwargs: Any) -> str:
+def make_cache_key(
+    prompt: str | None = None,
+    model: str = "default",
+    namespace: str = "",
+    *,
+    messages: Any = None,
+    embed_text: str | None = None,
+    **kwargs: Any,
+) -> str:
     """Compute the entry id that ``get_top_entries`` reports and ``invalidate(keys=...)`` takes."""
-    return entry_id(scope_id(model, namespace, kwargs), normalize_prompt(prompt))
+    from .request import build_request  # request builds on this module
+
+    req = build_request(prompt, messages=messages, embed_text=embed_text)
+    return entry_id(scope_id(model, namespace, kwargs, req.context), req.text)
 
 
 _KEY_SHAPE = re.compile(rf"[0-9a-f]{{{SCOPE_ID_LEN}}}-[0-9a-f]{{{PROMPT_DIGEST_LEN}}}")

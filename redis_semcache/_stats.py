@@ -90,6 +90,7 @@ class CacheStatistics:
     expirations: int
     invalidations: int
     single_flight_joins: int  # of the exact hits: callers served by another caller's computation
+    semantic_skipped_long: int  # misses that were exact-only: the text exceeds the embedder's window
     errors: int
     cache_size: int
     max_size: int | None
@@ -123,6 +124,7 @@ class CacheStatistics:
             expirations=counters["expirations"],
             invalidations=counters["invalidations"],
             single_flight_joins=counters["single_flight_joins"],
+            semantic_skipped_long=counters.get("semantic_skipped_long", 0),
             errors=errors,
             cache_size=cache_size,
             max_size=max_size,

@@ -12,12 +12,18 @@ from typing import Any
 
 import numpy as np
 
+from ._errors import InvalidInputError
 from ._vectors import as_unit_vector, check_threshold
 from .backends.base import SemanticQuery
 from .embeddings import Embedder, EmbeddingService, default_embedder
 from .guards import Guard, combine, resolve_guards
+from .request import PromptTooLongError
 
-__all__ = ["DEFAULT_EMBEDDER", "DEFAULT_THRESHOLD", "SemanticCacheEngine", "Verifier"]
+__all__ = ["DEFAULT_EMBEDDER", "DEFAULT_THRESHOLD", "LONG_PROMPTS", "SemanticCacheEngine", "Verifier"]
+
+# What to do with a text longer than the embedder's window: look it up by exact
+# match only (counted as semantic_skipped_long), or raise PromptTooLongError.
+LONG_PROMPTS = ("exact", "error")
 
 # The default cosine-similarity threshold, chosen by the hit-quality evaluation
 # (docs/quality.md): on Quora question pairs replayed through the cache with
@@ -48,6 +54,7 @@ class SemanticCacheEngine:
     loaded on first need).  ``guards`` is anything
     :func:`~redis_semcache.guards.resolve_guards` takes ("default", None, names,
     callables); guards and then the ``verifier`` must all keep a candidate.
+    ``long_prompts`` is one of LONG_PROMPTS.
     """
 
     def __init__(
@@ -59,7 +66,11 @@ class SemanticCacheEngine:
         verifier: Verifier | None = None,
         candidates: int = 4,
         guards: Any = "default",
+        long_prompts: str = "exact",
     ) -> None:
+        if long_prompts not in LONG_PROMPTS:
+            raise InvalidInputError(f"long_prompts must be one of {', '.join(LONG_PROMPTS)}; got {long_prompts!r}")
+        self.long_prompts = long_prompts
         self.threshold = check_threshold(threshold)
         if embedder is DEFAULT_EMBEDDER:
             embedder = default_embedder()  # shared: the model loads once per process
@@ -97,6 +108,23 @@ class SemanticCacheEngine:
         if dim is not None and len(matrix) and matrix.shape[1] != dim:
             as_unit_vector(matrix[0], dim)  # raises DimensionMismatchError
         return matrix
+
+    def vectors_that_fit(
+        self, texts: Sequence[str], dim: int | None = None, *, progress: bool = False
+    ) -> list[np.ndarray | None]:
+        """A vector per text, or None for a text the embedder could not read whole
+        (never embedded: a truncated embedding matches on the shared beginning)."""
+        if self.embeddings is None:
+            return [None] * len(texts)
+        fits = self.embeddings.fits(texts)
+        if self.long_prompts == "error" and not all(fits):
+            raise PromptTooLongError(
+                "the text to compare exceeds the embedder's window; pass embed_text= (the question) "
+                'or use long_prompts="exact"'
+            )
+        matrix = self.vectors([t for t, ok in zip(texts, fits, strict=True) if ok], dim, progress=progress)
+        rows = iter(() if matrix is None else matrix)
+        return [next(rows) if ok else None for ok in fits]
 
     def query(self, prompt: str, vector: np.ndarray, *, model: str, scope: str, version: str | None) -> SemanticQuery:
         return SemanticQuery(

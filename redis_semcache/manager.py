@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from ._entry import CacheEntry, encode_response
 from ._enums import CacheStrategy, InvalidationStrategy
 from ._errors import BackendError, BackendUnavailableError, InvalidationError, InvalidInputError
-from ._keys import entry_id, normalize_prompt, scope_id
+from ._keys import entry_id, scope_id
 from ._plan import RESULT, BackendCall, Compute, Effect, Embed, Plan, Sleep, run_async, run_sync
 from ._stats import CacheStatistics, LatencyHistogram, LatencyWindow
 from ._validate import check_label, check_tags, check_ttl
@@ -38,6 +38,7 @@ from .backends.memory import InMemoryCacheBackend
 from .breaker import CircuitBreaker
 from .embeddings import Embedder
 from .engine import DEFAULT_EMBEDDER, DEFAULT_THRESHOLD, SemanticCacheEngine, Verifier
+from .request import RequestText, build_request, request_of
 from .singleflight import FlightPolicy
 
 __all__ = ["LLMCachingManager"]
@@ -47,6 +48,7 @@ T = TypeVar("T")
 
 DEFAULT_BREAKER: Any = object()  # sentinel: a CircuitBreaker() for backends that do I/O
 _UNAVAILABLE: Any = object()  # fallback marking a lookup the backend could not answer
+_NO_RESPONSE: Any = object()  # set() called without a response
 _CIRCUIT_OPEN = BackendUnavailableError("circuit breaker open: backend calls paused after repeated failures")
 # Calls that remove entries: they never fail open (see _unavailable), and the
 # local fallback gets each one that succeeds on the backend.
@@ -83,6 +85,14 @@ class LLMCachingManager:
     ``guards`` (see :mod:`redis_semcache.guards`) and then ``verifier``, a
     callable ``(query, candidate prompt, similarity) -> bool``, can veto a
     semantic candidate; the next most similar one is tried instead.
+    ``long_prompts`` says what happens to a text longer than the embedder's
+    window: ``"exact"`` (exact match only, counted as semantic_skipped_long) or
+    ``"error"`` (raise PromptTooLongError).
+
+    A request is a ``prompt``, or ``messages`` (an OpenAI-style chat request:
+    the last user message is compared, the rest scopes the entry), or a
+    ``prompt`` with ``embed_text``, the part of it to compare (see
+    :mod:`redis_semcache.request`).
 
     Every public method has an async twin prefixed with ``a`` (``aget``,
     ``aset``, ``ainvalidate``, ...); embedding inside them runs in a worker
@@ -106,6 +116,7 @@ class LLMCachingManager:
         embedding_cache_size: int = 10_000,
         verifier: Verifier | None = None,
         guards: Any = "default",
+        long_prompts: str = "exact",
         flight_policy: FlightPolicy | None = None,
         circuit_breaker: CircuitBreaker | None = DEFAULT_BREAKER,
         fallback_backend: CacheBackend | None = None,
@@ -119,6 +130,7 @@ class LLMCachingManager:
             embedding_cache_size=embedding_cache_size,
             verifier=verifier,
             guards=guards,
+            long_prompts=long_prompts,
         )
         self.default_ttl = None if default_ttl is None else check_ttl(default_ttl)
         self.invalidation_strategy = InvalidationStrategy(invalidation_strategy)
@@ -151,61 +163,71 @@ class LLMCachingManager:
 
     def get(
         self,
-        prompt: str,
+        prompt: str | None = None,
         model: str = "default",
         embedding: Any = None,
         *,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        embed_text: str | None = None,
         namespace: str | None = None,
         version: str | None = None,
         **kwargs: Any,
     ) -> Any:
-        """The cached response for ``prompt`` in its scope, or None on a miss."""
-        return self._run(self._get_plan(prompt, model, embedding, namespace, version, kwargs))
+        """The cached response for ``prompt`` (or ``messages``) in its scope, or None on a miss."""
+        req = build_request(prompt, messages=messages, embed_text=embed_text)
+        return self._run(self._get_plan(req, model, embedding, namespace, version, kwargs))
 
     async def aget(
         self,
-        prompt: str,
+        prompt: str | None = None,
         model: str = "default",
         embedding: Any = None,
         *,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        embed_text: str | None = None,
         namespace: str | None = None,
         version: str | None = None,
         **kwargs: Any,
     ) -> Any:
-        return await self._arun(self._get_plan(prompt, model, embedding, namespace, version, kwargs))
+        req = build_request(prompt, messages=messages, embed_text=embed_text)
+        return await self._arun(self._get_plan(req, model, embedding, namespace, version, kwargs))
 
     def set(
         self,
-        prompt: str,
-        response: Any,
+        prompt: str | None = None,
+        response: Any = _NO_RESPONSE,
         model: str = "default",
         ttl: float | None = None,
         embedding: Any = None,
         tags: Sequence[str] | None = None,
         version: str | None = None,
         *,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        embed_text: str | None = None,
         namespace: str | None = None,
         **kwargs: Any,
     ) -> bool:
         """Store ``response``; True when stored, False when the backend failed (non-strict)."""
-        return self._run(self._set_plan(prompt, response, model, ttl, embedding, tags, version, namespace, kwargs))
+        req = _set_request(prompt, response, messages, embed_text)
+        return self._run(self._set_plan(req, response, model, ttl, embedding, tags, version, namespace, kwargs))
 
     async def aset(
         self,
-        prompt: str,
-        response: Any,
+        prompt: str | None = None,
+        response: Any = _NO_RESPONSE,
         model: str = "default",
         ttl: float | None = None,
         embedding: Any = None,
         tags: Sequence[str] | None = None,
         version: str | None = None,
         *,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        embed_text: str | None = None,
         namespace: str | None = None,
         **kwargs: Any,
     ) -> bool:
-        return await self._arun(
-            self._set_plan(prompt, response, model, ttl, embedding, tags, version, namespace, kwargs)
-        )
+        req = _set_request(prompt, response, messages, embed_text)
+        return await self._arun(self._set_plan(req, response, model, ttl, embedding, tags, version, namespace, kwargs))
 
     def get_many(
         self,
@@ -216,7 +238,7 @@ class LLMCachingManager:
         progress: bool = False,
         **kwargs: Any,
     ) -> list[Any]:
-        """Look up many prompts; misses are None.  Exact misses are embedded in batches."""
+        """Look up many prompts (or messages lists); misses are None.  Exact misses are embedded in batches."""
         return self._run(self._get_many_plan(prompts, model, namespace, progress, kwargs))
 
     async def aget_many(
@@ -242,7 +264,7 @@ class LLMCachingManager:
         progress: bool = False,
         **kwargs: Any,
     ) -> int:
-        """Store (prompt, response) pairs, embedding them in batches; return how many were stored."""
+        """Store (prompt or messages list, response) pairs, embedding them in batches; return how many were stored."""
         return self._run(self._set_many_plan(items, model, ttl, tags, version, namespace, progress, kwargs))
 
     async def aset_many(
@@ -270,10 +292,12 @@ class LLMCachingManager:
 
     def get_or_compute(
         self,
-        prompt: str,
-        compute: Callable[[], Any],
+        prompt: str | None = None,
+        compute: Callable[[], Any] | None = None,
         model: str = "default",
         *,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        embed_text: str | None = None,
         ttl: float | None = None,
         tags: Sequence[str] | None = None,
         namespace: str | None = None,
@@ -284,42 +308,56 @@ class LLMCachingManager:
         the backend - run ``compute`` once (see :mod:`redis_semcache.singleflight`).
         Each call counts once in the statistics: a miss when it computes, else a
         hit (an exact hit and a ``single_flight_joins`` when another caller computed)."""
-        return self._run(self._get_or_compute_plan(prompt, compute, model, ttl, tags, namespace, kwargs))
+        req = build_request(prompt, messages=messages, embed_text=embed_text)
+        return self._run(self._get_or_compute_plan(req, compute, model, ttl, tags, namespace, kwargs))
 
     async def aget_or_compute(
         self,
-        prompt: str,
-        compute: Callable[[], Any],
+        prompt: str | None = None,
+        compute: Callable[[], Any] | None = None,
         model: str = "default",
         *,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        embed_text: str | None = None,
         ttl: float | None = None,
         tags: Sequence[str] | None = None,
         namespace: str | None = None,
         **kwargs: Any,
     ) -> Any:
         """Async :meth:`get_or_compute`; ``compute`` may be a coroutine function."""
-        return await self._arun(self._get_or_compute_plan(prompt, compute, model, ttl, tags, namespace, kwargs))
+        req = build_request(prompt, messages=messages, embed_text=embed_text)
+        return await self._arun(self._get_or_compute_plan(req, compute, model, ttl, tags, namespace, kwargs))
 
     def cached(self, model: str = "default", **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Decorate a sync or async function whose first argument is the prompt.
+        """Decorate a sync or async function whose first argument is the prompt
+        (a str) or a chat request (a list of messages, see :meth:`get`).
 
         Other arguments are passed through and do not enter the cache key; put
         request parameters that change the answer in ``options`` (they scope
         the entry, like keywords of ``get``).
         """
 
+        params = dict(options)
+        ttl, tags, namespace = params.pop("ttl", None), params.pop("tags", None), params.pop("namespace", None)
+
         def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
             if inspect.iscoroutinefunction(fn):
 
                 @functools.wraps(fn)
-                async def async_wrapper(prompt: str, *args: Any, **kwargs: Any) -> Any:
-                    return await self.aget_or_compute(prompt, lambda: fn(prompt, *args, **kwargs), model, **options)
+                async def async_wrapper(prompt: Any, *args: Any, **kwargs: Any) -> Any:
+                    compute = functools.partial(fn, prompt, *args, **kwargs)
+                    return await self._arun(
+                        self._get_or_compute_plan(request_of(prompt), compute, model, ttl, tags, namespace, params)
+                    )
 
                 return async_wrapper
 
             @functools.wraps(fn)
-            def wrapper(prompt: str, *args: Any, **kwargs: Any) -> Any:
-                return self.get_or_compute(prompt, lambda: fn(prompt, *args, **kwargs), model, **options)
+            def wrapper(prompt: Any, *args: Any, **kwargs: Any) -> Any:
+                compute = functools.partial(fn, prompt, *args, **kwargs)
+                return self._run(
+                    self._get_or_compute_plan(request_of(prompt), compute, model, ttl, tags, namespace, params)
+                )
 
             return wrapper
 
@@ -473,6 +511,9 @@ class LLMCachingManager:
                 return None
             if vector is None:
                 vector = (yield Embed((req.prompt,), self._dimension()))[0]
+            if vector is None:  # too long to embed whole: exact match only
+                yield BackendCall("count_skipped_long", (req.key, count_miss))
+                return None
             query = self.engine.query(req.prompt, vector, model=req.model, scope=req.scope, version=version)
             match = yield BackendCall("lookup_semantic", (replace(query, count_miss=count_miss),))
             return None if match is None else match.entry.response
@@ -494,14 +535,14 @@ class LLMCachingManager:
         entry, ttl_s = self._entry(prompt, response, model, ttl, tags, version, namespace, params)
         if embedding is not None:
             entry = replace(entry, embedding=self.engine.vector(entry.prompt, embedding, self._dimension()))
-        elif self.enable_semantic and self.engine.can_embed:
+        elif self.enable_semantic and self.engine.can_embed:  # None when too long to embed
             entry = replace(entry, embedding=(yield Embed((entry.prompt,), self._dimension()))[0])
         stored: bool = yield BackendCall("store", (entry, ttl_s), fallback=False, on_success=True)
         return stored
 
     def _get_many_plan(
         self,
-        prompts: Sequence[str],
+        prompts: Sequence[Any],
         model: Any,
         namespace: str | None,
         progress: bool,
@@ -524,6 +565,9 @@ class LLMCachingManager:
             vectors = yield Embed(tuple(reqs[i].prompt for i in pending), self._dimension(), progress)
             for i, vector in zip(pending, vectors, strict=True):
                 req = reqs[i]
+                if vector is None:
+                    yield BackendCall("count_skipped_long", (req.key,))
+                    continue
                 query = self.engine.query(req.prompt, vector, model=req.model, scope=req.scope, version=version)
                 match = yield BackendCall("lookup_semantic", (query,))
                 results[i] = None if match is None else match.entry.response
@@ -553,7 +597,7 @@ class LLMCachingManager:
     def _get_or_compute_plan(
         self,
         prompt: Any,
-        compute: Callable[[], Any],
+        compute: Callable[[], Any] | None,
         model: Any,
         ttl: Any,
         tags: Any,
@@ -684,7 +728,7 @@ class LLMCachingManager:
         if isinstance(effect, BackendCall):
             return self._guarded(effect)
         if isinstance(effect, Embed):
-            return self.engine.vectors(effect.texts, effect.dim, progress=effect.progress)
+            return self.engine.vectors_that_fit(effect.texts, effect.dim, progress=effect.progress)
         if isinstance(effect, Sleep):
             time.sleep(effect.seconds)
             return None
@@ -694,7 +738,8 @@ class LLMCachingManager:
         if isinstance(effect, BackendCall):
             return await self._aguarded(effect)
         if isinstance(effect, Embed):
-            return await asyncio.to_thread(self.engine.vectors, effect.texts, effect.dim, progress=effect.progress)
+            fit = self.engine.vectors_that_fit
+            return await asyncio.to_thread(fit, effect.texts, effect.dim, progress=effect.progress)
         if isinstance(effect, Sleep):
             await asyncio.sleep(effect.seconds)
             return None
@@ -800,11 +845,11 @@ class LLMCachingManager:
     # -- validation and entry building -------------------------------------------
 
     def _request(self, prompt: Any, model: Any, namespace: str | None, params: Mapping[str, Any]) -> _Request:
-        text = normalize_prompt(prompt)
+        request = request_of(prompt)  # a RequestText from the public methods; a bare str is a prompt
         model = check_label(model, "model")
         ns = self.namespace if namespace is None else check_label(namespace, "namespace", allow_empty=True)
-        scope = scope_id(model, ns, params)
-        return _Request(text, model, ns, scope, entry_id(scope, text))
+        scope = scope_id(model, ns, params, request.context)
+        return _Request(request.text, model, ns, scope, entry_id(scope, request.text))
 
     def _lookup_version(self, version: str | None) -> str | None:
         if version is not None:
@@ -872,6 +917,12 @@ class LLMCachingManager:
             Path(tmp).unlink(missing_ok=True)
             raise
         return target
+
+
+def _set_request(prompt: Any, response: Any, messages: Any, embed_text: Any) -> RequestText:
+    if response is _NO_RESPONSE:
+        raise InvalidInputError("set needs a response")
+    return build_request(prompt, messages=messages, embed_text=embed_text)
 
 
 def _progress(items: Sequence[T], enabled: bool, desc: str) -> Iterable[T]:

@@ -10,6 +10,7 @@ round trip as the operation they count (and are shared by every process):
 * ``lookup_exact`` counts an exact hit, or a miss when ``final`` is true;
 * ``lookup_semantic`` counts a semantic hit or a miss;
 * ``count_flight`` counts what ``get_or_compute`` waited for (see ``count_flight``);
+* ``count_skipped_long`` counts a miss whose text was too long to embed;
 * ``store`` counts a set, plus any evictions it causes;
 * the ``delete_*`` methods count invalidations; expiry counts expirations.
 
@@ -42,6 +43,7 @@ COUNTERS = (
     "expirations",
     "invalidations",
     "single_flight_joins",
+    "semantic_skipped_long",
 )
 
 # Fields get_top_entries may sort by (descending).
@@ -98,6 +100,11 @@ class CacheBackend(Protocol):
 
     def lookup_semantic(self, query: SemanticQuery) -> Match | None:
         """Return the best match for ``query`` and record the hit, or count a miss."""
+
+    def count_skipped_long(self, key: str, count_miss: bool = True) -> None:
+        """Count a ``semantic_skipped_long`` (and a miss, when ``count_miss``) for a
+        lookup of ``key`` that was exact-only because its text exceeds the embedder's
+        window.  ``get_or_compute`` counts its miss once it knows the outcome."""
 
     def store(self, entry: CacheEntry, ttl: float | None) -> None:
         """Insert or replace ``entry`` (stamped with the backend's clock), evicting if full."""

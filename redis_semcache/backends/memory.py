@@ -110,6 +110,11 @@ class InMemoryCacheBackend:
                 self._counters["misses"] += 1
             return None
 
+    def count_skipped_long(self, key: str, count_miss: bool = True) -> None:
+        with self._lock:
+            self._counters["misses"] += int(count_miss)
+            self._counters["semantic_skipped_long"] += 1
+
     # -- writes --------------------------------------------------------
 
     def store(self, entry: CacheEntry, ttl: float | None) -> None:

@@ -19,7 +19,11 @@ class Embedder(Protocol):
     Plain functions qualify.  Optional attributes, used when present:
     ``embedder_id`` (str) names the model, so that embedding caches can tell two
     embedders apart; ``batch_size`` (int) is how many texts one call may take
-    (default 64); ``warmup()`` prepares the embedder ahead of the first call.
+    (default 64); ``warmup()`` prepares the embedder ahead of the first call;
+    ``max_tokens`` (int) is the model's window and ``count_tokens(texts)`` the
+    number of tokens each text takes in it (special tokens included): with both,
+    a text longer than the window is never embedded (a truncated embedding would
+    match on its first tokens only; see ``long_prompts`` in docs/semantics.md).
     """
 
     def __call__(self, texts: list[str], /) -> Any: ...

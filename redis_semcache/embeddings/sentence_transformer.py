@@ -124,6 +124,18 @@ class SentenceTransformerEmbedder:
             self._dimension = int(self(["dimension probe"]).shape[1])
         return self._dimension
 
+    @property
+    def max_tokens(self) -> int:
+        """The model's window in tokens (256 for all-MiniLM-L6-v2); it reads no further."""
+        return int(self._load().max_seq_length)
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """How many tokens each text takes, special tokens included, without truncation."""
+        model = self._load()
+        with self._encode_lock:  # the fast tokenizer is not safe to share between threads
+            ids = model.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        return [len(row) for row in ids]
+
     def warmup(self) -> None:
         """Load the model now, and run one forward pass, instead of on first use."""
         _ = self.dimension

@@ -69,6 +69,21 @@ class EmbeddingService:
             return np.empty((0, self.dimension or 0), dtype=np.float32)
         return np.stack([found[t] for t in texts])
 
+    def fits(self, texts: Sequence[str]) -> list[bool]:
+        """Whether each text fits the embedder's window (``max_tokens``/``count_tokens``).
+
+        Texts already in the embedding cache fit; an embedder that does not
+        report its window is trusted with any text.
+        """
+        limit = getattr(self.embedder, "max_tokens", None)
+        count = getattr(self.embedder, "count_tokens", None)
+        if not isinstance(limit, int) or not callable(count):
+            return [True] * len(texts)
+        cached = self._cached(texts)
+        unknown = [t for t in dict.fromkeys(texts) if t not in cached]
+        sizes = dict(zip(unknown, count(unknown), strict=True)) if unknown else {}
+        return [t in cached or sizes[t] <= limit for t in texts]
+
     def _cached(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
         if self._cache is None:

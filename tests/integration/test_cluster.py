@@ -25,6 +25,7 @@ from redis_semcache._errors import ConfigurationError
 from redis_semcache._keys import entry_id, make_cache_key, scope_id
 from redis_semcache.backends.redis import RedisCacheBackend
 
+from ..chat_contract import ChatContract
 from ..contract import CacheContract
 from ..fakes import FakeClock
 from ..redis_cluster import LocalCluster
@@ -132,6 +133,10 @@ def make_cache(request, cluster, clock, names):
 
 
 class TestClusterContract(CacheContract):
+    pass
+
+
+class TestClusterChatContract(ChatContract):
     pass
 
 

@@ -10,6 +10,7 @@ import redis.asyncio
 from redis_semcache import LLMCachingManager
 from redis_semcache.backends.redis import RedisCacheBackend
 
+from ..chat_contract import ChatContract
 from ..contract import CacheContract
 from ..sync_via_async import SyncViaAsync
 
@@ -38,4 +39,8 @@ def make_cache(request, redis_url, clock, cache_names):
 
 
 class TestRedisContract(CacheContract):
+    pass
+
+
+class TestRedisChatContract(ChatContract):
     pass

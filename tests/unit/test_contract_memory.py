@@ -6,6 +6,7 @@ import pytest
 
 from redis_semcache import InMemoryCacheBackend, LLMCachingManager
 
+from ..chat_contract import ChatContract
 from ..contract import CacheContract
 from ..fakes import FakeClock
 from ..sync_via_async import SyncViaAsync
@@ -34,4 +35,8 @@ def make_cache(request, clock):
 
 
 class TestInMemoryContract(CacheContract):
+    pass
+
+
+class TestInMemoryChatContract(ChatContract):
     pass

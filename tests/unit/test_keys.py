@@ -45,6 +45,14 @@ def test_bad_params_rejected(bad):
 
 
 def test_nested_params_are_canonical():
-    assert make_cache_key("q", messages=[{"role": "system", "content": "x"}]) == make_cache_key(
-        "q", messages=[{"content": "x", "role": "system"}]
+    assert make_cache_key("q", tools=[{"type": "function", "name": "x"}]) == make_cache_key(
+        "q", tools=[{"name": "x", "type": "function"}]
     )
+
+
+def test_numbers_in_the_scope_are_canonical():
+    assert make_cache_key("q", temperature=0) == make_cache_key("q", temperature=0.0)
+    assert make_cache_key("q", top_p=1, stop=[2.0]) == make_cache_key("q", top_p=1.0, stop=[2])
+    assert make_cache_key("q", temperature=0.5) != make_cache_key("q", temperature=0.25)
+    assert make_cache_key("q", logprobs=True) != make_cache_key("q", logprobs=1)  # JSON true is not 1
+    assert make_cache_key("q", logprobs=False) != make_cache_key("q", logprobs=0)

@@ -1,38 +1,28 @@
 """Every in-memory code example in the README runs as written.
 
-The Redis example runs in tests/integration/test_readme_redis.py.  The async
-example calls ``openai.AsyncOpenAI``; a stub module stands in for it here.
+The Redis example runs in tests/integration/test_readme_redis.py.  The OpenAI
+examples call the real ``openai`` client, pointed by OPENAI_BASE_URL at a local
+OpenAI-compatible server (tests/openai_server.py).
 """
 
 from __future__ import annotations
 
-import sys
-import types
-from types import SimpleNamespace
-
 import pytest
+from langchain_core.globals import set_llm_cache
 
+from ..openai_server import OpenAIServer
 from ..readme_examples import needs_redis, python_blocks
 
 BLOCKS = [b for b in python_blocks() if not needs_redis(b)]
 
 
-class StubCompletions:
-    calls = 0
-
-    async def create(self, *, model, messages, temperature):
-        StubCompletions.calls += 1
-        text = f"{model} says: {messages[-1]['content']}"
-        return SimpleNamespace(choices=[SimpleNamespace(message=SimpleNamespace(content=text))])
-
-
 @pytest.fixture
-def stub_openai(monkeypatch):
-    module = types.ModuleType("openai")
-    module.AsyncOpenAI = lambda: SimpleNamespace(chat=SimpleNamespace(completions=StubCompletions()))
-    monkeypatch.setitem(sys.modules, "openai", module)
-    StubCompletions.calls = 0
-    return StubCompletions
+def openai_server(monkeypatch):
+    with OpenAIServer() as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "test")
+        yield server
+    set_llm_cache(None)  # the LangChain example installs a global cache
 
 
 def test_readme_has_examples():
@@ -40,10 +30,10 @@ def test_readme_has_examples():
 
 
 @pytest.mark.model
-def test_readme_examples_run_in_order(tmp_path, monkeypatch, stub_openai):
+def test_readme_examples_run_in_order(tmp_path, monkeypatch, openai_server):
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     for block in BLOCKS:
         exec(compile(block, "README.md", "exec"), namespace)
-    assert namespace["answers"] == ["gpt-4o-mini says: What is Redis?"] * 50
-    assert stub_openai.calls == 1
+    assert namespace["answers"] == ["answer to: What is Redis?"] * 50
+    assert openai_server.calls == 2  # the async example once, the cached_openai example once

@@ -215,6 +215,12 @@ class RedisCacheBackend:
     async def alookup_exact(self, key: str, *, version: str | None, final: bool) -> CacheEntry | None:
         return await self._arun(self._plan_lookup_exact(key, version, final))
 
+    def count_skipped_long(self, key: str, count_miss: bool = True) -> None:
+        self._run(self._plan_count_skipped_long(key, count_miss))
+
+    async def acount_skipped_long(self, key: str, count_miss: bool = True) -> None:
+        await self._arun(self._plan_count_skipped_long(key, count_miss))
+
     def lookup_semantic(self, query: SemanticQuery) -> Match | None:
         return self._run(self._plan_lookup_semantic(query))
 
@@ -361,6 +367,9 @@ class RedisCacheBackend:
 
     def _plan_lookup_exact(self, key: str, version: str | None, final: bool) -> WirePlan[CacheEntry | None]:
         return self._part.lookup_exact(key, version=version, final=final)
+
+    def _plan_count_skipped_long(self, key: str, count_miss: bool) -> WirePlan[None]:
+        return self._part.count_skipped_long(count_miss)
 
     def _plan_lookup_semantic(self, query: SemanticQuery) -> WirePlan[Match | None]:
         return self._part.lookup_semantic(query)

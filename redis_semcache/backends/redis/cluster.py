@@ -273,6 +273,9 @@ class ClusterCacheBackend(RedisCacheBackend):
     def _plan_lookup_exact(self, key: str, version: str | None, final: bool) -> WirePlan[CacheEntry | None]:
         return self._part_of(key).lookup_exact(key, version=version, final=final)
 
+    def _plan_count_skipped_long(self, key: str, count_miss: bool) -> WirePlan[None]:
+        return self._part_of(key).count_skipped_long(count_miss)
+
     def _plan_lookup_semantic(self, query: SemanticQuery) -> WirePlan[Match | None]:
         return self._part_of(query.scope).lookup_semantic(query)
 

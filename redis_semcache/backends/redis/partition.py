@@ -157,6 +157,9 @@ class Partition(Invalidation):
             log.warning("redis_semcache: skipping key %s%s: not an entry this library wrote", self._prefix, key)
         return None
 
+    def count_skipped_long(self, count_miss: bool = True) -> WirePlan[None]:
+        yield from self._count(("misses", "semantic_skipped_long") if count_miss else ("semantic_skipped_long",))
+
     def lookup_semantic(self, query: SemanticQuery) -> WirePlan[Match | None]:
         index = yield from self._ready()
         if index.dim == 0 or query.vector.shape[0] != index.dim:  # nothing stored can match
@@ -214,7 +217,18 @@ class Partition(Invalidation):
 
     def _count_miss(self, query: SemanticQuery) -> WirePlan[None]:
         if query.count_miss:
-            yield Command(("HINCRBY", self._layout.stats(self._number), "misses", 1))
+            yield from self._count(("misses",))
+
+    def _count(self, counters: Sequence[str]) -> WirePlan[None]:
+        """Add one to each of ``counters`` in one round trip.  A read's bookkeeping:
+        a full server refusing it (out of memory) must not fail the read."""
+        stats = self._layout.stats(self._number)
+        replies = yield Pipeline(tuple(Command(("HINCRBY", stats, c, 1)) for c in counters))
+        for reply in replies:
+            if isinstance(reply, OutOfMemoryError):
+                self.unbooked_hits += 1  # the same gauge of trouble as a hit served without bookkeeping
+            elif isinstance(reply, BackendError):
+                raise reply
 
     # -- writes --------------------------------------------------------
 
@@ -285,12 +299,7 @@ class Partition(Invalidation):
         return entry, bool(int(reply[0]))
 
     def count_flight(self, joined: bool) -> WirePlan[None]:
-        stats = self._layout.stats(self._number)
-        if joined:
-            hit = Command(("HINCRBY", stats, "exact_hits", 1))
-            yield from self._pipeline([hit, Command(("HINCRBY", stats, "single_flight_joins", 1))])
-        else:
-            yield Command(("HINCRBY", stats, "misses", 1))
+        yield from self._count(("exact_hits", "single_flight_joins") if joined else ("misses",))
 
     # -- reporting -----------------------------------------------------
 

@@ -1,0 +1,335 @@
+"""Cache ``chat.completions.create`` of an OpenAI client::
+
+    client = cached_openai(openai.OpenAI(), cache)        # or openai.AsyncOpenAI()
+    reply = client.chat.completions.create(model="gpt-4o-mini", messages=[...])
+
+``create`` takes the same arguments and returns a real ``ChatCompletion`` (or a
+stream of ``ChatCompletionChunk``), from the cache or from the API.  The key is
+the model, the messages as a chat request (the last user message is compared,
+the rest scopes the entry; see :mod:`redis_semcache.request`) and every
+parameter except those in ``UNKEYED`` (which do not change the answer); a
+parameter given as None counts as not given.
+
+Not cached, passed straight to the API: ``n > 1`` (the caller wants distinct
+samples; ``cache_multiple=True`` opts in), requests whose messages the cache
+cannot compare (images, audio ...), and everything on the client other than
+``chat.completions.create``.  Any temperature is cached (it is part of the
+key); for a fresh sample, call the wrapped client itself.  Concurrent identical non-streaming requests call
+the API once (``get_or_compute``).  With ``stream=True`` a miss passes chunks
+through as they arrive and stores the assembled answer once the stream ends
+with a finish reason for every choice (nothing is stored if it breaks or the
+caller stops early); a hit is replayed as chunks.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
+
+from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+from .._errors import InvalidInputError
+from .._keys import canonical_param
+from ..manager import LLMCachingManager
+from ..request import build_request
+
+__all__ = ["UNKEYED", "cached_openai"]
+
+# Arguments of create() that do not change the answer, so they stay out of the key.
+UNKEYED = frozenset(
+    {
+        "stream",
+        "stream_options",
+        "user",
+        "metadata",
+        "store",
+        "service_tier",
+        "prompt_cache_key",
+        "prompt_cache_options",
+        "prompt_cache_retention",
+        "safety_identifier",
+        "extra_headers",
+        "extra_query",
+        "timeout",
+    }
+)
+
+
+def cached_openai(client: Any, cache: LLMCachingManager, *, cache_multiple: bool = False, **options: Any) -> Any:
+    """Wrap an ``openai.OpenAI`` or ``openai.AsyncOpenAI`` client.
+
+    ``options`` (``ttl``, ``tags``, ``namespace``) go to every write.
+    """
+    if not isinstance(cache, LLMCachingManager):
+        raise InvalidInputError(f"cached_openai needs an LLMCachingManager, not {type(cache).__name__}")
+    unknown = set(options) - {"ttl", "tags", "namespace"}
+    if unknown:
+        raise InvalidInputError(f"unknown options for cached_openai: {', '.join(sorted(unknown))}")
+    completions = _Completions(client.chat.completions, cache, cache_multiple, options, isinstance(client, AsyncOpenAI))
+    return _Proxy(client, {"chat": _Proxy(client.chat, {"completions": completions})})
+
+
+class _Proxy:
+    """``target`` with some attributes replaced; everything else passes through."""
+
+    def __init__(self, target: Any, replaced: Mapping[str, Any]) -> None:
+        self._target = target
+        self._replaced = dict(replaced)
+
+    def __getattr__(self, name: str) -> Any:
+        replaced = self.__dict__.get("_replaced", {})
+        return replaced[name] if name in replaced else getattr(self._target, name)
+
+    def __repr__(self) -> str:
+        return f"cached({self._target!r})"
+
+
+class _Completions(_Proxy):
+    def __init__(
+        self, target: Any, cache: LLMCachingManager, cache_multiple: bool, options: dict[str, Any], is_async: bool
+    ) -> None:
+        super().__init__(target, {"create": self._acreate if is_async else self._create})
+        self._cache = cache
+        self._cache_multiple = cache_multiple
+        self._options = options
+
+    def _key(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        """The manager's keywords for this request, or None when it is not cached."""
+        given = {k: v for k, v in kwargs.items() if type(v).__name__ not in ("NotGiven", "Omit")}
+        if not isinstance(given.get("model"), str) or "messages" not in given:
+            return None
+        if given.get("n", 1) != 1 and not self._cache_multiple:
+            return None
+        # None is sent as null, which the API reads as "not given": one key for both
+        params = {
+            k: v for k, v in given.items() if v is not None and k not in UNKEYED and k not in ("model", "messages")
+        }
+        messages = list(given["messages"])
+        try:
+            build_request(messages=messages)
+            canonical_param(params, "openai")
+        except InvalidInputError:
+            return None  # images, audio, objects that are not JSON: not comparable, not cached
+        return {"model": given["model"], "messages": messages, "openai": params}
+
+    def _create(self, **kwargs: Any) -> Any:
+        key = self._key(kwargs)
+        if key is None:
+            return self._target.create(**kwargs)
+        if kwargs.get("stream"):
+            stored = self._cache.get(**key)
+            if stored is not None:
+                return _Replay(stored, kwargs)
+            stream = self._target.create(**kwargs)
+            return _Recording(stream, lambda done: self._cache.set(response=done, **key, **self._options))
+        stored = self._cache.get_or_compute(
+            compute=lambda: self._target.create(**kwargs).model_dump(mode="json"), **key, **self._options
+        )
+        return ChatCompletion.model_validate(stored)
+
+    async def _acreate(self, **kwargs: Any) -> Any:
+        key = self._key(kwargs)
+        if key is None:
+            return await self._target.create(**kwargs)
+        if kwargs.get("stream"):
+            stored = await self._cache.aget(**key)
+            if stored is not None:
+                return _AsyncReplay(stored, kwargs)
+
+            async def store(done: dict[str, Any]) -> None:
+                await self._cache.aset(response=done, **key, **self._options)
+
+            return _AsyncRecording(await self._target.create(**kwargs), store)
+
+        async def compute() -> dict[str, Any]:
+            return (await self._target.create(**kwargs)).model_dump(mode="json")
+
+        return ChatCompletion.model_validate(await self._cache.aget_or_compute(compute=compute, **key, **self._options))
+
+
+# -- streams -------------------------------------------------------------------
+
+
+class _Assembler:
+    """Builds the ChatCompletion (as JSON) that a stream of chunks adds up to."""
+
+    def __init__(self) -> None:
+        self.head: dict[str, Any] = {}
+        self.choices: dict[int, dict[str, Any]] = {}
+        self.usage: Any = None
+
+    def add(self, chunk: ChatCompletionChunk) -> None:
+        data = chunk.model_dump(mode="json")
+        self.head = {k: data.get(k) for k in ("id", "created", "model", "system_fingerprint", "service_tier")}
+        self.usage = data.get("usage") or self.usage
+        for choice in data.get("choices") or []:
+            slot = self.choices.setdefault(choice["index"], {"content": [], "refusal": [], "tools": {}, "finish": None})
+            delta = choice.get("delta") or {}
+            slot["content"].append(delta.get("content") or "")
+            slot["refusal"].append(delta.get("refusal") or "")
+            for call in delta.get("tool_calls") or []:
+                tool = slot["tools"].setdefault(call["index"], {"id": None, "name": "", "arguments": ""})
+                tool["id"] = call.get("id") or tool["id"]
+                function = call.get("function") or {}
+                tool["name"] += function.get("name") or ""
+                tool["arguments"] += function.get("arguments") or ""
+            slot["finish"] = choice.get("finish_reason") or slot["finish"]
+
+    def completion(self) -> dict[str, Any] | None:
+        """The whole answer, or None when some choice never finished (a broken stream)."""
+        if not self.choices or any(slot["finish"] is None for slot in self.choices.values()):
+            return None
+        choices = []
+        for index, slot in sorted(self.choices.items()):
+            message: dict[str, Any] = {"role": "assistant", "content": "".join(slot["content"]) or None}
+            if any(slot["refusal"]):
+                message["refusal"] = "".join(slot["refusal"])
+            if slot["tools"]:
+                message["tool_calls"] = [
+                    {"id": t["id"], "type": "function", "function": {"name": t["name"], "arguments": t["arguments"]}}
+                    for _, t in sorted(slot["tools"].items())
+                ]
+            choices.append({"index": index, "message": message, "finish_reason": slot["finish"], "logprobs": None})
+        head = {k: v for k, v in self.head.items() if v is not None}
+        return {**head, "object": "chat.completion", "choices": choices, "usage": self.usage}
+
+
+def _replay_chunks(stored: dict[str, Any], kwargs: Mapping[str, Any]) -> list[ChatCompletionChunk]:
+    """A stored completion as chunks: one delta and one finish per choice, then usage if asked."""
+    head: dict[str, Any] = {k: stored[k] for k in ("id", "created", "model") if k in stored}
+    head["object"] = "chat.completion.chunk"
+    if stored.get("system_fingerprint"):
+        head["system_fingerprint"] = stored["system_fingerprint"]
+    out = []
+    for choice in stored["choices"]:
+        message = choice["message"]
+        delta: dict[str, Any] = {"role": "assistant", "content": message.get("content")}
+        if message.get("refusal"):
+            delta["refusal"] = message["refusal"]
+        if message.get("tool_calls"):
+            delta["tool_calls"] = [{"index": i, **call} for i, call in enumerate(message["tool_calls"])]
+        index = choice["index"]
+        out.append({**head, "choices": [{"index": index, "delta": delta, "finish_reason": None}]})
+        out.append({**head, "choices": [{"index": index, "delta": {}, "finish_reason": choice["finish_reason"]}]})
+    if (kwargs.get("stream_options") or {}).get("include_usage") and stored.get("usage"):
+        out.append({**head, "choices": [], "usage": stored["usage"]})
+    return [ChatCompletionChunk.model_validate(c) for c in out]
+
+
+class _Replay:
+    """A cache hit, iterated like ``openai.Stream``."""
+
+    def __init__(self, stored: dict[str, Any], kwargs: Mapping[str, Any]) -> None:
+        self._chunks = iter(_replay_chunks(stored, kwargs))
+
+    def __iter__(self) -> Iterator[ChatCompletionChunk]:
+        return self._chunks
+
+    def __next__(self) -> ChatCompletionChunk:
+        return next(self._chunks)
+
+    def __enter__(self) -> _Replay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._chunks = iter(())
+
+
+class _AsyncReplay:
+    def __init__(self, stored: dict[str, Any], kwargs: Mapping[str, Any]) -> None:
+        self._chunks = iter(_replay_chunks(stored, kwargs))
+
+    def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
+        return self
+
+    async def __anext__(self) -> ChatCompletionChunk:
+        try:
+            return next(self._chunks)
+        except StopIteration:
+            raise StopAsyncIteration from None
+
+    async def __aenter__(self) -> _AsyncReplay:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        self._chunks = iter(())
+
+
+class _Recording:
+    """The API's stream, passed through chunk by chunk; stores the answer once it ends whole."""
+
+    def __init__(self, stream: Any, store: Any) -> None:
+        self._stream = stream
+        self._store = store
+        self._assembler = _Assembler()
+        self._iterator = iter(stream)
+
+    def __getattr__(self, name: str) -> Any:  # response, ... of openai.Stream
+        return getattr(self._stream, name)
+
+    def __iter__(self) -> Iterator[ChatCompletionChunk]:
+        return self
+
+    def __next__(self) -> ChatCompletionChunk:
+        try:
+            chunk = next(self._iterator)
+        except StopIteration:
+            done, self._assembler = self._assembler.completion(), _Assembler()  # store once
+            if done is not None:
+                self._store(done)
+            raise
+        self._assembler.add(chunk)
+        return chunk
+
+    def __enter__(self) -> _Recording:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+class _AsyncRecording:
+    def __init__(self, stream: Any, store: Any) -> None:
+        self._stream = stream
+        self._store = store
+        self._assembler = _Assembler()
+        self._iterator = stream.__aiter__()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
+        return self
+
+    async def __anext__(self) -> ChatCompletionChunk:
+        try:
+            chunk = await self._iterator.__anext__()
+        except StopAsyncIteration:
+            done, self._assembler = self._assembler.completion(), _Assembler()  # store once
+            if done is not None:
+                result = self._store(done)
+                if inspect.isawaitable(result):
+                    await result
+            raise
+        self._assembler.add(chunk)
+        return chunk
+
+    async def __aenter__(self) -> _AsyncRecording:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._stream.close()

@@ -1,0 +1,135 @@
+"""From what the caller asks (a prompt, chat messages, or a prompt and the text to
+compare) to the two things the cache keys on.
+
+* ``text``: the normalised text that is embedded and compared semantically, and
+  stored as the entry's prompt;
+* ``context``: everything else that changes the answer (the system prompt,
+  earlier turns, tool messages, the part of a prompt around ``embed_text``), as
+  canonical JSON.  It goes into the scope, so a semantic match never crosses
+  requests with different context, and scope plus text cover the whole request:
+  the exact key is the whole canonical request.
+
+See docs/semantics.md, "Chat messages", for the canonical form.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ._errors import InvalidInputError
+from ._keys import canonical_param, normalize_prompt
+
+__all__ = [
+    "ROLES",
+    "InvalidMessagesError",
+    "PromptTooLongError",
+    "RequestText",
+    "build_request",
+    "request_of",
+]
+
+ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+_COMPARED = "\x00compared"  # stands in the context for the text that is compared
+
+
+class InvalidMessagesError(InvalidInputError):
+    """``messages`` is not a usable chat request (empty, no user message, unknown role ...)."""
+
+
+class PromptTooLongError(InvalidInputError):
+    """The text to compare exceeds the embedder's window and ``long_prompts="error"``."""
+
+
+@dataclass(frozen=True)
+class RequestText:
+    text: str
+    context: str | None = None
+
+
+def build_request(prompt: Any = None, *, messages: Any = None, embed_text: Any = None) -> RequestText:
+    """Validate one request given as ``prompt``, ``messages`` or ``prompt`` plus ``embed_text``."""
+    if messages is not None:
+        if prompt is not None:
+            raise InvalidInputError("pass either prompt or messages, not both")
+        if embed_text is not None:
+            raise InvalidInputError("embed_text is for prompts; with messages the last user message is compared")
+        return _from_messages(messages)
+    if prompt is None:
+        raise InvalidInputError("a prompt or messages is required")
+    text = normalize_prompt(prompt)
+    if embed_text is None:
+        return RequestText(text)
+    compared = normalize_prompt(embed_text)
+    before, found, after = text.rpartition(compared)
+    if not found:
+        raise InvalidInputError("embed_text must be part of the prompt (after whitespace normalisation)")
+    if not before and not after:
+        return RequestText(text)
+    return RequestText(compared, _dumps({"prompt": [before, _COMPARED, after]}))
+
+
+def request_of(item: Any) -> RequestText:
+    """A prompt (str), a messages list, or an already built request: as a request."""
+    if isinstance(item, RequestText):
+        return item
+    if isinstance(item, str):
+        return build_request(item)
+    if isinstance(item, Sequence):
+        return build_request(messages=item)
+    raise InvalidInputError(f"prompt must be a str or a list of messages, not {type(item).__name__}")
+
+
+def _from_messages(messages: Any) -> RequestText:
+    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
+        raise InvalidMessagesError(f"messages must be a list of dicts, not {type(messages).__name__}")
+    if not messages:
+        raise InvalidMessagesError("messages must not be empty")
+    canonical = [_message(m, i) for i, m in enumerate(messages)]
+    users = [i for i, m in enumerate(canonical) if m["role"] == "user"]
+    if not users:
+        raise InvalidMessagesError("messages has no user message to compare")
+    last = users[-1]
+    text = canonical[last]["content"]
+    if not text:
+        raise InvalidMessagesError(f"messages[{last}] (the last user message) has no text")
+    canonical[last] = {**canonical[last], "content": _COMPARED}
+    return RequestText(text, _dumps({"messages": canonical}))
+
+
+def _message(message: Any, index: int) -> dict[str, Any]:
+    where = f"messages[{index}]"
+    if not isinstance(message, Mapping):
+        raise InvalidMessagesError(f"{where} must be a dict with 'role' and 'content', not {type(message).__name__}")
+    role = message.get("role")
+    if not isinstance(role, str) or role not in ROLES:
+        raise InvalidMessagesError(f"{where} has unknown role {role!r}; expected one of {', '.join(sorted(ROLES))}")
+    out = {str(k): canonical_param(v, f"{where}.{k}") for k, v in message.items() if k != "content"}
+    out["content"] = _content(message.get("content"), role, where)
+    return out
+
+
+def _content(content: Any, role: str, where: str) -> str | None:
+    if content is None and role in ("assistant", "function"):  # a tool call carries no text
+        return None
+    if isinstance(content, str):
+        return _normalized(content)
+    if isinstance(content, Sequence) and not isinstance(content, bytes):
+        texts = []
+        for j, part in enumerate(content):
+            kind = part.get("type") if isinstance(part, Mapping) else type(part).__name__
+            if kind != "text" or not isinstance(part.get("text"), str):
+                raise InvalidMessagesError(f"{where}.content[{j}] is a {kind!r} part; only text parts are supported")
+            texts.append(part["text"])
+        return _normalized(" ".join(texts))
+    raise InvalidMessagesError(f"{where}.content must be a str or a list of text parts, not {type(content).__name__}")
+
+
+def _normalized(text: str) -> str:
+    return normalize_prompt(text) if text.strip() else ""
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
