@@ -158,6 +158,15 @@ class ChatContract:
         assert cache.get(preamble + "cancel how do I", embed_text="cancel how do I") == "Settings > Billing"
         assert cache.get_statistics()["semantic_hits"] == 1
 
+    def test_get_or_compute_on_a_long_text_counts_one_miss(self, make_cache):
+        cache = make_cache(enable_semantic=True, embedder=WindowedEmbedder())
+        long = "shared context " * 10 + "question"
+        assert cache.get_or_compute(long, lambda: "computed") == "computed"
+        assert cache.get_or_compute(long, lambda: "again") == "computed"
+        stats = cache.get_statistics()
+        # the lookup skipped the semantic step; get_or_compute's own outcome is the one miss
+        assert (stats["semantic_skipped_long"], stats["misses"], stats["exact_hits"]) == (1, 1, 1)
+
     def test_long_prompts_error_raises(self, make_cache):
         cache = make_cache(enable_semantic=True, embedder=WindowedEmbedder(), long_prompts="error")
         with pytest.raises(PromptTooLongError, match="window"):

@@ -71,3 +71,26 @@ def test_a_full_server_still_serves_every_entry_and_health_says_why(small_redis)
     assert cache.set("after", "A") and cache.get("after") == "A"
     assert backend.partition.unbooked_hits == ENTRIES
     assert cache.health_check()["status"] == "healthy"
+
+
+def test_a_full_server_does_not_fail_reads_over_their_counters(small_redis):
+    """A long prompt's skipped-long count and get_or_compute's outcome count are
+    bookkeeping too: refused by a full server, they must not fail the call."""
+    from ..chat_contract import WindowedEmbedder
+
+    backend = RedisCacheBackend(url=small_redis.url, name="full-counters", max_size=None)
+    cache = LLMCachingManager(backend, enable_semantic=True, embedder=WindowedEmbedder())
+    long = "shared context " * 10 + "question"
+    assert cache.set(long, "stored answer") and cache.set("short", "short answer")
+    admin = redis.Redis(port=small_redis.port)
+    assert fill_until_full(admin) > 0
+    # Freed request buffers can leave room for a small write: put the limit well below use.
+    admin.config_set("maxmemory", int(admin.info("memory")["used_memory"]) // 2)
+    with pytest.raises(redis.exceptions.OutOfMemoryError):
+        admin.hincrby("probe", "n", 1)
+
+    assert cache.get(long + " other") is None  # exact-only miss; its counters are refused
+    assert cache.get_or_compute(long, lambda: "computed") == "stored answer"
+    assert cache.get_or_compute("short", lambda: "computed") == "short answer"
+    assert cache.get_statistics()["errors"] == 0
+    assert cache.health_check()["status"] == "degraded"  # degraded, not down: the breaker never opened
