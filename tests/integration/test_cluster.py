@@ -246,14 +246,15 @@ def test_failover_keeps_lookups_answering(cluster, names):
     victim = owner[0]
     cluster.kill(victim)
     deadline = time.monotonic() + 30
-    rounds = 0
+    outage_seen = False
     while time.monotonic() < deadline:  # lookups during the failover: misses at worst, never exceptions
         answers = [manager.get(f"q{i}", model=f"m{i % 12}", embedding=vectors[i]) for i in vectors]
-        rounds += 1
+        outage_seen = outage_seen or any(a is None for i, a in zip(vectors, answers, strict=True) if owner[i] == victim)
         if len(cluster.primaries()) == 3 and _cluster_ok(cluster):
             break
         time.sleep(0.1)
-    assert rounds >= 1  # the first round starts right after the kill, before any promotion
+    # The workload ran while the dead primary's partitions were unreachable (and nothing raised).
+    assert outage_seen
     cluster.wait_ok(timeout=20)
     answers = [manager.get(f"q{i}", model=f"m{i % 12}", embedding=vectors[i]) for i in vectors]
     for i, answer in zip(vectors, answers, strict=True):
