@@ -6,7 +6,8 @@ session's server; the cache names they use are dropped afterwards.
 
 from __future__ import annotations
 
-from ..readme_examples import cache_names as names_used, needs_redis, python_blocks, run_blocks
+from ..readme_examples import cache_names as names_used
+from ..readme_examples import needs_redis, python_blocks, run_blocks
 
 BLOCKS = [b for b in python_blocks() if needs_redis(b)]
 
