@@ -38,10 +38,8 @@ MUTANTS = (
     f"{P}delete_*",  # by ids, tags, version, pattern
     f"{P}clear*",
     f"{P}_trim*",
-    f"{P}_report*",
     f"{P}_sweep*",
     f"{P}_page*",
-    f"{P}_pipeline*",
     f"{P}acquire_lock*",
     f"{P}release_lock*",
     f"{P}flight_status*",
@@ -49,7 +47,6 @@ MUTANTS = (
     f"{M}_get_or_compute_plan*",
     f"{M}_invalidate_plan*",
     f"{M}_guarded*",
-    f"{M}_aguarded*",
     f"{M}_succeeded*",
     f"{M}_unavailable*",
     "redis_semcache.breaker.*",
