@@ -217,24 +217,30 @@ def test_clear_is_its_sweep_plus_one_report(counted):
 
 
 def test_a_store_needing_more_than_one_eviction_batch(counted, redis_url):
-    """Another instance (unbounded) filled the cache to 1,200; this one has max_size 10.
+    """Another instance (unbounded) filled the cache to 1,123; this one has max_size 10.
 
     One store evicts at most 64 and reports that the cache is still over its size;
-    the backend then trims (1,024 per call) until it is not: here 1 + 2 round trips.
+    the backend then trims (1,024 per call) until it is not: here 1 + 2 round trips
+    (1,050 over after the store: one trim of 1,024 leaves 26).
     """
     backend, counter = counted
     backend.configure(max_size=10, eviction_strategy=CacheStrategy.FIFO, sliding_ttl=False)
     warm_up(backend, counter)  # applies the lowered size: nothing pending from here on
     other = RedisCacheBackend(url=redis_url, name=backend.name, max_size=None)
-    assert other.store_many(bulk(1200)) == 1200
+    assert other.store_many(bulk(1123)) == 1123
     other.close()
     cache = manager(backend, enable_semantic=False)
     assert cache.set("newest", "kept")
-    assert counter.take() == 3, "store (64 evicted, still over) + 2 trims (1,024, then the last 112)"
+    assert counter.take() == 3, "store (64 evicted, still over) + 2 trims (1,024, then the last 26)"
     assert backend.size() == 10
-    assert backend.counters()["evictions"] == 1191
-    assert cache.get("newest") == "kept" and cache.get("bulk 1199") == 1199  # FIFO kept the newest
-    assert cache.get("bulk 1189") is None
+    assert counter.take() == 1, "size: nothing left to trim"
+    assert backend.counters()["evictions"] == 1114
+    assert cache.get("newest") == "kept" and cache.get("bulk 1122") == 1122  # FIFO kept the newest
+    assert cache.get("bulk 1113") is None
+    counter.take()
+    assert cache.set("one more", "x")
+    assert counter.take() == 1, "a store evicting one entry: one round trip"
+    assert backend.size() == 10
 
 
 def test_lock_and_flight_status_are_one_round_trip_each(counted):

@@ -136,6 +136,12 @@ def test_the_compute_lock_expires_on_the_servers_clock(redis_url, cache_names, r
     assert backend.release_lock(key, "holder")
     assert redis_client.exists(lock_key(name, key)) == 0
     assert backend.flight_status(key, None) == (None, False)
+    LLMCachingManager(backend, embedder=None, strict=True).set("q", "stored", version="v7")
+    entry, locked = backend.flight_status(key, "v7")
+    assert (entry.response, entry.version, locked) == ("stored", "v7", False)
+    assert backend.flight_status(key, None)[0].response == "stored"
+    assert backend.flight_status(key, "v8") == (None, False)  # another version: no value
+    assert backend.flight_status(make_cache_key("other"), None) == (None, False)
     backend.close()
 
 

@@ -193,3 +193,30 @@ def test_health_reports_the_backend_even_with_a_local_fallback(caplog):
     assert "serving from the local fallback: BackendUnavailableError: connection refused" in caplog.text
     report = cache.health_check()
     assert report["status"] == "unhealthy" and "connection refused" in report["reason"]
+
+
+def test_breaker_and_flight_settings_are_checked_by_name():
+    from redis_semcache.singleflight import FlightPolicy
+
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match=f"^failure_threshold must be a positive int, got {bad!r}$"):
+            CircuitBreaker(failure_threshold=bad)
+    with pytest.raises(InvalidInputError, match="^cooldown must be positive, got 0$"):
+        CircuitBreaker(cooldown=0)
+    with pytest.raises(InvalidInputError, match="^wait_timeout must be positive, got -1$"):
+        FlightPolicy(wait_timeout=-1)
+
+
+def test_recovery_is_logged_once_with_what_had_failed(caplog):
+    backend = FlakyBackend()
+    cache = LLMCachingManager(backend, embedder=None, circuit_breaker=None)
+    backend.down = True
+    assert cache.get("q") is None
+    backend.down = False
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="redis_semcache"):
+        assert cache.get("q") is None and cache.get("q") is None
+    assert [r.getMessage() for r in caplog.records] == [
+        "redis_semcache: backend recovered after: BackendUnavailableError: connection refused"
+    ]
+    assert "backend_error" not in cache.get_statistics()
