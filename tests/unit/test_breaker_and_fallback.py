@@ -156,13 +156,13 @@ def test_invalidation_against_a_failing_backend_deletes_nothing_and_says_so():
 
 def test_invalidation_arguments_are_checked_by_name():
     cache = LLMCachingManager(InMemoryCacheBackend(), embedder=None)
-    with pytest.raises(InvalidInputError, match="^invalidate needs pattern, tags, version or keys$"):
+    with pytest.raises(InvalidInputError, match=r"^invalidate needs pattern, tags, version or keys$"):
         cache.invalidate()
-    with pytest.raises(InvalidInputError, match="^version must not be empty$"):
+    with pytest.raises(InvalidInputError, match=r"^version must not be empty$"):
         cache.invalidate(version="")
-    with pytest.raises(InvalidInputError, match="^pattern must not be empty$"):
+    with pytest.raises(InvalidInputError, match=r"^pattern must not be empty$"):
         cache.invalidate(pattern="")
-    with pytest.raises(InvalidInputError, match="^key must be a str, not int$"):
+    with pytest.raises(InvalidInputError, match=r"^key must be a str, not int$"):
         cache.invalidate(keys=[1])
     cache.set("q", "a")
     assert cache.invalidate(keys=make_cache_key("q")) == 1  # one id as a plain string
@@ -201,9 +201,9 @@ def test_breaker_and_flight_settings_are_checked_by_name():
     for bad in (0, 2.5, True):
         with pytest.raises(ValueError, match=f"^failure_threshold must be a positive int, got {bad!r}$"):
             CircuitBreaker(failure_threshold=bad)
-    with pytest.raises(InvalidInputError, match="^cooldown must be positive, got 0$"):
+    with pytest.raises(InvalidInputError, match=r"^cooldown must be positive, got 0$"):
         CircuitBreaker(cooldown=0)
-    with pytest.raises(InvalidInputError, match="^wait_timeout must be positive, got -1$"):
+    with pytest.raises(InvalidInputError, match=r"^wait_timeout must be positive, got -1$"):
         FlightPolicy(wait_timeout=-1)
 
 

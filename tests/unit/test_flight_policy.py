@@ -9,7 +9,6 @@ while another caller holds the lock.
 from __future__ import annotations
 
 import logging
-import threading
 
 import pytest
 
@@ -48,13 +47,11 @@ class Backend(InMemoryCacheBackend):
 
 
 def make(backend=None, policy=FAST, **kwargs) -> LLMCachingManager:
-    return LLMCachingManager(
-        backend or Backend(), embedder=None, flight_policy=policy, circuit_breaker=None, **kwargs
-    )
+    return LLMCachingManager(backend or Backend(), embedder=None, flight_policy=policy, circuit_breaker=None, **kwargs)
 
 
 def test_compute_must_be_callable():
-    with pytest.raises(InvalidInputError, match="^compute must be callable$"):
+    with pytest.raises(InvalidInputError, match=r"^compute must be callable$"):
         make().get_or_compute("q", "not a function")
 
 

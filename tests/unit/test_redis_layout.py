@@ -103,11 +103,11 @@ def test_layout_and_settings_errors_say_what_is_wrong():
     from redis_semcache import InvalidInputError
     from redis_semcache.backends.redis import RedisCacheBackend
 
-    with pytest.raises(ConfigurationError, match="^partitions must be at least 1, got 0$"):
+    with pytest.raises(ConfigurationError, match=r"^partitions must be at least 1, got 0$"):
         KeyLayout("x", 0)
-    with pytest.raises(ConfigurationError, match="^cache name must be 1-64 characters from A-Z a-z 0-9 _ . -, got "):
+    with pytest.raises(ConfigurationError, match=r"^cache name must be 1-64 characters from A-Z a-z 0-9 _ . -, got "):
         KeyLayout("not a name")
-    with pytest.raises(ValueError, match="^unknown zset 'nope'$"):
+    with pytest.raises(ValueError, match=r"^unknown zset 'nope'$"):
         KeyLayout("x").zset(0, "nope")
     assert IndexName(1, 1, "FLAT").suffix() == "s1:d1:flat" and IndexName(1, 0, "FLAT").suffix() == "s1:d0"
     backend = RedisCacheBackend(url="redis://127.0.0.1:1/0", name="x")  # never contacted
