@@ -87,3 +87,16 @@ def test_an_index_still_scanning_after_the_timeout_fails_the_write_then_serves(o
     assert backend.index_name == "semcache:{scan:0}:idx:s1:d8:flat"
     admin = redis.Redis(port=own_redis.port)
     assert [i.decode() for i in admin.execute_command("FT._LIST")] == [backend.index_name]  # d0 dropped
+
+
+def test_the_first_write_after_flushall_recreates_the_index(own_redis):
+    """No lookup in between: the store itself notices (its write counter restarted at 1)."""
+    admin = redis.Redis(port=own_redis.port)
+    backend = RedisCacheBackend(url=own_redis.url, name="flushed", dimension=8)
+    cache = LLMCachingManager(backend, embedder=None, strict=True, enable_semantic=True)
+    v = np.ones(8)
+    assert cache.set("before", "B", embedding=v) and cache.set("again", "A", embedding=-v)
+    admin.flushall()
+    assert cache.set("after", "C", embedding=v)
+    assert [i.decode() for i in admin.execute_command("FT._LIST")] == ["semcache:{flushed:0}:idx:s1:d8:flat"]
+    assert cache.get("a paraphrase", embedding=v) == "C"

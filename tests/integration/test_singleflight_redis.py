@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing as mp
 import os
 import signal
@@ -124,7 +125,8 @@ def test_failing_compute_caches_nothing_and_releases_the_lock(redis_url, cache_n
     assert time.monotonic() - started < POLICY.lock_ttl
 
 
-def test_the_compute_lock_expires_on_the_servers_clock(redis_url, cache_names, redis_client):
+def test_the_compute_lock_expires_on_the_servers_clock(redis_url, cache_names, redis_client, caplog):
+    caplog.set_level(logging.WARNING, logger="redis_semcache")
     name = cache_names.new("sf")
     backend = RedisCacheBackend(url=redis_url, name=name)
     key = make_cache_key("q")
@@ -142,6 +144,7 @@ def test_the_compute_lock_expires_on_the_servers_clock(redis_url, cache_names, r
     assert backend.flight_status(key, None)[0].response == "stored"
     assert backend.flight_status(key, "v8") == (None, False)  # another version: no value
     assert backend.flight_status(make_cache_key("other"), None) == (None, False)
+    assert caplog.records == []  # nothing was taken for a malformed entry
     backend.close()
 
 

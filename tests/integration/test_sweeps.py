@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from redis_semcache import LLMCachingManager, make_cache_key
+from redis_semcache.backends.base import COUNTERS
 from redis_semcache.backends.redis import RedisCacheBackend
 
 from ..entries import bulk
@@ -71,13 +72,15 @@ def test_a_hash_without_seq_under_the_prefix_is_not_ours(cache, redis_client):
     assert cache.get("first") == 1 and cache.get("entry 19") is None
 
 
-def test_invalidating_keeps_counts_and_clear_counts_no_invalidations(cache):
+def test_invalidating_keeps_counts_and_clear_counts_no_invalidations(cache, redis_client):
     cache.backend.store_many(bulk(30, tags=["a"]) + bulk(20, stem="b", tags=["b"]))
     assert cache.invalidate(tags=["a"], version="nope", keys=[make_cache_key("b 0")]) == 31  # summed
     assert cache.backend.counters()["invalidations"] == 31
     assert cache.clear() is True
     counters = cache.backend.counters()
     assert counters["invalidations"] == 31 and cache.backend.size() == 0  # clear is not an invalidation
+    stats_key = f"semcache:{{{cache.backend.name}:0}}:stats"
+    assert {k.decode() for k in redis_client.hkeys(stats_key)} <= set(COUNTERS)  # nor counted anywhere else
 
 
 def test_single_ids_and_no_ids(cache):
