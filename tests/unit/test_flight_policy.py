@@ -89,7 +89,7 @@ def test_an_entry_of_another_version_is_not_the_answer():
 def test_a_failing_backend_grants_the_lock_and_the_caller_computes_at_once(caplog):
     backend = Backend()
     backend.failing = {"lookup_exact", "acquire_lock", "flight_status", "release_lock", "store"}
-    cache = make(backend, FlightPolicy(lock_ttl=5, wait_timeout=60, initial_backoff=0.001, max_backoff=0.01))
+    cache = make(backend, FlightPolicy(lock_ttl=5, wait_timeout=5, initial_backoff=0.001, max_backoff=0.01))
     with caplog.at_level(logging.WARNING, logger="redis_semcache"):
         assert cache.get_or_compute("q", lambda: "computed") == "computed"
     assert GAVE_UP not in caplog.text and backend.acquires == 1
@@ -126,7 +126,7 @@ def test_a_backend_failing_while_a_waiter_polls_lets_it_compute_at_once(caplog):
         return held(*args, **kwargs)  # this first attempt: the lock is held
 
     backend.acquire_lock = acquire_then_fail  # type: ignore[method-assign]
-    cache = make(backend, FlightPolicy(lock_ttl=60, wait_timeout=60, initial_backoff=0.001, max_backoff=0.01))
+    cache = make(backend, FlightPolicy(lock_ttl=60, wait_timeout=5, initial_backoff=0.001, max_backoff=0.01))
     with caplog.at_level(logging.WARNING, logger="redis_semcache"):
         assert cache.get_or_compute("q", lambda: "mine") == "mine"
     assert GAVE_UP not in caplog.text
