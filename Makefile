@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint mutate bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,5 +23,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check redis_semcache tests bench
 	$(VENV)/bin/mypy
 
+# Mutation testing (mutmut), about 10-15 minutes; not run by CI (.ci/run).
+mutate: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev,embeddings,cli,mutate]"
+	$(PY) -m tests.mutation
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache mutants

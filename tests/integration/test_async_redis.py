@@ -8,6 +8,7 @@ and test_cluster.py (including a backend that has no blocking client at all).
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ import redis.asyncio
 from redis_semcache import ConfigurationError, LLMCachingManager
 from redis_semcache.backends.redis import RedisCacheBackend
 
-from ..fakes import near, unit
+from ..fakes import CountingEmbedder, near, unit
 
 
 def test_each_event_loop_gets_its_own_connections(redis_url, cache_names):
@@ -48,6 +49,11 @@ def test_aclose_closes_this_loops_connection_and_a_later_loop_reconnects(redis_u
         return open_before, connections()
 
     before, after = asyncio.run(use_then_close())
+    # The server notices the closed socket a moment later: poll for it (generous bound), never a fixed window.
+    deadline = time.monotonic() + 10
+    while after > before - 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+        after = connections()
     assert after == before - 1
 
     async def read() -> object:
@@ -112,3 +118,27 @@ def test_sync_and_async_callers_share_entries_counters_and_eviction(redis_url, c
     assert exact == "S" and similar == "S"
     assert stats["exact_hits"] == 1 and stats["semantic_hits"] == 1 and stats["cache_size"] == 3
     assert sync_cache.get_statistics()["evictions"] == 2 and sync_cache.get("fill 3") == 3
+
+
+def test_awarm_aset_many_and_aget_many_on_redis(redis_url, cache_names):
+    """The async bulk paths: one embedding batch per call, exact hits without embedding, semantic
+    hits for paraphrases, misses for the rest; stats and tags as the sync paths leave them."""
+    embedder = CountingEmbedder(dim=64)
+    backend = RedisCacheBackend(url=redis_url, name=cache_names.new())
+    cache = LLMCachingManager(backend, embedder=embedder, enable_semantic=True, semantic_threshold=0.8, strict=True)
+
+    async def main() -> tuple:
+        warmed = await cache.awarm([("how do I boil an egg", "boil"), ("how do I fry an egg", "fry")], progress=False)
+        stored = await cache.aset_many({"capital of france": "Paris", "capital of spain": "Madrid"}, tags=["geo"])
+        embedded = embedder.calls
+        got = await cache.aget_many(
+            ["how do I boil an egg", "capital of spain", "how do I boil an egg please", "why is the sky blue"]
+        )
+        return warmed, stored, embedded, got, await cache.aget_statistics(), await cache.ainvalidate(tags=["geo"])
+
+    warmed, stored, embedded, got, stats, invalidated = asyncio.run(main())
+    assert (warmed, stored, embedded) == (2, 2, 2)  # one embedding batch per bulk write
+    assert got == ["boil", "Madrid", "boil", None]
+    assert embedder.calls == embedded + 1  # the two exact misses, embedded in one batch
+    assert (stats["exact_hits"], stats["semantic_hits"], stats["misses"], stats["cache_size"]) == (2, 1, 1, 4)
+    assert invalidated == 2 and cache.get("capital of france") is None

@@ -61,19 +61,27 @@ def test_invalidation_never_deletes_what_was_written_after_it_began(redis_url, c
 
     rewritten: list[str] = []
     fresh: list[str] = []
+    errors: list[BaseException] = []
 
     def write_during_sweep():
-        assert snapshot_taken.wait(10)
-        for i in range(300):
-            writer.set(old[i * 5], "v2", tags=["t"])  # rewrite a pre-existing entry
-            rewritten.append(old[i * 5])
-            writer.set(f"new {i}", "v2", tags=["t"])  # a new entry with the same tag
-            fresh.append(f"new {i}")
+        try:
+            if not snapshot_taken.wait(30):
+                raise AssertionError("the sweep never took its seq snapshot")
+            for i in range(300):
+                writer.set(old[i * 5], "v2", tags=["t"])  # rewrite a pre-existing entry
+                rewritten.append(old[i * 5])
+                writer.set(f"new {i}", "v2", tags=["t"])  # a new entry with the same tag
+                fresh.append(f"new {i}")
+        except BaseException as exc:  # re-raised in the test's own thread below
+            errors.append(exc)
 
     thread = threading.Thread(target=write_during_sweep)
     thread.start()
     deleted = sweeper.invalidate(tags=["t"])
     thread.join()
+    if errors:
+        raise errors[0]
+    assert len(rewritten) == len(fresh) == 300
 
     # Everything written after the sweep began survives, with its new value ...
     assert all(writer.get(p) == "v2" for p in rewritten + fresh)

@@ -268,14 +268,15 @@ def test_malformed_foreign_hashes_are_skipped_with_a_warning(redis_url, cache_na
     redis_client.hset(layout.entry_key(0, no_marker), mapping={"prompt": "no marker", "response": "x", "scope": scope,
                                                                "embedding": v.tobytes(), "seq": 1})  # fmt: skip
     real_fields = redis_client.hgetall(layout.entry_key(0, make_cache_key("real")))
-    redis_client.hset(layout.entry_key(0, bad_json), mapping={**real_fields, b"kind": b"json", b"response": b"{nope",
-                                                              b"prompt": b"bad json"})  # fmt: skip
+    farther = np.array([1, 1, 1, 1, 1, 1, 1, -1], dtype=np.float32) / np.sqrt(8)  # cosine 0.75 to v
+    bad_fields = {b"kind": b"json", b"response": b"{nope", b"prompt": b"bad json", b"embedding": farther.tobytes()}
+    redis_client.hset(layout.entry_key(0, bad_json), mapping={**real_fields, **bad_fields})
     redis_client.set(layout.entry_key(0, not_a_hash), "just a string")
     with caplog.at_level(logging.WARNING, logger="redis_semcache.redis"):
         assert cache.get("no marker") is None
         assert cache.get("not a hash") is None
         assert cache.get("bad json") is None
-        assert cache.get("query", embedding=v) in ("R", None)
+        assert cache.get("query", embedding=v) == "R"  # the nearest of ours; the unmarked twin is skipped
         assert [e["prompt"] for e in cache.get_top_entries(10)] == ["real"]
     assert sum("skipping" in r.message for r in caplog.records) >= 3
     assert cache.get("real") == "R"

@@ -13,9 +13,10 @@ import pytest
 import redis
 import redis.asyncio
 
-from redis_semcache import LLMCachingManager
+from redis_semcache import CacheStrategy, LLMCachingManager, make_cache_key
 from redis_semcache.backends.redis import RedisCacheBackend
 
+from ..entries import bulk
 from ..fakes import near, unit
 from ..sync_via_async import SyncViaAsync
 
@@ -141,3 +142,119 @@ def test_invalidation_round_trips_grow_with_pages(counted):
     # 4 pages of 10 (the last one short), each deleting the previous page in the same pipeline, then a final delete
     assert counter.take() == 5
     assert cache.get_statistics()["cache_size"] == 0
+
+
+# -- batching: every figure of the table in docs/design.md ---------------------------------
+
+
+def warm_up(backend, counter):
+    """Connect, create the index, load the scripts and write once: setup, not counted.
+
+    The first write of a fresh cache takes sequence number 1, which also follows a
+    FLUSHALL; the backend then checks its index (2 more round trips, once).
+    """
+    warm = bulk(1, stem="warm up")
+    backend.store_many(warm)
+    backend.delete_keys([warm[0][0].key])
+    backend.size()
+    counter.take()
+
+
+def test_store_many_is_one_round_trip_per_200_entries(counted):
+    backend, counter = counted
+    warm_up(backend, counter)
+    assert backend.store_many(bulk(450)) == 450
+    assert counter.take() == 3, "450 entries: pipelines of 200, 200 and 50"
+    assert backend.size() == 450
+    assert manager(backend).get("bulk 449") == 449
+
+
+def test_invalidate_keys_is_one_round_trip_per_500_ids(counted):
+    backend, counter = counted
+    backend.store_many(bulk(1200))
+    cache = manager(backend, enable_semantic=False)
+    counter.take()
+    keys = [make_cache_key(f"bulk {i}") for i in range(1200)]
+    assert cache.invalidate(keys=[*keys, "not an entry id"]) == 1200
+    assert counter.take() == 3, "1,200 ids: deletes of 500, 500 and 200"
+    assert backend.size() == 0
+    assert backend.counters()["invalidations"] == 1200
+
+
+def test_a_sweep_is_one_round_trip_per_page_plus_one(counted):
+    backend, counter = counted
+    backend.store_many(bulk(1200, tags=["t"]))
+    counter.take()
+    assert backend.delete_tags(["t"]) == 1200
+    assert counter.take() == 4, "pages of 500, 500, 200 (each read carrying the previous page's delete), last delete"
+    assert backend.size() == 0
+    backend.store_many(bulk(30, stem="v"))
+    counter.take()
+    assert backend.delete_version("v1") == 30
+    assert counter.take() == 2, "one page: read (with the seq snapshot), then its delete"
+    assert backend.delete_version("v1") == 0
+    assert counter.take() == 1, "no match: one read"
+
+
+def test_a_pattern_sweep_also_reads_the_long_prompts(counted):
+    backend, counter = counted
+    backend.store_many(bulk(30, stem="p") + bulk(5, stem="q"))
+    counter.take()
+    assert backend.delete_pattern("p *") == 30
+    assert counter.take() == 2, "short prompts' page (+ seq snapshot), then the long prompts' page with its delete"
+    assert backend.delete_pattern("exactly this") == 0
+    assert counter.take() == 1, "a glob without a '*' cannot match a long prompt: one read"
+    assert backend.size() == 5
+
+
+def test_clear_is_its_sweep_plus_one_report(counted):
+    backend, counter = counted
+    backend.store_many(bulk(1200))
+    counter.take()
+    backend.clear()
+    assert counter.take() == 5, "three pages + the last delete, then one report settling expiries"
+    assert backend.size() == 0
+
+
+def test_a_store_needing_more_than_one_eviction_batch(counted, redis_url):
+    """Another instance (unbounded) filled the cache to 1,123; this one has max_size 10.
+
+    One store evicts at most 64 and reports that the cache is still over its size;
+    the backend then trims (1,024 per call) until it is not: here 1 + 2 round trips
+    (1,050 over after the store: one trim of 1,024 leaves 26).
+    """
+    backend, counter = counted
+    backend.configure(max_size=10, eviction_strategy=CacheStrategy.FIFO, sliding_ttl=False)
+    warm_up(backend, counter)  # applies the lowered size: nothing pending from here on
+    other = RedisCacheBackend(url=redis_url, name=backend.name, max_size=None)
+    assert other.store_many(bulk(1123)) == 1123
+    other.close()
+    cache = manager(backend, enable_semantic=False)
+    assert cache.set("newest", "kept")
+    assert counter.take() == 3, "store (64 evicted, still over) + 2 trims (1,024, then the last 26)"
+    assert backend.size() == 10
+    assert counter.take() == 1, "size: nothing left to trim"
+    assert backend.counters()["evictions"] == 1114
+    assert cache.get("newest") == "kept" and cache.get("bulk 1122") == 1122  # FIFO kept the newest
+    assert cache.get("bulk 1113") is None
+    counter.take()
+    assert cache.set("one more", "x")
+    assert counter.take() == 1, "a store evicting one entry: one round trip"
+    assert backend.size() == 10
+
+
+def test_lock_and_flight_status_are_one_round_trip_each(counted):
+    backend, counter = counted
+    warm_up(backend, counter)
+    key = make_cache_key("q")
+    assert backend.acquire_lock(key, "me", 5.0) is True
+    assert counter.take() == 1, "acquire_lock: SET NX PX"
+    assert backend.flight_status(key, None) == (None, True)
+    assert counter.take() == 1, "flight_status"
+    assert backend.release_lock(key, "me") is True
+    assert counter.take() == 1, "release_lock"
+    cache = manager(backend, enable_semantic=False)
+    assert cache.get_or_compute("q", lambda: "computed") == "computed"
+    assert counter.take() == 6, "miss, lock, flight status, the outcome's count, store, release"
+    assert cache.get_or_compute("q", lambda: "not called") == "computed"
+    assert counter.take() == 1, "a hit: the exact lookup alone"

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing as mp
 import os
 import signal
@@ -13,11 +14,16 @@ import time
 
 import redis
 
-from redis_semcache import LLMCachingManager
+from redis_semcache import LLMCachingManager, make_cache_key
 from redis_semcache.backends.redis import RedisCacheBackend
 from redis_semcache.singleflight import FlightPolicy
 
 POLICY = FlightPolicy(lock_ttl=3, wait_timeout=20, initial_backoff=0.005, max_backoff=0.05)
+
+
+def lock_key(name: str, entry_key: str) -> str:
+    """The compute lock's key, as docs/design.md lays out a single Redis's keys (partition 0)."""
+    return f"semcache:{{{name}:0}}:lock:{entry_key}"
 
 
 def _manager(url: str, name: str, policy: FlightPolicy = POLICY) -> LLMCachingManager:
@@ -86,11 +92,14 @@ def test_crashed_holder_lock_expires_and_a_waiter_takes_over(redis_url, cache_na
         assert locked.wait(timeout=60), "holder never started computing"
         os.kill(holder.pid, signal.SIGKILL)
         holder.join()
+        # The dead holder's lock carries its TTL on the server ...
+        assert 0 < redis_client.pttl(lock_key(name, make_cache_key("crash prompt", model="gpt-4"))) <= 3000
         cache = _manager(redis_url, name)
         started = time.monotonic()
         assert cache.get_or_compute("crash prompt", lambda: "recovered", model="gpt-4") == "recovered"
         waited = time.monotonic() - started
-        assert waited <= POLICY.lock_ttl + POLICY.wait_timeout
+        # ... so a waiter takes over once it expires, long before it would give up waiting.
+        assert waited < POLICY.wait_timeout
         assert int(redis_client.get(counter)) == 1  # the dead holder's run; ours is the second compute
         assert cache.get("crash prompt", model="gpt-4") == "recovered"
     finally:
@@ -114,3 +123,41 @@ def test_failing_compute_caches_nothing_and_releases_the_lock(redis_url, cache_n
     started = time.monotonic()
     assert cache.get_or_compute("q", lambda: "ok") == "ok"
     assert time.monotonic() - started < POLICY.lock_ttl
+
+
+def test_the_compute_lock_expires_on_the_servers_clock(redis_url, cache_names, redis_client, caplog):
+    caplog.set_level(logging.WARNING, logger="redis_semcache")
+    name = cache_names.new("sf")
+    backend = RedisCacheBackend(url=redis_url, name=name)
+    key = make_cache_key("q")
+    assert backend.acquire_lock(key, "holder", 2.5)
+    assert 0 < redis_client.pttl(lock_key(name, key)) <= 2500
+    assert not backend.acquire_lock(key, "another", 2.5)
+    assert backend.flight_status(key, None) == (None, True)
+    assert not backend.release_lock(key, "another")  # only the holder's token releases it
+    assert backend.release_lock(key, "holder")
+    assert redis_client.exists(lock_key(name, key)) == 0
+    assert backend.flight_status(key, None) == (None, False)
+    LLMCachingManager(backend, embedder=None, strict=True).set("q", "stored", version="v7")
+    entry, locked = backend.flight_status(key, "v7")
+    assert (entry.response, entry.version, locked) == ("stored", "v7", False)
+    assert backend.flight_status(key, None)[0].response == "stored"
+    assert backend.flight_status(key, "v8") == (None, False)  # another version: no value
+    assert backend.flight_status(make_cache_key("other"), None) == (None, False)
+    assert caplog.records == []  # nothing was taken for a malformed entry
+    backend.close()
+
+
+def test_get_or_compute_holds_a_lock_with_the_policys_ttl_while_computing(redis_url, cache_names, redis_client):
+    name = cache_names.new("sf")
+    cache = _manager(redis_url, name)
+    key = make_cache_key("q", model="gpt-4")
+    seen = []
+
+    def compute():
+        seen.append(redis_client.pttl(lock_key(name, key)))
+        return "v"
+
+    assert cache.get_or_compute("q", compute, model="gpt-4") == "v"
+    assert len(seen) == 1 and 0 < seen[0] <= POLICY.lock_ttl * 1000
+    assert redis_client.exists(lock_key(name, key)) == 0  # released after the store

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
-from redis_semcache import BackendUnavailableError, InMemoryCacheBackend, LLMCachingManager
+from redis_semcache import (
+    BackendUnavailableError,
+    InMemoryCacheBackend,
+    InvalidInputError,
+    LLMCachingManager,
+    make_cache_key,
+)
 from redis_semcache.breaker import CircuitBreaker
 
 from ..fakes import FakeClock
@@ -22,7 +30,9 @@ class FlakyBackend(InMemoryCacheBackend):
 
     def __getattribute__(self, name):
         attr = super().__getattribute__(name)
-        if name in {"lookup_exact", "lookup_semantic", "store", "delete_tags", "counters", "size", "health"}:
+        if name in {"lookup_exact", "lookup_semantic", "store", "counters", "size", "health"} or name.startswith(
+            "delete_"
+        ):
 
             def call(*args, **kwargs):
                 self.calls += 1
@@ -123,3 +133,90 @@ def test_a_failed_exact_lookup_skips_the_semantic_one():
     assert cache.get("how do I reset my password") is None
     assert backend.calls == 1 and embedder.calls == 0
     assert cache.get_statistics()["errors"] == 3  # the get, then counters and size of the report
+
+
+def test_invalidation_against_a_failing_backend_deletes_nothing_and_says_so():
+    backend = FlakyBackend()
+    cache = LLMCachingManager(backend, embedder=None, circuit_breaker=None)
+    cache.set("q", "a", tags=["t"])
+    backend.down = True
+    assert cache.invalidate(keys=[make_cache_key("q")]) == 0
+    assert cache.invalidate(tags=["t"]) == 0
+    assert cache.invalidate(version="v1") == 0
+    assert cache.invalidate(pattern="q*") == 0
+    assert cache.invalidate(keys=[make_cache_key("q")], tags=["t"], version="v1", pattern="q*") == 0
+    assert cache.get_statistics()["errors"] >= 8
+    backend.down = False
+    assert cache.get("q") == "a"
+    strict = LLMCachingManager(backend, embedder=None, circuit_breaker=None, strict=True)
+    backend.down = True
+    with pytest.raises(BackendUnavailableError):
+        strict.invalidate(version="v1")
+
+
+def test_invalidation_arguments_are_checked_by_name():
+    cache = LLMCachingManager(InMemoryCacheBackend(), embedder=None)
+    with pytest.raises(InvalidInputError, match=r"^invalidate needs pattern, tags, version or keys$"):
+        cache.invalidate()
+    with pytest.raises(InvalidInputError, match=r"^version must not be empty$"):
+        cache.invalidate(version="")
+    with pytest.raises(InvalidInputError, match=r"^pattern must not be empty$"):
+        cache.invalidate(pattern="")
+    with pytest.raises(InvalidInputError, match=r"^key must be a str, not int$"):
+        cache.invalidate(keys=[1])
+    cache.set("q", "a")
+    assert cache.invalidate(keys=make_cache_key("q")) == 1  # one id as a plain string
+
+
+def test_the_outage_reason_names_the_failure_not_the_breaker(caplog):
+    clock = FakeClock()
+    backend = FlakyBackend()
+    cache = LLMCachingManager(
+        backend, embedder=None, circuit_breaker=CircuitBreaker(failure_threshold=1, cooldown=5, clock=clock)
+    )
+    backend.down = True
+    with caplog.at_level(logging.WARNING, logger="redis_semcache"):
+        assert cache.get("q") is None  # fails: opens the breaker
+        assert cache.get("q") is None  # refused by the breaker
+    assert [r.getMessage() for r in caplog.records] == [
+        "redis_semcache: backend failing, serving misses: BackendUnavailableError: connection refused"
+    ]
+    assert cache.get_statistics()["backend_error"] == "BackendUnavailableError: connection refused"
+
+
+def test_health_reports_the_backend_even_with_a_local_fallback(caplog):
+    backend = FlakyBackend()
+    cache = LLMCachingManager(backend, embedder=None, fallback_backend=InMemoryCacheBackend(), circuit_breaker=None)
+    backend.down = True
+    with caplog.at_level(logging.WARNING, logger="redis_semcache"):
+        assert cache.set("q", "local")
+    assert "serving from the local fallback: BackendUnavailableError: connection refused" in caplog.text
+    report = cache.health_check()
+    assert report["status"] == "unhealthy" and "connection refused" in report["reason"]
+
+
+def test_breaker_and_flight_settings_are_checked_by_name():
+    from redis_semcache.singleflight import FlightPolicy
+
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match=f"^failure_threshold must be a positive int, got {bad!r}$"):
+            CircuitBreaker(failure_threshold=bad)
+    with pytest.raises(InvalidInputError, match=r"^cooldown must be positive, got 0$"):
+        CircuitBreaker(cooldown=0)
+    with pytest.raises(InvalidInputError, match=r"^wait_timeout must be positive, got -1$"):
+        FlightPolicy(wait_timeout=-1)
+
+
+def test_recovery_is_logged_once_with_what_had_failed(caplog):
+    backend = FlakyBackend()
+    cache = LLMCachingManager(backend, embedder=None, circuit_breaker=None)
+    backend.down = True
+    assert cache.get("q") is None
+    backend.down = False
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="redis_semcache"):
+        assert cache.get("q") is None and cache.get("q") is None
+    assert [r.getMessage() for r in caplog.records] == [
+        "redis_semcache: backend recovered after: BackendUnavailableError: connection refused"
+    ]
+    assert "backend_error" not in cache.get_statistics()

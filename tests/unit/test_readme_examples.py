@@ -11,7 +11,7 @@ import pytest
 from langchain_core.globals import set_llm_cache
 
 from ..openai_server import OpenAIServer
-from ..readme_examples import needs_redis, python_blocks
+from ..readme_examples import needs_redis, python_blocks, run_blocks
 
 BLOCKS = [b for b in python_blocks() if not needs_redis(b)]
 
@@ -27,13 +27,18 @@ def openai_server(monkeypatch):
 
 def test_readme_has_examples():
     assert len(BLOCKS) >= 5
+    assert any(needs_redis(b) for b in python_blocks())  # run by tests/integration/test_readme_redis.py
+
+
+@pytest.mark.parametrize("block", python_blocks(), ids=lambda b: b.strip().splitlines()[-1][:40])
+def test_every_readme_example_asserts_its_results(block):
+    """A block that only prints would pass however wrong its answers: state them with assert."""
+    assert "assert " in block, block
 
 
 @pytest.mark.model
 def test_readme_examples_run_in_order(tmp_path, monkeypatch, openai_server):
     monkeypatch.chdir(tmp_path)
-    namespace: dict = {}
-    for block in BLOCKS:
-        exec(compile(block, "README.md", "exec"), namespace)
+    namespace = run_blocks(BLOCKS)
     assert namespace["answers"] == ["answer to: What is Redis?"] * 50
     assert openai_server.calls == 2  # the async example once, the cached_openai example once

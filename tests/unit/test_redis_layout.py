@@ -97,3 +97,22 @@ def test_error_classification_and_redaction():
     assert isinstance(classify(rx.ResponseError("idx: no such index"), where), IndexMissingError)
     other = classify(rx.ResponseError("WRONGPASS s3cret is wrong"), where, secrets=("s3cret",))
     assert type(other) is BackendError and "s3cret" not in str(other) and "***" in str(other)
+
+
+def test_layout_and_settings_errors_say_what_is_wrong():
+    from redis_semcache import InvalidInputError
+    from redis_semcache.backends.redis import RedisCacheBackend
+
+    with pytest.raises(ConfigurationError, match=r"^partitions must be at least 1, got 0$"):
+        KeyLayout("x", 0)
+    with pytest.raises(ConfigurationError, match=r"^cache name must be 1-64 characters from A-Z a-z 0-9 _ . -, got "):
+        KeyLayout("not a name")
+    with pytest.raises(ValueError, match=r"^unknown zset 'nope'$"):
+        KeyLayout("x").zset(0, "nope")
+    assert IndexName(1, 1, "FLAT").suffix() == "s1:d1:flat" and IndexName(1, 0, "FLAT").suffix() == "s1:d0"
+    backend = RedisCacheBackend(url="redis://127.0.0.1:1/0", name="x")  # never contacted
+    backend.configure(max_size=1, eviction_strategy="lru", sliding_ttl=False)
+    assert backend.partition.max_size == 1
+    for bad in (0, 2.5, "5", True):
+        with pytest.raises(InvalidInputError, match=f"^max_size must be a positive int or None, got {bad!r}$"):
+            backend.partition.configure(max_size=bad, eviction_strategy="lru", sliding_ttl=False)

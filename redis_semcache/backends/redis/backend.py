@@ -13,7 +13,8 @@ semantic lookup with ``accept``    1 more, plus 1 per accepted candidate (touch.
 store                              1 (store.lua), +1 per extra eviction batch
 store_many                         1 per STORE_BATCH entries (pipelined store.lua)
 delete_keys                        1 per 500 ids
-delete_tags/version/pattern, clear pages + 1 (page read and delete pipelined)
+delete_tags/version/pattern        pages + 1 (page read and delete pipelined)
+clear                              pages + 2 (the sweep, then report.lua)
 size, counters                     1 (report.lua)
 top_entries                        1 (top.lua)
 acquire_lock, release_lock         1 (SET NX PX; release_lock.lua)

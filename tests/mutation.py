@@ -1,0 +1,101 @@
+"""``make mutate``: mutation testing (mutmut 3) where a bug costs most.
+
+Mutated: the Redis partition plans (store and store_many, eviction trims,
+delete by ids, the invalidation sweeps, the single-flight lock), key layout
+and partition routing, the manager's failure policy and single flight, the
+circuit breaker and the flight policy.  ``[tool.mutmut]`` in pyproject.toml
+names the files and the test selection; ``MUTANTS`` below picks the functions.
+
+One redis-server with RediSearch serves every mutant's test run (REDIS_URL is
+exported to them; an existing REDIS_URL is used as is).  The last line printed
+is ``mutation score: N% (killed/total)``: a mutant counts as killed when the
+tests failed (or timed out) with it.  Surviving mutants are listed above it;
+the ones known to be equivalent are explained in docs/testing.md.
+
+Usage: python -m tests.mutation [--max-children N] [extra mutant-name globs]
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .redis_server import LocalRedis
+
+ROOT = Path(__file__).resolve().parents[1]
+P = "redis_semcache.backends.redis.partition.xǁPartitionǁ"
+S = "redis_semcache.backends.redis.sweep.xǁInvalidationǁ"
+M = "redis_semcache.manager.xǁLLMCachingManagerǁ"
+MUTANTS = (
+    f"{P}configure*",
+    f"{P}store*",  # store, store_many, _store_args
+    f"{P}_trim*",
+    f"{P}clear*",
+    f"{S}delete_*",  # by ids, tags, version, pattern
+    f"{S}_idempotent*",
+    f"{S}_sweep*",
+    f"{S}_page*",
+    f"{P}acquire_lock*",
+    f"{P}release_lock*",
+    f"{P}flight_status*",
+    "redis_semcache.backends.redis.layout.*",
+    f"{M}_get_or_compute_plan*",
+    f"{M}_invalidate_plan*",
+    f"{M}_guarded*",
+    f"{M}_succeeded*",
+    f"{M}_unavailable*",
+    "redis_semcache.breaker.*",
+    "redis_semcache.singleflight.*",
+)
+KILLED = {"killed", "timeout", "segfault"}
+
+
+def statuses(selected: tuple[str, ...]) -> dict[str, str]:
+    """Mutant name -> mutmut's status, for the mutants ``selected`` names (globs)."""
+    from mutmut.stats import status_by_exit_code
+
+    found = {}
+    for meta in (ROOT / "mutants").rglob("*.py.meta"):
+        for name, code in json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"].items():
+            if any(fnmatch.fnmatchcase(name, pattern) for pattern in selected):
+                found[name] = status_by_exit_code[code]
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-children", type=int, default=2)
+    parser.add_argument("extra", nargs="*", help="more mutant-name globs")
+    args = parser.parse_args()
+    selected = MUTANTS + tuple(args.extra)
+    os.chdir(ROOT)
+    shutil.rmtree(ROOT / "mutants", ignore_errors=True)  # never score stale results
+    server = None if os.environ.get("REDIS_URL") else LocalRedis().start()
+    env = dict(os.environ, REDIS_URL=os.environ.get("REDIS_URL") or server.url)  # type: ignore[union-attr]
+    mutmut = [sys.executable, "-m", "mutmut"]
+    started = time.monotonic()
+    try:
+        subprocess.run([*mutmut, "run", "--max-children", str(args.max_children), *selected], env=env, check=True)
+    finally:
+        if server is not None:
+            server.close()
+    elapsed = time.monotonic() - started
+    found = statuses(selected)
+    survivors = sorted(name for name, status in found.items() if status not in KILLED)
+    for name in survivors:
+        print(f"  {found[name]}: {name}")
+    killed = len(found) - len(survivors)
+    print(f"{len(found)} mutants in {elapsed / 60:.1f} min with --max-children {args.max_children}")
+    print(f"mutation score: {100 * killed / max(1, len(found)):.0f}% ({killed}/{len(found)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""Single flight (``get_or_compute``) in detail, on the in-memory backend.
+
+What is looked up, locked and stored (scope, namespace, parameters, version,
+TTL and tags), what happens when the backend fails at each step (the lock is
+granted: computing beats waiting on a dead server), and what a waiter does
+while another caller holds the lock.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from redis_semcache import BackendUnavailableError, InMemoryCacheBackend, InvalidInputError, LLMCachingManager
+from redis_semcache.singleflight import FlightPolicy
+
+from ..fakes import FakeClock
+
+FAST = FlightPolicy(lock_ttl=5, wait_timeout=5, initial_backoff=0.001, max_backoff=0.01)
+GAVE_UP = "redis_semcache: gave up waiting for another caller's compute; computing"
+
+
+class Backend(InMemoryCacheBackend):
+    """Counts lock calls; ``failing`` names methods that raise BackendUnavailableError."""
+
+    blocking_io = True
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.failing: set[str] = set()
+        self.acquires = 0
+
+    def __getattribute__(self, name):
+        attr = super().__getattribute__(name)
+        if name in {"acquire_lock", "release_lock", "flight_status", "lookup_exact", "store"}:
+
+            def call(*args, **kwargs):
+                if name == "acquire_lock":
+                    self.acquires += 1
+                if name in self.failing:
+                    raise BackendUnavailableError("connection refused")
+                return attr(*args, **kwargs)
+
+            return call
+        return attr
+
+
+def make(backend=None, policy=FAST, **kwargs) -> LLMCachingManager:
+    return LLMCachingManager(backend or Backend(), embedder=None, flight_policy=policy, circuit_breaker=None, **kwargs)
+
+
+def test_compute_must_be_callable():
+    with pytest.raises(InvalidInputError, match=r"^compute must be callable$"):
+        make().get_or_compute("q", "not a function")
+
+
+def test_what_is_computed_is_stored_in_its_scope_with_its_ttl_and_tags():
+    clock = FakeClock()
+    cache = make(Backend(clock=clock))
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return "v"
+
+    options = {"ttl": 60, "tags": ["t"], "namespace": "ns", "temperature": 0}
+    assert cache.get_or_compute("q", compute, model="m", **options) == "v"
+    assert cache.get_or_compute("q", compute, model="m", **options) == "v"  # found: scope, namespace, params
+    assert calls == [1]
+    stats = cache.get_statistics()
+    assert (stats["exact_hits"], stats["misses"]) == (1, 1)  # the second call found it by its first lookup
+    assert cache.get("q", model="m", namespace="ns", temperature=0) == "v"
+    assert cache.get("q", model="m", namespace="ns") is None and cache.get("q", model="m", temperature=0) is None
+    clock.advance(61)
+    assert cache.get("q", model="m", namespace="ns", temperature=0) is None  # its TTL
+    assert cache.get_or_compute("q", compute, model="m", **options) == "v" and calls == [1, 1]
+    assert cache.invalidate(tags=["t"]) == 1  # its tags
+
+
+def test_an_entry_of_another_version_is_not_the_answer():
+    cache = make(invalidation_strategy="versioned", cache_version="v2")  # lookups want version v2
+    cache.set("q", "old", version="v1")
+    assert cache.get("q") is None
+    assert cache.get_or_compute("q", lambda: "new") == "new"
+    assert cache.get("q") == "new"
+
+
+def test_a_failing_backend_grants_the_lock_and_the_caller_computes_at_once(caplog):
+    backend = Backend()
+    backend.failing = {"lookup_exact", "acquire_lock", "flight_status", "release_lock", "store"}
+    cache = make(backend, FlightPolicy(lock_ttl=5, wait_timeout=5, initial_backoff=0.001, max_backoff=0.01))
+    with caplog.at_level(logging.WARNING, logger="redis_semcache"):
+        assert cache.get_or_compute("q", lambda: "computed") == "computed"
+    assert GAVE_UP not in caplog.text and backend.acquires == 1
+
+
+def test_a_waiter_polls_without_retaking_a_held_lock_then_gives_up_and_stores(caplog):
+    clock = FakeClock()
+    backend = Backend(clock=clock)
+    cache = make(backend, FlightPolicy(lock_ttl=60, wait_timeout=0.2, initial_backoff=0.01, max_backoff=0.02))
+    from redis_semcache import make_cache_key
+
+    assert backend.acquire_lock(make_cache_key("q", namespace="ns", temperature=1), "a crashed holder", 60)
+    backend.acquires = 0
+    with caplog.at_level(logging.WARNING, logger="redis_semcache"):
+        assert cache.get_or_compute("q", lambda: "mine", namespace="ns", tags=["t"], ttl=30, temperature=1) == "mine"
+    assert [r.getMessage() for r in caplog.records] == [GAVE_UP]
+    assert backend.acquires == 1  # polls saw the lock held: no attempt to take it
+    assert cache.get("q", namespace="ns", temperature=1) == "mine"  # stored in its scope,
+    [top] = cache.get_top_entries(1)
+    assert (top["expires_at"] - top["created_at"], top["tags"]) == (30, ["t"])  # with its TTL and tags
+
+
+def test_a_backend_failing_while_a_waiter_polls_lets_it_compute_at_once(caplog):
+    """The first attempt finds the lock held; then the backend fails: a failed status read counts as
+    "no value, no lock", so the waiter takes over (the failed acquire grants it) rather than wait."""
+    from redis_semcache import make_cache_key
+
+    backend = Backend()
+    assert backend.acquire_lock(make_cache_key("q"), "another caller", 60)
+    held = InMemoryCacheBackend.acquire_lock.__get__(backend)  # the real one, not the failing wrapper
+
+    def acquire_then_fail(*args, **kwargs):
+        backend.failing = {"flight_status", "acquire_lock", "release_lock", "store"}  # from now on
+        return held(*args, **kwargs)  # this first attempt: the lock is held
+
+    backend.acquire_lock = acquire_then_fail  # type: ignore[method-assign]
+    cache = make(backend, FlightPolicy(lock_ttl=60, wait_timeout=5, initial_backoff=0.001, max_backoff=0.01))
+    with caplog.at_level(logging.WARNING, logger="redis_semcache"):
+        assert cache.get_or_compute("q", lambda: "mine") == "mine"
+    assert GAVE_UP not in caplog.text
