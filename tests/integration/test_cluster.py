@@ -444,7 +444,7 @@ def test_round_trips_on_a_cluster(cluster_client, names, cluster_round_trips):
     assert backend.size() == 7
     assert cluster_round_trips() == 4, "size: one report per partition"
     assert cache.invalidate(tags=["t"]) == 1
-    assert cluster_round_trips() == 4 * 2 + 1, "per partition: seq snapshot + cursor read; then one delete"
+    assert cluster_round_trips() == 4 * 3 + 1, "per partition: seq snapshot, FT.INFO, page read; then one delete"
     entries = bulk(300)
     assert backend.store_many(entries) == 300
     assert cluster_round_trips() == 2, "one scope, one partition: pipelines of 200 and 100"

@@ -9,6 +9,7 @@ import pytest
 from redis_semcache import (
     BackendUnavailableError,
     InMemoryCacheBackend,
+    InvalidationError,
     InvalidInputError,
     LLMCachingManager,
     make_cache_key,
@@ -136,21 +137,28 @@ def test_a_failed_exact_lookup_skips_the_semantic_one():
 
 
 def test_invalidation_against_a_failing_backend_deletes_nothing_and_says_so():
+    """A removal that did not happen raises, strict or not: a 0 would read as "nothing matched"."""
     backend = FlakyBackend()
     cache = LLMCachingManager(backend, embedder=None, circuit_breaker=None)
     cache.set("q", "a", tags=["t"])
     backend.down = True
-    assert cache.invalidate(keys=[make_cache_key("q")]) == 0
-    assert cache.invalidate(tags=["t"]) == 0
-    assert cache.invalidate(version="v1") == 0
-    assert cache.invalidate(pattern="q*") == 0
-    assert cache.invalidate(keys=[make_cache_key("q")], tags=["t"], version="v1", pattern="q*") == 0
-    assert cache.get_statistics()["errors"] >= 8
+    for kwargs in (
+        {"keys": [make_cache_key("q")]},
+        {"tags": ["t"]},
+        {"version": "v1"},
+        {"pattern": "q*"},
+        {"keys": [make_cache_key("q")], "tags": ["t"], "version": "v1", "pattern": "q*"},
+    ):
+        with pytest.raises(InvalidationError, match="did not complete") as raised:
+            cache.invalidate(**kwargs)
+        assert raised.value.deleted == 0
+        assert isinstance(raised.value.__cause__, BackendUnavailableError)
+    assert cache.get_statistics()["errors"] >= 5
     backend.down = False
-    assert cache.get("q") == "a"
+    assert cache.get("q") == "a"  # nothing was deleted
     strict = LLMCachingManager(backend, embedder=None, circuit_breaker=None, strict=True)
     backend.down = True
-    with pytest.raises(BackendUnavailableError):
+    with pytest.raises(InvalidationError):
         strict.invalidate(version="v1")
 
 
