@@ -22,6 +22,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check redis_semcache tests bench
 	$(VENV)/bin/mypy
+	$(PY) tests/check_import_cycles.py redis_semcache
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._errors import InvalidInputError
-from ._keys import canonical_param, normalize_prompt
+from ._keys import canonical_param, entry_id, normalize_prompt, scope_id
 
 __all__ = [
     "ROLES",
@@ -28,6 +28,7 @@ __all__ = [
     "PromptTooLongError",
     "RequestText",
     "build_request",
+    "make_cache_key",
     "request_of",
 ]
 
@@ -133,3 +134,17 @@ def _normalized(text: str) -> str:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def make_cache_key(
+    prompt: str | None = None,
+    model: str = "default",
+    namespace: str = "",
+    *,
+    messages: Any = None,
+    embed_text: str | None = None,
+    **kwargs: Any,
+) -> str:
+    """Compute the entry id that ``get_top_entries`` reports and ``invalidate(keys=...)`` takes."""
+    req = build_request(prompt, messages=messages, embed_text=embed_text)
+    return entry_id(scope_id(model, namespace, kwargs, req.context), req.text)

@@ -30,8 +30,9 @@ import numpy as np
 
 from .._entry import CacheEntry
 from .._enums import CacheStrategy
+from .._errors import InvalidInputError
 
-__all__ = ["COUNTERS", "SORT_FIELDS", "CacheBackend", "Match", "SemanticQuery"]
+__all__ = ["COUNTERS", "SORT_FIELDS", "CacheBackend", "Match", "SemanticQuery", "check_max_size", "check_sort_by"]
 
 # Names of the shared counters, in report order.
 COUNTERS = (
@@ -48,6 +49,21 @@ COUNTERS = (
 
 # Fields get_top_entries may sort by (descending).
 SORT_FIELDS = ("access_count", "last_access", "created_at")
+
+
+def check_max_size(max_size: object) -> int | None:
+    """``max_size`` if it is a positive int or None; InvalidInputError otherwise."""
+    if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1):
+        raise InvalidInputError(f"max_size must be a positive int or None, got {max_size!r}")
+    return max_size
+
+
+def check_sort_by(sort_by: object) -> str:
+    """``sort_by`` if it is one of SORT_FIELDS; InvalidInputError otherwise."""
+    if sort_by not in SORT_FIELDS:
+        raise InvalidInputError(f"sort_by must be one of {', '.join(SORT_FIELDS)}; got {sort_by!r}")
+    return str(sort_by)
+
 
 # A veto on a semantic candidate: (normalised query, candidate prompt, similarity) -> keep?
 Acceptor = Callable[[str, str, float], bool]

@@ -13,8 +13,9 @@ index.py      which index to use / create / drop (dimension, schema checks)
 queries.py    KNN and invalidation queries, digests, glob mapping
 codec.py      entry hash <-> CacheEntry, reply parsing (RESP2 and RESP3)
 errors.py     redis-py exceptions -> this library's
-client.py     building the redis-py client; naming it without secrets
-cluster.py    Redis Cluster: partitions routed to their slot's node, fan-out, budgets
+client.py     building the redis-py client (single node or cluster); naming it without secrets
+routing.py    which partition runs each operation: one on a single node, P hash-tagged on a cluster
+cluster.py    Redis Cluster drivers: a partition's FT.* commands go to its slot's node
 scripts/      the Lua scripts (lookup, store, evict, invalidate, report)
 ============  ==========================================================
 """

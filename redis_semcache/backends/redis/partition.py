@@ -27,10 +27,9 @@ from ..._errors import (
     BackendError,
     BackendUnavailableError,
     DimensionMismatchError,
-    InvalidInputError,
 )
 from ..._vectors import SIMILARITY_EPSILON, to_bytes
-from ..base import COUNTERS, SORT_FIELDS, Match, SemanticQuery
+from ..base import COUNTERS, Match, SemanticQuery, check_max_size, check_sort_by
 from . import fields as F
 from .codec import MalformedEntryError, decode_record, encode_entry, parse_info, text
 from .errors import IndexExistsError, IndexMissingError, OutOfMemoryError, ScriptMissingError
@@ -115,8 +114,7 @@ class Partition(Invalidation):
 
     def configure(self, *, max_size: int | None, eviction_strategy: CacheStrategy, sliding_ttl: bool) -> None:
         """Apply settings; a lowered max_size is enforced on the next operation (no I/O here)."""
-        if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1):
-            raise InvalidInputError(f"max_size must be a positive int or None, got {max_size!r}")
+        check_max_size(max_size)
         self._trim_pending = max_size is not None and self.max_size is not None and max_size < self.max_size
         self.max_size = max_size
         self.eviction_strategy = CacheStrategy(eviction_strategy)
@@ -313,8 +311,7 @@ class Partition(Invalidation):
         yield Command(("DEL", self._layout.stats(self._number)))
 
     def top_entries(self, limit: int, sort_by: str) -> WirePlan[list[CacheEntry]]:
-        if sort_by not in SORT_FIELDS:
-            raise InvalidInputError(f"sort_by must be one of {SORT_FIELDS}, got {sort_by!r}")
+        check_sort_by(sort_by)
         if limit <= 0:
             return []
         yield from self._ready()
