@@ -33,7 +33,7 @@ from ._keys import entry_id, scope_id
 from ._plan import RESULT, BackendCall, Compute, Effect, Embed, Plan, Sleep, run_async, run_sync
 from ._stats import CacheStatistics, LatencyHistogram, LatencyWindow
 from ._validate import check_label, check_tags, check_ttl
-from .backends.base import COUNTERS, SORT_FIELDS, CacheBackend
+from .backends.base import COUNTERS, SORT_FIELDS, STORE_MANY_BATCH, AsyncCacheBackend, CacheBackend
 from .backends.memory import InMemoryCacheBackend
 from .breaker import CircuitBreaker
 from .embeddings import Embedder
@@ -138,8 +138,9 @@ class LLMCachingManager:
         self.cache_version = check_label(cache_version, "cache_version")
         self.flight_policy = flight_policy or FlightPolicy()
         if circuit_breaker is DEFAULT_BREAKER:  # only a backend doing I/O can be down
-            circuit_breaker = CircuitBreaker() if getattr(self.backend, "blocking_io", True) else None
+            circuit_breaker = CircuitBreaker() if self.backend.blocking_io else None
         self.breaker = circuit_breaker
+        self._async_backend = self.backend if isinstance(self.backend, AsyncCacheBackend) else None
         self.fallback_backend = fallback_backend
         self._serving = "from the local fallback" if fallback_backend is not None else "misses"
         self.strict = strict
@@ -463,9 +464,8 @@ class LLMCachingManager:
         self.backend.close()
 
     async def aclose(self) -> None:
-        aclose = getattr(self.backend, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        if self._async_backend is not None:
+            await self._async_backend.aclose()
         else:
             self.backend.close()
 
@@ -590,8 +590,14 @@ class LLMCachingManager:
             vectors = yield Embed(tuple(e.prompt for e, _ in built), self._dimension(), progress)
             built = [(replace(e, embedding=v), t) for (e, t), v in zip(built, vectors, strict=True)]
         stored = 0
-        for entry, ttl_s in _progress(built, progress, "caching"):
-            stored += yield BackendCall("store", (entry, ttl_s), fallback=0, on_success=1)
+        bar = _progress_bar(len(built), progress, "caching")
+        for start in range(0, len(built), STORE_MANY_BATCH):  # one pipelined round trip per batch
+            batch = built[start : start + STORE_MANY_BATCH]
+            stored += yield BackendCall("store_many", (batch,), fallback=0)
+            if bar is not None:
+                bar.update(len(batch))
+        if bar is not None:
+            bar.close()
         return stored
 
     def _get_or_compute_plan(
@@ -763,11 +769,10 @@ class LLMCachingManager:
         if self.breaker is not None and not self.breaker.allow():
             await asyncio.sleep(0)  # refused at once, yet a loop of awaits must let other tasks run
             return self._unavailable(call, _CIRCUIT_OPEN)
-        method = getattr(self.backend, "a" + call.method, None)
         try:
-            if method is not None:
-                result = await method(*call.args, **call.kwargs)
-            elif getattr(self.backend, "blocking_io", True):
+            if self._async_backend is not None:
+                result = await getattr(self._async_backend, "a" + call.method)(*call.args, **call.kwargs)
+            elif self.backend.blocking_io:
                 sync = getattr(self.backend, call.method)
                 result = await asyncio.to_thread(sync, *call.args, **call.kwargs)
             else:  # in-process backend: no I/O to wait for
@@ -812,6 +817,8 @@ class LLMCachingManager:
             getattr(fallback, call.method)(*call.args, **call.kwargs)
         elif call.method == "store":
             fallback.delete_keys([call.args[0].key])
+        elif call.method == "store_many":
+            fallback.delete_keys([entry.key for entry, _ in call.args[0]])
 
     def _unavailable(self, call: BackendCall, exc: BackendError) -> Any:
         """Count and log a failed (or refused) call, then raise, use the local fallback, or fail open.
@@ -890,7 +897,7 @@ class LLMCachingManager:
         return entry, ttl_s
 
     def _dimension(self) -> int | None:
-        return getattr(self.backend, "dimension", None)
+        return self.backend.dimension
 
     def _config(self) -> dict[str, Any]:
         return {
@@ -925,9 +932,9 @@ def _set_request(prompt: Any, response: Any, messages: Any, embed_text: Any) -> 
     return build_request(prompt, messages=messages, embed_text=embed_text)
 
 
-def _progress(items: Sequence[T], enabled: bool, desc: str) -> Iterable[T]:
+def _progress_bar(total: int, enabled: bool, desc: str) -> Any:
     if not enabled:
-        return items
+        return None
     from tqdm.auto import tqdm
 
-    return tqdm(items, desc=desc, unit="entry")
+    return tqdm(total=total, desc=desc, unit="entry")

@@ -138,6 +138,12 @@ class InMemoryCacheBackend:
             self._counters["sets"] += 1
             self._evict_overflow(protect=stamped)
 
+    def store_many(self, items: Sequence[tuple[CacheEntry, float | None]]) -> int:
+        with self._lock:
+            for entry, ttl in items:
+                self.store(entry, ttl)
+        return len(items)
+
     def delete_keys(self, keys: Sequence[str]) -> int:
         with self._lock:
             self._purge_expired()

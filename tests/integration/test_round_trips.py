@@ -14,6 +14,7 @@ import redis
 import redis.asyncio
 
 from redis_semcache import LLMCachingManager
+from redis_semcache.backends.base import STORE_MANY_BATCH
 from redis_semcache.backends.redis import RedisCacheBackend
 
 from ..fakes import near, unit
@@ -141,3 +142,14 @@ def test_invalidation_round_trips_grow_with_pages(counted):
     # 4 pages of 10 (the last one short), each deleting the previous page in the same pipeline, then a final delete
     assert counter.take() == 5
     assert cache.get_statistics()["cache_size"] == 0
+
+
+def test_set_many_sends_one_round_trip_per_batch(counted):
+    """1,000 entries are 5 pipelined store_many batches of STORE_MANY_BATCH, not 1,000 round trips."""
+    backend, counter = counted
+    cache = manager(backend)
+    cache.set("warm up", "x", embedding=np.ones(16, dtype=np.float32))  # setup, not counted
+    counter.take()
+    assert cache.set_many([(f"prompt {i}", i) for i in range(1000)]) == 1000
+    assert counter.take() == 1000 // STORE_MANY_BATCH
+    assert cache.get("prompt 999") == 999 and cache.get_statistics()["cache_size"] == 1001

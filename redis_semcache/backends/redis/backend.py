@@ -75,6 +75,8 @@ class RedisCacheBackend:
     ``host``/``port`` of any node; ``db`` must stay 0 there.
     """
 
+    blocking_io = True  # every call waits on the network
+
     def __init__(
         self,
         url: str | None = None,
