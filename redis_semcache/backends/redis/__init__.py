@@ -5,11 +5,13 @@ Where to look:
 ============  ==========================================================
 backend.py    RedisCacheBackend: connects, and runs each operation's plan sync or async
 partition.py  one partition's operations, written once as plans of wire effects
+sweep.py      a partition's invalidation sweeps (ids, tags, version, pattern, clear)
+health.py     a partition's health report (server, index, memory, writes accepted)
 wire.py       the effects a plan yields; SyncDriver (redis.Redis), AsyncDriver (redis.asyncio)
 layout.py     key names and index names (hash tags for cluster partitions)
 fields.py     entry hash field names
 schema.py     the index schema, loaded from schemas/entry_index.json
-index.py      which index to use / create / drop (dimension, schema checks)
+index.py      which index to use / create / drop (dimension, schema checks); index settings
 queries.py    KNN and invalidation queries, digests, glob mapping
 codec.py      entry hash <-> CacheEntry, reply parsing (RESP2 and RESP3)
 errors.py     redis-py exceptions -> this library's
