@@ -108,6 +108,7 @@ BackendMethod = Literal[
 ]
 
 # A veto on a semantic candidate: (normalised query, candidate prompt, similarity) -> keep?
+# The one type of every such callback; its public names are guards.Guard and engine.Verifier.
 Acceptor = Callable[[str, str, float], bool]
 
 
