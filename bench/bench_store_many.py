@@ -71,9 +71,7 @@ def run(url: str, entries: int, rounds: int) -> dict[str, dict[str, float]]:
     finally:
         backend.drop()
         backend.close()
-    return {
-        how: {"round_trips": statistics.median(trips[how]), "ms": statistics.median(times[how])} for how in times
-    }
+    return {how: {"round_trips": statistics.median(trips[how]), "ms": statistics.median(times[how])} for how in times}
 
 
 def main(argv: list[str] | None = None) -> int:
