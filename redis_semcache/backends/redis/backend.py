@@ -32,6 +32,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+import redis
+import redis.asyncio
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.cluster import RedisCluster
+
 from ..._entry import CacheEntry
 from ..._enums import CacheStrategy
 from ..._errors import ConfigurationError
@@ -93,8 +98,8 @@ class RedisCacheBackend:
         ssl_ca_certs: str | None = None,
         ssl_certfile: str | None = None,
         ssl_keyfile: str | None = None,
-        client: Any = None,
-        async_client: Any = None,
+        client: redis.Redis | RedisCluster | None = None,
+        async_client: redis.asyncio.Redis | AsyncRedisCluster | None = None,
         name: str = "llmcache",
         max_size: int | None = 10_000,
         eviction_strategy: CacheStrategy | str = CacheStrategy.LRU,
@@ -132,7 +137,7 @@ class RedisCacheBackend:
         preflight = None if clustered else (lambda: refuse_cluster_node(self._where))
         parts = [
             Partition(
-                self._layout, p, self._index_settings, max_size=partition_budget(max_size, count),
+                self._layout, p, self._index_settings, max_size=partition_budget(check_max_size(max_size), count),
                 eviction_strategy=CacheStrategy(eviction_strategy), sliding_ttl=sliding_ttl, clock=clock,
                 preflight=preflight,
             )
