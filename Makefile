@@ -22,6 +22,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check redis_semcache tests bench
 	$(VENV)/bin/mypy
+	$(PY) tests/check_import_cycles.py redis_semcache
 
 # Mutation testing (mutmut), about 10-15 minutes; not run by CI (.ci/run).
 mutate: $(STAMP)

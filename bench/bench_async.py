@@ -36,11 +36,9 @@ import json
 import os
 import statistics
 import sys
-import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,21 +48,18 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 
 import numpy as np
 
-from bench.bench_ops import e2e_prompts, log, machine, run_record
-from bench.speed import systems
+from bench.speed import report, systems
+from bench.speed.cpu import CpuProbe, pin
+from bench.speed.record import e2e_prompts, log, machine, run_record
+from bench.speed.report import MODES, mode_ratios, modes_report
+from bench.speed.runner import AsyncOp, Cell, Op, run_sync, run_tasks, run_threads
 from bench.speed.server import redis_server
-from bench.speed.stats import fmt_ratio, fmt_us, markdown_table, summarize
-from bench.speed.workload import Queries, _at_similarity
+from bench.speed.stats import summarize
+from bench.speed.workload import Queries, at_similarity
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-MODES = ("async", "threads", "sync")
 MAX_ATTEMPTS = 3  # per cell, when other jobs took a core meanwhile (see --busy)
-MODE_TITLES = {"async": "async, {n} tasks", "threads": "{n} threads", "sync": "1 thread"}
-
-SyncOp = Callable[[int], "bool | None"]
-AsyncOp = Callable[[int], Awaitable["bool | None"]]
-Window = Callable[[float, float], None] | None  # told the measured window (perf_counter times) as it is set
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -174,7 +169,7 @@ def build_data(path: Path, entries: int, queries: int, threshold: float, similar
     svec, nvec = vectors[: len(stored)], vectors[len(stored) :]
     rng = np.random.default_rng(7)
     picks = rng.permutation(len(stored))[: queries * 2]
-    near = _at_similarity(rng, svec[picks], similarity)
+    near = at_similarity(rng, svec[picks], similarity)
     nearest = np.argmax(near @ svec.T, axis=1)
     keep = picks[nearest == picks][:queries]
     semantic = Queries([f"{stored[i]} (rephrased)" for i in keep], near[nearest == picks][:queries])
@@ -198,278 +193,6 @@ def build_data(path: Path, entries: int, queries: int, threshold: float, similar
     return Data(Queries(stored, svec), responses, {"exact": exact, "semantic": semantic, "miss": miss}, info)
 
 
-# -- pinning --------------------------------------------------------------------------
-
-
-def _pin(pid: int | str, cores: set[int]) -> int:
-    """Pin every thread of process ``pid`` ("self" for this one) to ``cores``; return how many."""
-    pinned = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            os.sched_setaffinity(int(task.name), cores)
-            pinned += 1
-        except ProcessLookupError:  # the thread ended meanwhile
-            pass
-    return pinned
-
-
-def pin(server_pid: int | None, enabled: bool) -> dict[str, Any]:
-    """This process (every thread, present and future) on one core; the server, if ours, on another."""
-    if not enabled:
-        return {"pinned": False, "reason": "--no-pin"}
-    if not hasattr(os, "sched_setaffinity") or not Path("/proc/self/task").is_dir():
-        return {"pinned": False, "reason": "no os.sched_setaffinity or /proc on this platform"}
-    avail = sorted(os.sched_getaffinity(0))
-    bench_core = avail[0]
-    server_core = avail[1] if len(avail) > 1 else avail[0]
-    out: dict[str, Any] = {"pinned": True, "cores_available": avail, "method": "os.sched_setaffinity per thread"}
-    out["bench_threads_pinned"] = _pin("self", {bench_core})
-    out["bench_cores"] = sorted(os.sched_getaffinity(0))
-    seen: list[int] = []  # a thread started now (as the timed loops' threads will be) inherits the pinning
-    probe = threading.Thread(target=lambda: seen.extend(sorted(os.sched_getaffinity(0))))
-    probe.start()
-    probe.join()
-    out["new_thread_cores"] = seen
-    if server_pid is None:
-        out["server_cores"] = "not pinned (a server this benchmark did not start)"
-        return out
-    try:
-        out["server_threads_pinned"] = _pin(server_pid, {server_core})
-        out["server_cores"] = sorted(os.sched_getaffinity(server_pid))
-        out["server_pid"] = server_pid
-    except OSError as exc:
-        out["server_cores"] = f"not pinned: {type(exc).__name__}: {exc}"
-    return out
-
-
-# -- what other jobs took -------------------------------------------------------------
-
-
-class CpuProbe:
-    """CPU time used during a measured window, from /proc jiffies: by this process, the server, others.
-
-    The cores are shared with other people's jobs.  Busy time on the benchmark's
-    core minus this process's own CPU time is what others took from it; the same
-    for the server's core and the server process.  Unpinned, only the total over
-    all cores is known.  ``steal`` is time the hypervisor gave to other VMs.
-    All are fractions of one core.
-    """
-
-    def __init__(self, pinning: dict[str, Any], server_pid: int | None) -> None:
-        self.hz = os.sysconf("SC_CLK_TCK")
-        bench, server = pinning.get("bench_cores"), pinning.get("server_cores")
-        self.bench_core = bench[0] if pinning.get("pinned") and isinstance(bench, list) and len(bench) == 1 else None
-        ok = isinstance(server, list) and len(server) == 1 and server != bench
-        self.server_core = server[0] if self.bench_core is not None and ok else None
-        self.server_pid = server_pid
-        self.ok = Path("/proc/stat").is_file()
-
-    @staticmethod
-    def _cores() -> dict[str, tuple[int, int]]:
-        out = {}
-        for line in Path("/proc/stat").read_text().splitlines():
-            if not line.startswith("cpu"):
-                break
-            name, *f = line.split()
-            v = [int(x) for x in f[:8]] + [0] * (8 - len(f[:8]))
-            user, nice, system, _idle, _iowait, irq, softirq, steal = v
-            out[name] = (user + nice + system + irq + softirq, steal)
-        return out
-
-    @staticmethod
-    def _proc(pid: int | str) -> int:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])  # utime + stime
-
-    def snap(self) -> dict[str, Any] | None:
-        if not self.ok:
-            return None
-        try:
-            server = self._proc(self.server_pid) if self.server_pid else None
-            return {"cores": self._cores(), "self": self._proc("self"), "server": server}
-        except (OSError, ValueError, IndexError):
-            return None
-
-    def share(self, a: dict[str, Any] | None, b: dict[str, Any] | None, seconds: float) -> dict[str, float]:
-        """Fractions of one core over the window."""
-        if a is None or b is None or seconds <= 0:
-            return {}
-        span = seconds * self.hz
-
-        def busy(core: str) -> int:
-            return b["cores"][core][0] - a["cores"][core][0]
-
-        ours = b["self"] - a["self"]
-        server = 0 if a["server"] is None or b["server"] is None else b["server"] - a["server"]
-        out = {
-            "benchmark_process": round(ours / span, 3),
-            "steal": round((b["cores"]["cpu"][1] - a["cores"]["cpu"][1]) / span, 3),
-        }
-        if a["server"] is not None and b["server"] is not None:
-            out["server_process"] = round(server / span, 3)
-        if self.bench_core is not None:
-            out["others_on_bench_core"] = round(max(0, busy(f"cpu{self.bench_core}") - ours) / span, 3)
-        if self.server_core is not None and a["server"] is not None:
-            out["others_on_server_core"] = round(max(0, busy(f"cpu{self.server_core}") - server) / span, 3)
-        if self.bench_core is None or self.server_core is None:
-            out["others_all_cores"] = round(max(0, busy("cpu") - ours - server) / span, 3)
-        return out
-
-    def watch(self) -> tuple[Window, Callable[[], dict[str, float]]]:
-        """(a callback starting a sampler for a window, a function returning its shares once it ended)."""
-        got: dict[str, Any] = {}
-
-        def sample(t0: float, t1: float) -> None:
-            time.sleep(max(0.0, t0 - time.perf_counter()))
-            got["a"], got["ta"] = self.snap(), time.perf_counter()
-            time.sleep(max(0.0, t1 - time.perf_counter()))
-            got["b"], got["tb"] = self.snap(), time.perf_counter()
-
-        def start(t0: float, t1: float) -> None:
-            got["thread"] = threading.Thread(target=sample, args=(t0, t1), daemon=True)
-            got["thread"].start()
-
-        def result() -> dict[str, float]:
-            th = got.get("thread")
-            if th is None:
-                return {}
-            th.join()
-            return self.share(got["a"], got["b"], got["tb"] - got["ta"])
-
-        return start, result
-
-    @staticmethod
-    def busiest(cpu: dict[str, float]) -> float:
-        """The largest share of a core someone else took: another job, or (steal) another VM."""
-        return max((v for k, v in cpu.items() if k.startswith("others") or k == "steal"), default=0.0)
-
-
-# -- timing loops ---------------------------------------------------------------------
-
-
-@dataclass
-class Cell:
-    """One measurement: completed ops and per-op (start, end, hit) records."""
-
-    ops: int
-    seconds: float
-    latencies: list[float]
-    hits: int
-    counted: int
-    errors: int
-    first_error: str | None = None
-    cpu: dict[str, float] = field(default_factory=dict)  # what other jobs took meanwhile (CpuProbe.share)
-    attempts: int = 1
-
-    @property
-    def ops_per_s(self) -> float:
-        return self.ops / self.seconds
-
-
-def _cell(records: list[tuple[float, float, bool | None]], t0: float, t1: float, errors: list[str]) -> Cell:
-    # Throughput counts ops that ended inside the window; latency takes those wholly inside it.
-    done = sum(1 for _s, e, _h in records if t0 <= e <= t1)
-    inside = [(s, e, h) for s, e, h in records if s >= t0 and e <= t1]
-    counted = [h for _s, _e, h in inside if h is not None]
-    return Cell(
-        ops=done,
-        seconds=t1 - t0,
-        latencies=[e - s for s, e, _h in inside],
-        hits=sum(counted),
-        counted=len(counted),
-        errors=len(errors),
-        first_error=errors[0] if errors else None,
-    )
-
-
-def run_sync(op: SyncOp, items: int, warmup: float, seconds: float, on_window: Window = None) -> Cell:
-    """One thread (this one) calling ``op`` back to back."""
-    gc.collect()
-    clock = time.perf_counter
-    records: list[tuple[float, float, bool | None]] = []
-    errors: list[str] = []
-    t0 = clock() + warmup
-    t1 = t0 + seconds
-    if on_window:
-        on_window(t0, t1)
-    k = 0
-    while clock() < t1 and len(errors) <= 100:
-        s = clock()
-        try:
-            hit = op(k % items)
-        except Exception as exc:  # a failing mode is reported, not fatal
-            errors.append(f"{type(exc).__name__}: {exc}")
-        else:
-            records.append((s, clock(), hit))
-        k += 1
-    return _cell(records, t0, t1, errors)
-
-
-def run_threads(op: SyncOp, items: int, n: int, warmup: float, seconds: float, on_window: Window = None) -> Cell:
-    """``n`` threads of a ThreadPoolExecutor, each calling ``op`` back to back."""
-    gc.collect()
-    clock = time.perf_counter
-    per: list[list[tuple[float, float, bool | None]]] = [[] for _ in range(n)]
-    errors: list[str] = []
-    barrier = threading.Barrier(n + 1)
-    stop = threading.Event()
-
-    def worker(t: int) -> None:
-        rec = per[t]
-        barrier.wait()
-        k = 0
-        while not stop.is_set() and len(errors) <= 100:
-            s = clock()
-            try:
-                hit = op((t + k * n) % items)
-            except Exception as exc:
-                errors.append(f"{type(exc).__name__}: {exc}")
-            else:
-                rec.append((s, clock(), hit))
-            k += 1
-
-    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="bench") as pool:
-        futures = [pool.submit(worker, t) for t in range(n)]
-        barrier.wait()
-        t0 = clock() + warmup
-        t1 = t0 + seconds
-        if on_window:
-            on_window(t0, t1)
-        time.sleep(max(0.0, t1 - clock()))
-        stop.set()
-        for f in futures:
-            f.result()
-    return _cell([r for rec in per for r in rec], t0, t1, errors)
-
-
-async def run_tasks(aop: AsyncOp, items: int, n: int, warmup: float, seconds: float, on_window: Window = None) -> Cell:
-    """``n`` tasks on the running event loop, each awaiting ``aop`` back to back."""
-    gc.collect()
-    clock = time.perf_counter
-    per: list[list[tuple[float, float, bool | None]]] = [[] for _ in range(n)]
-    errors: list[str] = []
-    t0 = clock() + warmup
-    t1 = t0 + seconds
-    if on_window:
-        on_window(t0, t1)
-
-    async def worker(t: int) -> None:
-        rec = per[t]
-        k = 0
-        while clock() < t1 and len(errors) <= 100:  # a deadline, not an event: works even if aop never yields
-            s = clock()
-            try:
-                hit = await aop((t + k * n) % items)
-            except Exception as exc:
-                errors.append(f"{type(exc).__name__}: {exc}")
-            else:
-                rec.append((s, clock(), hit))
-            k += 1
-
-    await asyncio.gather(*(worker(t) for t in range(n)))
-    return _cell([r for rec in per for r in rec], t0, t1, errors)
-
-
 # -- targets: what is measured ----------------------------------------------------------
 
 
@@ -478,7 +201,7 @@ class Target:
     """One system: per lookup kind, a sync op and an async op over item indexes; its own event loop."""
 
     name: str
-    sync_ops: dict[str, SyncOp]
+    sync_ops: dict[str, Op]
     async_ops: dict[str, AsyncOp]
     items: dict[str, int]
     close: Callable[[asyncio.AbstractEventLoop], None]
@@ -490,7 +213,7 @@ class Target:
         cls,
         name: str,
         data: Data,
-        sync_op: Callable[[Queries], SyncOp],
+        sync_op: Callable[[Queries], Op],
         async_op: Callable[[Queries], AsyncOp],
         close: Callable[[asyncio.AbstractEventLoop], None],
         info: dict[str, Any],
@@ -545,7 +268,7 @@ def ours_target(url: str, data: Data, threshold: float) -> Target:
     log(f"{sys_.name}: loaded {len(data.stored):,} entries in {time.perf_counter() - t0:.1f}s")
     manager = sys_.manager
 
-    def sync_op(q: Queries) -> SyncOp:
+    def sync_op(q: Queries) -> Op:
         return lambda i: manager.get(q.prompts[i], embedding=q.vectors[i]) is not None
 
     def async_op(q: Queries) -> AsyncOp:
@@ -576,7 +299,7 @@ def redisvl_target(url: str, data: Data, threshold: float) -> Target:
     for q in data.lookups.values():
         q.as_list(0)  # RedisVL takes lists: build them once, outside the timed loops
 
-    def sync_op(q: Queries) -> SyncOp:
+    def sync_op(q: Queries) -> Op:
         return lambda i: sys_.get(q, i)
 
     def async_op(q: Queries) -> AsyncOp:
@@ -710,153 +433,11 @@ def measure(
     return rows
 
 
-def ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Ops/s ratios between modes: the median of the per-round ratios, over rounds where both cells were clean.
-
-    The three modes of one lookup run back to back within a round, so a ratio
-    from one round compares them under about the same conditions.  When no
-    round had both cells clean, every round counts.
-    """
-    by = {
-        (r["system"], r["lookup"], r["mode"]): list(zip(r["rounds_ops_per_s"], r["rounds_clean"], strict=True))
-        for r in rows
-    }
-
-    def paired(a: list[tuple[float, bool]] | None, b: list[tuple[float, bool]] | None) -> float | None:
-        if not a or not b:
-            return None
-        both = [(x, y) for (x, okx), (y, oky) in zip(a, b, strict=False) if okx and oky and y]
-        per = [x / y for x, y in (both or [(x, y) for (x, _), (y, _) in zip(a, b, strict=False) if y])]
-        return round(statistics.median(per), 3) if per else None
-
-    out = []
-    for system, lookup in dict.fromkeys((r["system"], r["lookup"]) for r in rows):
-        a, t, s = (by.get((system, lookup, m)) for m in MODES)
-        out.append(
-            {
-                "system": system,
-                "lookup": lookup,
-                "async_over_threads": paired(a, t),
-                "async_over_sync": paired(a, s),
-                "threads_over_sync": paired(t, s),
-            }
-        )
-    return out
-
-
-def markdown(results: dict[str, Any]) -> str:
-    cfg = results["config"]
-    n = cfg["concurrency"]
-    rows = {(r["system"], r["lookup"], r["mode"]): r for r in results["rows"]}
-    titles = [MODE_TITLES[m].format(n=n) for m in MODES]
-    ops_rows: list[list[str]] = []
-    lat_rows: list[list[str]] = []
-    cpu_rows: list[list[str]] = []
-    per_op_rows: list[list[str]] = []
-    for rt in results["ratios"]:
-        cells = [rows.get((rt["system"], rt["lookup"], m)) for m in MODES]
-        ops = [f"{c['ops_per_s']:,.0f}" if c else "-" for c in cells]
-        ops_rows.append(
-            [rt["system"], rt["lookup"], *ops, fmt_ratio(rt["async_over_threads"]), fmt_ratio(rt["async_over_sync"])]
-        )
-        lat = []
-        for c in cells:
-            if not c:
-                lat.append("-")
-                continue
-            note = "" if c["hit_rate"] in (None, 1.0, 0.0) else f" ({c['hit_rate']:.0%} hits)"
-            note += f" ({c['errors']} errors)" if c["errors"] else ""
-            lat.append(f"{fmt_us(c['p50_us'])} / {fmt_us(c['p99_us'])}{note}")
-        lat_rows.append([rt["system"], rt["lookup"], *lat])
-        cpu_rows.append([rt["system"], rt["lookup"], *(_others(c) for c in cells)])
-        per_op = [fmt_us(c.get("client_cpu_us_per_op")) if c else "-" for c in cells]
-        per_op_rows.append([rt["system"], rt["lookup"], *per_op])
-    rounds = cfg["rounds"]
-    how = (
-        f"median over {rounds} rounds of {cfg['seconds']:g} s; ratios are the median of the per-round ratios"
-        if rounds > 1
-        else f"one round of {cfg['seconds']:g} s"
-    )
-    ours = results["systems"].get("ours Redis FLAT", {})
-    path = ours.get("async_path", "?")
-    pinning = results["pinning"]
-    where = (
-        f"benchmark on core {pinning.get('bench_cores')}, server on {pinning.get('server_cores')}"
-        if pinning.get("pinned")
-        else f"not pinned ({pinning.get('reason')})"
-    )
-    head = f"{cfg['entries']:,} entries, FLAT index, threshold {cfg['threshold']}; {where}. Our async path: {path}."
-    kept = [
-        (a, c)
-        for r in results["rows"]
-        for a, c in zip(r["rounds_attempts"], r["rounds_cpu_taken_by_others"], strict=True)
-    ]
-    again = sum(1 for a, _c in kept if a > 1)
-    busy = sum(1 for _a, c in kept if CpuProbe.busiest(c) > cfg["busy_share_for_retry"])
-    head += (
-        f" {again} of {len(kept)} cells were measured again because other jobs or VMs took more than "
-        f"{cfg['busy_share_for_retry']:.0%} of a core; in {busy} of the cells kept they still did, and those "
-        "are left out of the medians, latencies and ratios (unless every round of that cell was busy)."
-    )
-    cal = [r["calibration_ms"] for r in results.get("rounds", []) if "calibration_ms" in r]
-    if cal:
-        head += f" A fixed pure-Python loop took {', '.join(f'{c:g}' for c in cal)} ms at the start of each round."
-    parts = [
-        head,
-        "",
-        f"**Lookups per second** ({how})",
-        "",
-        markdown_table(["system", "lookup", *titles, "async / threads", "async / 1 thread"], ops_rows, align="llrrrrr"),
-        "",
-        "**Client CPU per lookup, µs** (this process's CPU time / lookups, median over rounds; time the core "
-        "was taken away does not count)",
-        "",
-        markdown_table(["system", "lookup", *titles], per_op_rows, align="llrrr"),
-        "",
-        "**Latency per lookup, p50 / p99 µs** (as each caller sees it, waiting included; rounds pooled)",
-        "",
-        markdown_table(["system", "lookup", *titles], lat_rows, align="llrrr"),
-        "",
-        "**CPU used meanwhile**, in shares of one core, median over rounds: benchmark process / Redis server / "
-        "other jobs on the benchmark's core + on the server's core / steal (other VMs, both cores)",
-        "",
-        markdown_table(["system", "lookup", *titles], cpu_rows, align="llrrr"),
-        "",
-    ]
-    return "\n".join(parts)
-
-
-def _others(row: dict[str, Any] | None) -> str:
-    if not row:
-        return "-"
-    shares = [c for c in row.get("rounds_cpu_taken_by_others", []) if c]
-    if not shares:
-        return "-"
-
-    def med(key: str) -> str:
-        vals = [c[key] for c in shares if key in c]
-        return f"{statistics.median(vals):.0%}" if vals else "?"
-
-    mine = f"{med('benchmark_process')} / {med('server_process')}"
-    if "others_all_cores" in shares[0]:
-        return f"{mine} / {med('others_all_cores')} (all cores) / {med('steal')}"
-    return f"{mine} / {med('others_on_bench_core')} + {med('others_on_server_core')} / {med('steal')}"
-
-
-def describe_async_path(probe: dict[str, Any]) -> str:
-    if not probe["default_executor_used"]:
-        return "native (no asyncio.to_thread on the loop)"
-    return (
-        f"asyncio.to_thread (the loop's default executor: {probe['default_executor_max_workers']} workers, "
-        f"{probe['default_executor_threads_started']} started)"
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.render is not None:
         results = json.loads(args.render.read_text(encoding="utf-8"))
-        md = markdown(results)
+        md = modes_report(results)
         args.render.with_suffix(".md").write_text(md, encoding="utf-8")
         print(md)
         return 0
@@ -906,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
                 probe = executor_probe(tg.loop)
                 infos[tg.name] = {**tg.info, **probe}
                 if tg.name.startswith("ours"):
-                    infos[tg.name]["async_path"] = describe_async_path(probe)
+                    infos[tg.name]["async_path"] = report.describe_async_path(probe)
                 try:
                     tg.close(tg.loop)
                 finally:
@@ -933,11 +514,11 @@ def main(argv: list[str] | None = None) -> int:
         "data": data.info,
         "systems": infos,
         "rows": rows,
-        "ratios": ratios(rows),
+        "ratios": mode_ratios(rows),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1, default=str) + "\n", encoding="utf-8")
-    md = markdown(results)
+    md = modes_report(results)
     args.out.with_suffix(".md").write_text(md, encoding="utf-8")
     print(md)
     log(f"wrote {args.out} and {args.out.with_suffix('.md').name} in {results['duration_s']:.0f}s")

@@ -24,7 +24,7 @@ from ._errors import (
     SemanticCacheError,
     SerializationError,
 )
-from ._keys import make_cache_key, normalize_prompt
+from ._keys import normalize_prompt
 from ._stats import CacheStatistics
 from .backends.base import CacheBackend
 from .backends.memory import InMemoryCacheBackend
@@ -32,7 +32,7 @@ from .embeddings import Embedder, SentenceTransformerEmbedder
 from .engine import SemanticCacheEngine
 from .factories import create_in_memory_cache_manager, create_redis_cache_manager, from_env
 from .manager import LLMCachingManager
-from .request import InvalidMessagesError, PromptTooLongError
+from .request import InvalidMessagesError, PromptTooLongError, make_cache_key
 
 if TYPE_CHECKING:
     from .backends.redis import RedisCacheBackend

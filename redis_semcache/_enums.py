@@ -1,4 +1,4 @@
-"""Strategy enums named as in the original design."""
+"""The eviction and invalidation strategies a manager is configured with."""
 
 from __future__ import annotations
 
@@ -36,8 +36,8 @@ class InvalidationStrategy(_Choice):
                 evicted (an explicit per-call ``ttl`` still applies).
     VERSIONED   like TTL_BASED, and lookups only return entries whose version is
                 the manager's ``cache_version``: bump it and old entries vanish.
-    PATTERN_BASED  like TTL_BASED; kept for compatibility, since
-                ``invalidate(pattern=...)`` works under every strategy.
+    PATTERN_BASED  the same as TTL_BASED: ``invalidate(pattern=...)`` works under
+                every strategy, so this one adds nothing to it.
     """
 
     MANUAL = "manual"

@@ -21,7 +21,7 @@ from typing import Any
 from ._errors import InvalidInputError
 from ._validate import check_label, check_text
 
-__all__ = ["canonical_param", "entry_id", "make_cache_key", "normalize_prompt", "scope_id", "split_key"]
+__all__ = ["canonical_param", "entry_id", "normalize_prompt", "scope_id", "split_key"]
 
 _WHITESPACE = re.compile(r"\s+")
 SCOPE_ID_LEN = 16
@@ -82,22 +82,6 @@ def entry_id(scope: str, normalized_prompt: str) -> str:
     """The id of the entry for an already normalised prompt in a scope."""
     digest = hashlib.sha256(f"{scope}\x00{normalized_prompt}".encode()).hexdigest()
     return f"{scope}-{digest[:PROMPT_DIGEST_LEN]}"
-
-
-def make_cache_key(
-    prompt: str | None = None,
-    model: str = "default",
-    namespace: str = "",
-    *,
-    messages: Any = None,
-    embed_text: str | None = None,
-    **kwargs: Any,
-) -> str:
-    """Compute the entry id that ``get_top_entries`` reports and ``invalidate(keys=...)`` takes."""
-    from .request import build_request  # request builds on this module
-
-    req = build_request(prompt, messages=messages, embed_text=embed_text)
-    return entry_id(scope_id(model, namespace, kwargs, req.context), req.text)
 
 
 _KEY_SHAPE = re.compile(rf"[0-9a-f]{{{SCOPE_ID_LEN}}}-[0-9a-f]{{{PROMPT_DIGEST_LEN}}}")

@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from .backends.base import BackendMethod
+
 __all__ = ["RESULT", "BackendCall", "Compute", "Embed", "Plan", "Sleep", "run_async", "run_sync"]
 
 T = TypeVar("T")
@@ -29,14 +31,14 @@ RESULT: Any = _Result()  # BackendCall.on_success default: hand back the method'
 
 @dataclass(frozen=True)
 class BackendCall:
-    """Call ``backend.<method>(*args, **kwargs)``.
+    """Call ``backend.<method>(*args, **kwargs)`` (its ``a`` twin on an async backend).
 
     The plan receives the method's result, or ``on_success`` when one is given
     (for methods that return nothing); on a backend failure the driver's error
     policy gives ``fallback`` (fail open) or raises (strict).
     """
 
-    method: str
+    method: BackendMethod
     args: tuple[Any, ...] = ()
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     fallback: Any = None

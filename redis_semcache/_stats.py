@@ -8,15 +8,20 @@ recent lookups, and a cumulative histogram for Prometheus (redis_semcache.metric
 from __future__ import annotations
 
 import bisect
+import json
+import os
+import tempfile
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["LATENCY_BUCKETS", "CacheStatistics", "LatencyHistogram", "LatencyWindow"]
+__all__ = ["LATENCY_BUCKETS", "CacheStatistics", "LatencyHistogram", "LatencyWindow", "write_report"]
 
 # Upper bounds (seconds) of the lookup histogram: exact hits take well under a
 # millisecond on a local Redis, semantic lookups with embedding several.
@@ -136,3 +141,20 @@ class CacheStatistics:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def write_report(
+    path: str | os.PathLike[str], stats: dict[str, Any], top: list[dict[str, Any]], config: dict[str, Any]
+) -> Path:
+    """Write statistics, top entries and configuration as JSON, atomically (temp file, then rename)."""
+    target = Path(path)
+    report = {"exported_at": time.time(), "statistics": stats, "top_entries": top, "config": config}
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(report, fh, indent=2)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

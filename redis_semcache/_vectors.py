@@ -8,7 +8,7 @@ import numpy as np
 
 from ._errors import DimensionMismatchError, InvalidInputError
 
-__all__ = ["as_unit_vector", "check_threshold", "from_bytes", "to_bytes"]
+__all__ = ["SIMILARITY_EPSILON", "as_unit_vector", "check_threshold", "similarity_floor", "to_bytes"]
 
 
 def as_unit_vector(embedding: Any, dim: int | None = None) -> np.ndarray:
@@ -47,10 +47,12 @@ def to_bytes(vec: np.ndarray) -> bytes:
     return np.asarray(vec, dtype="<f4").tobytes()
 
 
-def from_bytes(blob: bytes) -> np.ndarray:
-    return np.frombuffer(blob, dtype="<f4")
-
-
 # float32 dot products of equal unit vectors can land just under 1.0; without
 # this slack a threshold of 1.0 would never match an identical prompt.
 SIMILARITY_EPSILON = 1e-6
+
+
+def similarity_floor(threshold: Any) -> Any:
+    """The lowest similarity that matches ``threshold`` (a float, or an array of them):
+    ``similarity >= threshold - SIMILARITY_EPSILON``, the rule of every backend and of eval."""
+    return threshold - SIMILARITY_EPSILON

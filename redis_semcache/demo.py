@@ -1,4 +1,4 @@
-"""The demo: the original design's example block, on real local embeddings.
+"""The demo: set, exact and semantic get, invalidation and statistics, on real local embeddings.
 
 Runs on the in-memory backend by default; ``--redis-url`` runs it on Redis.
 """

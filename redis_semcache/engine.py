@@ -7,7 +7,7 @@ can veto a candidate.  It does no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -32,8 +32,8 @@ LONG_PROMPTS = ("exact", "error")
 # 0.92 is the lowest threshold with pairwise precision >= 0.80.
 DEFAULT_THRESHOLD = 0.92
 
-# (query prompt, candidate prompt, cosine similarity) -> keep the hit?
-Verifier = Callable[[str, str, float], bool]
+# (query prompt, candidate prompt, cosine similarity) -> keep the hit?  The name ``verifier=`` uses.
+Verifier = Guard
 
 
 class _DefaultEmbedder:

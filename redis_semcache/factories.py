@@ -1,4 +1,4 @@
-"""Ready-made managers, named as in the original design."""
+"""Ready-made managers: in memory, on Redis, or configured from the environment."""
 
 from __future__ import annotations
 
@@ -78,24 +78,20 @@ def from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> LLMCachi
     Uses Redis when REDIS_URL or REDIS_HOST is set, the in-memory backend otherwise.
     """
     cfg = read_env(env)
-    kwargs: dict[str, Any] = {}
-    if cfg.default_ttl is not None:
-        kwargs["default_ttl"] = cfg.default_ttl
-    if cfg.eviction_strategy is not None:
-        kwargs["eviction_strategy"] = cfg.eviction_strategy
-    if cfg.enable_semantic is not None:
-        kwargs["enable_semantic"] = cfg.enable_semantic
-    if cfg.semantic_threshold is not None:
-        kwargs["semantic_threshold"] = cfg.semantic_threshold
-    if cfg.max_size is not None:
-        kwargs["max_size"] = cfg.max_size
+    settings = {
+        "default_ttl": cfg.default_ttl,
+        "eviction_strategy": cfg.eviction_strategy,
+        "enable_semantic": cfg.enable_semantic,
+        "semantic_threshold": cfg.semantic_threshold,
+        "max_size": cfg.max_size,
+    }
     if cfg.uses_redis:
-        if cfg.socket_timeout is not None:
-            kwargs["socket_timeout"] = cfg.socket_timeout
-        if cfg.connect_timeout is not None:
-            kwargs["socket_connect_timeout"] = cfg.connect_timeout
-        if cfg.redis_cluster:
-            kwargs["cluster_mode"] = True
+        settings.update(
+            socket_timeout=cfg.socket_timeout,
+            socket_connect_timeout=cfg.connect_timeout,
+            cluster_mode=True if cfg.redis_cluster else None,
+        )
+    kwargs: dict[str, Any] = {name: value for name, value in settings.items() if value is not None}  # unset: default
     kwargs.update(overrides)
     if cfg.uses_redis:
         return create_redis_cache_manager(

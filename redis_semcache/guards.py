@@ -29,11 +29,12 @@ rarely as possible.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
 from ._errors import InvalidInputError
+from .backends.base import Acceptor
 
 __all__ = [
     "BUILTIN_GUARDS",
@@ -50,7 +51,7 @@ __all__ = [
 ]
 
 # (query prompt, candidate prompt, cosine similarity) -> keep the candidate?
-Guard = Callable[[str, str, float], bool]
+Guard = Acceptor
 
 _APOSTROPHES = "'\u2019"  # typewriter and typographic
 _WORD = re.compile(rf"[^\W_]+(?:[{_APOSTROPHES}][^\W_]+)*")

@@ -4,9 +4,9 @@ Lookup order: exact match on (scope, normalised prompt), then - only when
 semantic caching is on and the exact match missed - a nearest-neighbour match
 in the same scope, then miss.
 
-Every operation is written once, as a plan (see :mod:`redis_semcache._plan`);
-``get`` and ``aget`` drive the same plan, one calling the backend's methods,
-the other awaiting its ``a``-prefixed twins.
+Every operation is written once, as a plan (operations.py, see
+:mod:`redis_semcache._plan`); ``get`` and ``aget`` drive the same plan, one
+calling the backend's methods, the other awaiting its ``a``-prefixed twins.
 """
 
 from __future__ import annotations
@@ -14,30 +14,23 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-import json
 import logging
 import os
-import secrets
-import tempfile
-import threading
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ._entry import CacheEntry, encode_response
 from ._enums import CacheStrategy, InvalidationStrategy
-from ._errors import BackendError, BackendUnavailableError, InvalidationError, InvalidInputError
-from ._keys import entry_id, scope_id
-from ._plan import RESULT, BackendCall, Compute, Effect, Embed, Plan, Sleep, run_async, run_sync
-from ._stats import CacheStatistics, LatencyHistogram, LatencyWindow
-from ._validate import check_label, check_tags, check_ttl
-from .backends.base import COUNTERS, SORT_FIELDS, CacheBackend
+from ._errors import InvalidInputError
+from ._stats import CacheStatistics, LatencyHistogram, LatencyWindow, write_report
+from ._validate import check_label, check_ttl
+from .backends.base import CacheBackend
 from .backends.memory import InMemoryCacheBackend
 from .breaker import CircuitBreaker
 from .embeddings import Embedder
 from .engine import DEFAULT_EMBEDDER, DEFAULT_THRESHOLD, SemanticCacheEngine, Verifier
+from .failure_policy import FailurePolicy
+from .operations import CacheOperations
 from .request import RequestText, build_request, request_of
 from .singleflight import FlightPolicy
 
@@ -49,24 +42,9 @@ T = TypeVar("T")
 DEFAULT_BREAKER: Any = object()  # sentinel: a CircuitBreaker() for backends that do I/O
 _UNAVAILABLE: Any = object()  # fallback marking a lookup the backend could not answer
 _NO_RESPONSE: Any = object()  # set() called without a response
-_CIRCUIT_OPEN = BackendUnavailableError("circuit breaker open: backend calls paused after repeated failures")
-# Calls that remove entries: they never fail open (see _unavailable), and the
-# local fallback gets each one that succeeds on the backend.
-_REMOVALS = frozenset({"delete_keys", "delete_tags", "delete_version", "delete_pattern", "clear"})
 
 
-@dataclass(frozen=True)
-class _Request:
-    """A validated prompt and everything that scopes it."""
-
-    prompt: str
-    model: str
-    namespace: str
-    scope: str
-    key: str
-
-
-class LLMCachingManager:
+class LLMCachingManager(CacheOperations):
     """Cache LLM responses by exact and semantic prompt match.
 
     ``backend`` defaults to a new :class:`InMemoryCacheBackend`.  ``max_cache_size``
@@ -138,15 +116,10 @@ class LLMCachingManager:
         self.cache_version = check_label(cache_version, "cache_version")
         self.flight_policy = flight_policy or FlightPolicy()
         if circuit_breaker is DEFAULT_BREAKER:  # only a backend doing I/O can be down
-            circuit_breaker = CircuitBreaker() if getattr(self.backend, "blocking_io", True) else None
-        self.breaker = circuit_breaker
-        self.fallback_backend = fallback_backend
-        self._serving = "from the local fallback" if fallback_backend is not None else "misses"
-        self.strict = strict
+            circuit_breaker = CircuitBreaker() if self.backend.blocking_io else None
+        # Breaker, strict mode and local fallback: failure_policy.py.
+        self.failures = FailurePolicy(self.backend, breaker=circuit_breaker, fallback=fallback_backend, strict=strict)
         self._latency = LatencyWindow()
-        self._errors = 0
-        self._errors_lock = threading.Lock()
-        self._outage: str | None = None  # reason of the current backend outage, if any
         self.backend.configure(
             max_size=self.backend.max_size if max_cache_size is None else max_cache_size,
             eviction_strategy=(
@@ -158,6 +131,22 @@ class LLMCachingManager:
     @property
     def semantic_threshold(self) -> float:
         return self.engine.threshold
+
+    @property
+    def breaker(self) -> CircuitBreaker | None:
+        return self.failures.breaker
+
+    @property
+    def fallback_backend(self) -> CacheBackend | None:
+        return self.failures.fallback
+
+    @property
+    def strict(self) -> bool:
+        return self.failures.strict
+
+    @strict.setter
+    def strict(self, value: bool) -> None:
+        self.failures.strict = bool(value)
 
     # -- lookups and writes ------------------------------------------------
 
@@ -436,11 +425,11 @@ class LLMCachingManager:
 
     def export_stats(self, path: str | os.PathLike[str]) -> Path:
         """Write statistics and top entries as JSON, atomically (temp file, then rename)."""
-        return self._write_report(path, self.get_statistics(), self.get_top_entries(limit=10), self._config())
+        return write_report(path, self.get_statistics(), self.get_top_entries(limit=10), self._config())
 
     async def aexport_stats(self, path: str | os.PathLike[str]) -> Path:
         stats, top = await self.aget_statistics(), await self.aget_top_entries(limit=10)
-        return await asyncio.to_thread(self._write_report, path, stats, top, self._config())
+        return await asyncio.to_thread(write_report, path, stats, top, self._config())
 
     def health_check(self) -> dict[str, Any]:
         """{'status': 'healthy' | 'degraded' | 'unhealthy', ...} with backend facts; never raises.
@@ -463,9 +452,8 @@ class LLMCachingManager:
         self.backend.close()
 
     async def aclose(self) -> None:
-        aclose = getattr(self.backend, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        if self.failures.async_backend is not None:
+            await self.failures.async_backend.aclose()
         else:
             self.backend.close()
 
@@ -481,453 +469,8 @@ class LLMCachingManager:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    # -- plans: every decision, written once -----------------------------------
-
-    def _get_plan(
-        self,
-        prompt: Any,
-        model: Any,
-        embedding: Any,
-        namespace: str | None,
-        version: str | None,
-        params: Mapping[str, Any],
-        count_miss: bool = True,
-    ) -> Plan[Any]:
-        started = time.perf_counter()
-        req = self._request(prompt, model, namespace, params)
-        version = self._lookup_version(version)
-        semantic = self.enable_semantic and (embedding is not None or self.engine.can_embed)
-        vector = None if embedding is None else self.engine.vector(req.prompt, embedding, self._dimension())
-        try:
-            final = count_miss and not semantic
-            entry = yield BackendCall(
-                "lookup_exact", (req.key,), {"version": version, "final": final}, fallback=_UNAVAILABLE
-            )
-            if entry is _UNAVAILABLE:  # the backend just failed: don't pay a second timeout on it
-                return None
-            if entry is not None:
-                return entry.response
-            if not semantic:
-                return None
-            if vector is None:
-                vector = (yield Embed((req.prompt,), self._dimension()))[0]
-            if vector is None:  # too long to embed whole: exact match only
-                yield BackendCall("count_skipped_long", (req.key, count_miss))
-                return None
-            query = self.engine.query(req.prompt, vector, model=req.model, scope=req.scope, version=version)
-            match = yield BackendCall("lookup_semantic", (replace(query, count_miss=count_miss),))
-            return None if match is None else match.entry.response
-        finally:
-            self._latency.add(time.perf_counter() - started)
-
-    def _set_plan(
-        self,
-        prompt: Any,
-        response: Any,
-        model: Any,
-        ttl: Any,
-        embedding: Any,
-        tags: Any,
-        version: Any,
-        namespace: str | None,
-        params: Mapping[str, Any],
-    ) -> Plan[bool]:
-        entry, ttl_s = self._entry(prompt, response, model, ttl, tags, version, namespace, params)
-        if embedding is not None:
-            entry = replace(entry, embedding=self.engine.vector(entry.prompt, embedding, self._dimension()))
-        elif self.enable_semantic and self.engine.can_embed:  # None when too long to embed
-            entry = replace(entry, embedding=(yield Embed((entry.prompt,), self._dimension()))[0])
-        stored: bool = yield BackendCall("store", (entry, ttl_s), fallback=False, on_success=True)
-        return stored
-
-    def _get_many_plan(
-        self,
-        prompts: Sequence[Any],
-        model: Any,
-        namespace: str | None,
-        progress: bool,
-        params: Mapping[str, Any],
-    ) -> Plan[list[Any]]:
-        reqs = [self._request(p, model, namespace, params) for p in prompts]
-        semantic = self.enable_semantic and self.engine.can_embed
-        version = self._lookup_version(None)
-        results: list[Any] = [None] * len(reqs)
-        pending: list[int] = []
-        for i, req in enumerate(reqs):
-            started = time.perf_counter()
-            entry = yield BackendCall("lookup_exact", (req.key,), {"version": version, "final": not semantic})
-            self._latency.add(time.perf_counter() - started)
-            if entry is not None:
-                results[i] = entry.response
-            elif semantic:
-                pending.append(i)
-        if pending:
-            vectors = yield Embed(tuple(reqs[i].prompt for i in pending), self._dimension(), progress)
-            for i, vector in zip(pending, vectors, strict=True):
-                req = reqs[i]
-                if vector is None:
-                    yield BackendCall("count_skipped_long", (req.key,))
-                    continue
-                query = self.engine.query(req.prompt, vector, model=req.model, scope=req.scope, version=version)
-                match = yield BackendCall("lookup_semantic", (query,))
-                results[i] = None if match is None else match.entry.response
-        return results
-
-    def _set_many_plan(
-        self,
-        items: Iterable[tuple[str, Any]] | Mapping[str, Any],
-        model: Any,
-        ttl: Any,
-        tags: Any,
-        version: Any,
-        namespace: str | None,
-        progress: bool,
-        params: Mapping[str, Any],
-    ) -> Plan[int]:
-        pairs = list(items.items()) if isinstance(items, Mapping) else list(items)
-        built = [self._entry(p, r, model, ttl, tags, version, namespace, params) for p, r in pairs]
-        if self.enable_semantic and self.engine.can_embed and built:
-            vectors = yield Embed(tuple(e.prompt for e, _ in built), self._dimension(), progress)
-            built = [(replace(e, embedding=v), t) for (e, t), v in zip(built, vectors, strict=True)]
-        stored = 0
-        for entry, ttl_s in _progress(built, progress, "caching"):
-            stored += yield BackendCall("store", (entry, ttl_s), fallback=0, on_success=1)
-        return stored
-
-    def _get_or_compute_plan(
-        self,
-        prompt: Any,
-        compute: Callable[[], Any] | None,
-        model: Any,
-        ttl: Any,
-        tags: Any,
-        namespace: str | None,
-        params: Mapping[str, Any],
-    ) -> Plan[Any]:
-        if not callable(compute):
-            raise InvalidInputError("compute must be callable")
-        # A miss is not counted yet: this call may end up served by another caller's computation.
-        value = yield from self._get_plan(prompt, model, None, namespace, None, params, count_miss=False)
-        if value is not None:
-            return value
-        req = self._request(prompt, model, namespace, params)
-
-        def count(joined: bool) -> BackendCall:
-            return BackendCall("count_flight", (req.key, joined), fallback=None)
-
-        version = self._lookup_version(None)
-        policy = self.flight_policy
-        token = secrets.token_hex(16)
-        deadline = time.monotonic() + policy.wait_timeout
-        pauses = policy.backoff()
-        # A failing backend grants the lock: computing beats waiting on a dead server.
-        acquire = BackendCall("acquire_lock", (req.key, token, policy.lock_ttl), fallback=True)
-        acquired = yield acquire
-        while True:
-            if acquired:
-                try:
-                    entry, _ = yield BackendCall("flight_status", (req.key, version), fallback=(None, False))
-                    yield count(entry is not None)
-                    if entry is not None:  # stored between our miss and our lock
-                        return entry.response
-                    value = yield Compute(compute)
-                    yield from self._set_plan(prompt, value, model, ttl, None, tags, None, namespace, params)
-                    return value
-                finally:
-                    yield BackendCall("release_lock", (req.key, token), fallback=False)
-            if time.monotonic() >= deadline:
-                log.warning("redis_semcache: gave up waiting for another caller's compute; computing")
-                yield count(False)
-                value = yield Compute(compute)
-                yield from self._set_plan(prompt, value, model, ttl, None, tags, None, namespace, params)
-                return value
-            yield Sleep(next(pauses))
-            entry, locked = yield BackendCall("flight_status", (req.key, version), fallback=(None, False))
-            if entry is not None:
-                yield count(True)
-                return entry.response
-            # no value and no lock: the holder failed or crashed, so try to take over
-            acquired = False if locked else (yield acquire)
-
-    def _invalidate_plan(self, pattern: Any, tags: Any, version: Any, keys: Any) -> Plan[int]:
-        if pattern is None and tags is None and version is None and keys is None:
-            raise InvalidInputError("invalidate needs pattern, tags, version or keys")
-        calls: list[BackendCall] = []
-        if keys is not None:
-            key_list = [keys] if isinstance(keys, str) else [check_label(k, "key") for k in keys]
-            calls.append(BackendCall("delete_keys", (key_list,), fallback=0))
-        if tags is not None:
-            calls.append(BackendCall("delete_tags", (check_tags(tags),), fallback=0))
-        if version is not None:
-            calls.append(BackendCall("delete_version", (check_label(version, "version"),), fallback=0))
-        if pattern is not None:
-            calls.append(BackendCall("delete_pattern", (check_label(pattern, "pattern"),), fallback=0))
-        deleted = 0
-        for call in calls:
-            deleted += yield call
-        return deleted
-
-    def _clear_plan(self) -> Plan[bool]:
-        cleared: bool = yield BackendCall("clear", fallback=False, on_success=True)
-        return cleared
-
-    def _statistics_plan(self) -> Plan[CacheStatistics]:
-        counters = yield BackendCall("counters", fallback=dict.fromkeys(COUNTERS, 0))
-        size = yield BackendCall("size", fallback=0)
-        return CacheStatistics.build(
-            counters,
-            errors=self._errors,
-            cache_size=size,
-            max_size=self.backend.max_size,
-            latency_ms=self._latency.summary_ms(),
-        )
-
-    def _statistics_dict(self, stats: CacheStatistics) -> dict[str, Any]:
-        report = stats.to_dict()
-        if self._outage is not None:
-            report["backend_error"] = self._outage
-        return report
-
-    def _reset_plan(self) -> Plan[None]:
-        yield BackendCall("reset_counters")
-        self._latency.clear()
-        with self._errors_lock:
-            self._errors = 0
-
-    def _top_plan(self, limit: Any, sort_by: Any) -> Plan[list[dict[str, Any]]]:
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-            raise InvalidInputError(f"limit must be a non-negative int, got {limit!r}")
-        if sort_by not in SORT_FIELDS:
-            raise InvalidInputError(f"sort_by must be one of {', '.join(SORT_FIELDS)}; got {sort_by!r}")
-        entries = yield BackendCall("top_entries", (limit, sort_by), fallback=[])
-        return [e.to_dict() for e in entries]
-
-    def _health_plan(self) -> Plan[dict[str, Any]]:
-        try:
-            facts = yield BackendCall("health")
-            report = {"status": "unhealthy", "reason": self._outage} if facts is None else dict(facts)
-        except Exception as exc:  # a health check reports failures instead of raising them
-            report = {"status": "unhealthy", "reason": f"{type(exc).__name__}: {exc}"}
-        embeddings = self.engine.embeddings
-        report.update(
-            semantic_enabled=self.enable_semantic,
-            embedder_loaded=bool(embeddings and getattr(embeddings.embedder, "loaded", True)),
-            errors=self._errors,
-        )
-        return report
-
-    # -- drivers: how effects are performed ------------------------------------
-
-    def _run(self, plan: Plan[T]) -> T:
-        return run_sync(plan, self._perform)
-
-    async def _arun(self, plan: Plan[T]) -> T:
-        return await run_async(plan, self._aperform)
-
-    def _perform(self, effect: Effect) -> Any:
-        if isinstance(effect, BackendCall):
-            return self._guarded(effect)
-        if isinstance(effect, Embed):
-            return self.engine.vectors_that_fit(effect.texts, effect.dim, progress=effect.progress)
-        if isinstance(effect, Sleep):
-            time.sleep(effect.seconds)
-            return None
-        return effect.fn()
-
-    async def _aperform(self, effect: Effect) -> Any:
-        if isinstance(effect, BackendCall):
-            return await self._aguarded(effect)
-        if isinstance(effect, Embed):
-            fit = self.engine.vectors_that_fit
-            return await asyncio.to_thread(fit, effect.texts, effect.dim, progress=effect.progress)
-        if isinstance(effect, Sleep):
-            await asyncio.sleep(effect.seconds)
-            return None
-        result = effect.fn()
-        return await result if inspect.isawaitable(result) else result
-
-    def _guarded(self, call: BackendCall) -> Any:
-        """Run a backend call through the breaker; on failure fail open (or raise when strict)."""
-        if self.breaker is not None and not self.breaker.allow():
-            return self._unavailable(call, _CIRCUIT_OPEN)
-        try:
-            result = getattr(self.backend, call.method)(*call.args, **call.kwargs)
-        except BackendError as exc:
-            return self._unavailable(call, exc)
-        except BaseException:
-            self._no_verdict()
-            raise
-        return self._succeeded(call, result)
-
-    async def _aguarded(self, call: BackendCall) -> Any:
-        if self.breaker is not None and not self.breaker.allow():
-            await asyncio.sleep(0)  # refused at once, yet a loop of awaits must let other tasks run
-            return self._unavailable(call, _CIRCUIT_OPEN)
-        method = getattr(self.backend, "a" + call.method, None)
-        try:
-            if method is not None:
-                result = await method(*call.args, **call.kwargs)
-            elif getattr(self.backend, "blocking_io", True):
-                sync = getattr(self.backend, call.method)
-                result = await asyncio.to_thread(sync, *call.args, **call.kwargs)
-            else:  # in-process backend: no I/O to wait for
-                result = getattr(self.backend, call.method)(*call.args, **call.kwargs)
-        except BackendError as exc:
-            return self._unavailable(call, exc)
-        except BaseException:  # cancelled (asyncio.wait_for), or an error that says nothing about the server
-            self._no_verdict()
-            raise
-        return self._succeeded(call, result)
-
-    def _no_verdict(self) -> None:
-        """The call ended neither in success nor in a backend failure: if it was the
-        breaker's half-open probe, let another call probe."""
-        if self.breaker is not None:
-            self.breaker.release()
-
-    def _succeeded(self, call: BackendCall, result: Any) -> Any:
-        if self.breaker is not None:
-            self.breaker.record_success()
-        if self._outage is not None:
-            with self._errors_lock:  # threads race here: only one logs the recovery
-                ended, self._outage = self._outage, None
-            if ended is not None:
-                log.warning("redis_semcache: backend recovered after: %s", ended)
-                if self.fallback_backend is not None:
-                    self.fallback_backend.clear()  # see _mirror
-        self._mirror(call)
-        return result if call.on_success is RESULT else call.on_success
-
-    def _mirror(self, call: BackendCall) -> None:
-        """Keep the local fallback from ever serving what the backend no longer holds.
-
-        The fallback is emptied when an outage ends, and while the backend is
-        healthy every removal, and every write of a key, also applies to the
-        fallback (an outage call may finish after the emptying).
-        """
-        fallback = self.fallback_backend
-        if fallback is None:
-            return
-        if call.method in _REMOVALS:
-            getattr(fallback, call.method)(*call.args, **call.kwargs)
-        elif call.method == "store":
-            fallback.delete_keys([call.args[0].key])
-
-    def _unavailable(self, call: BackendCall, exc: BackendError) -> Any:
-        """Count and log a failed (or refused) call, then raise, use the local fallback, or fail open.
-
-        A failed removal (invalidate, clear) raises InvalidationError whatever
-        ``strict`` says: the entries it was to remove may still be served.
-        """
-        reason = None if exc is _CIRCUIT_OPEN else f"{type(exc).__name__}: {exc}"
-        with self._errors_lock:
-            self._errors += 1
-            began = reason is not None and self._outage is None
-            if reason is not None:
-                self._outage = reason
-        if self.breaker is not None and exc is not _CIRCUIT_OPEN:
-            self.breaker.record_failure()
-        if began:  # log once per outage, not once per call (nor once per thread)
-            log.warning("redis_semcache: backend failing, serving %s: %s", self._serving, reason)
-        if call.method in _REMOVALS:
-            if self.fallback_backend is not None:
-                getattr(self.fallback_backend, call.method)(*call.args, **call.kwargs)
-            if isinstance(exc, InvalidationError):
-                raise exc
-            raise InvalidationError(f"{call.method} did not complete: {exc}") from exc
-        if self.strict:
-            raise exc
-        if self.fallback_backend is not None and call.method != "health":  # health reports the backend itself
-            result = getattr(self.fallback_backend, call.method)(*call.args, **call.kwargs)
-            return result if call.on_success is RESULT else call.on_success
-        return call.fallback
-
-    # -- validation and entry building -------------------------------------------
-
-    def _request(self, prompt: Any, model: Any, namespace: str | None, params: Mapping[str, Any]) -> _Request:
-        request = request_of(prompt)  # a RequestText from the public methods; a bare str is a prompt
-        model = check_label(model, "model")
-        ns = self.namespace if namespace is None else check_label(namespace, "namespace", allow_empty=True)
-        scope = scope_id(model, ns, params, request.context)
-        return _Request(request.text, model, ns, scope, entry_id(scope, request.text))
-
-    def _lookup_version(self, version: str | None) -> str | None:
-        if version is not None:
-            return check_label(version, "version")
-        if self.invalidation_strategy is InvalidationStrategy.VERSIONED:
-            return self.cache_version
-        return None
-
-    def _entry(
-        self,
-        prompt: Any,
-        response: Any,
-        model: Any,
-        ttl: Any,
-        tags: Any,
-        version: Any,
-        namespace: str | None,
-        params: Mapping[str, Any],
-    ) -> tuple[CacheEntry, float | None]:
-        req = self._request(prompt, model, namespace, params)
-        encode_response(response)  # raises SerializationError before anything is stored
-        if ttl is not None:
-            ttl_s: float | None = check_ttl(ttl)
-        elif self.invalidation_strategy is InvalidationStrategy.MANUAL:
-            ttl_s = None
-        else:
-            ttl_s = self.default_ttl
-        entry = CacheEntry(
-            key=req.key,
-            prompt=req.prompt,
-            response=response,
-            model=req.model,
-            scope=req.scope,
-            namespace=req.namespace,
-            tags=check_tags(tags),
-            version=self.cache_version if version is None else check_label(version, "version"),
-        )
-        return entry, ttl_s
-
-    def _dimension(self) -> int | None:
-        return getattr(self.backend, "dimension", None)
-
-    def _config(self) -> dict[str, Any]:
-        return {
-            "backend": type(self.backend).__name__,
-            "enable_semantic": self.enable_semantic,
-            "semantic_threshold": self.semantic_threshold,
-            "default_ttl": self.default_ttl,
-            "invalidation_strategy": self.invalidation_strategy.value,
-            "eviction_strategy": self.backend.eviction_strategy.value,
-        }
-
-    @staticmethod
-    def _write_report(
-        path: str | os.PathLike[str], stats: dict[str, Any], top: list[dict[str, Any]], config: dict[str, Any]
-    ) -> Path:
-        target = Path(path)
-        report = {"exported_at": time.time(), "statistics": stats, "top_entries": top, "config": config}
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(report, fh, indent=2)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
-
 
 def _set_request(prompt: Any, response: Any, messages: Any, embed_text: Any) -> RequestText:
     if response is _NO_RESPONSE:
         raise InvalidInputError("set needs a response")
     return build_request(prompt, messages=messages, embed_text=embed_text)
-
-
-def _progress(items: Sequence[T], enabled: bool, desc: str) -> Iterable[T]:
-    if not enabled:
-        return items
-    from tqdm.auto import tqdm
-
-    return tqdm(items, desc=desc, unit="entry")

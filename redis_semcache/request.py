@@ -10,6 +10,9 @@ compare) to the two things the cache keys on.
   the exact key is the whole canonical request.
 
 See docs/semantics.md, "Chat messages", for the canonical form.
+
+Then a :class:`ScopedRequest` adds the model, namespace and parameters (the
+scope and the entry key), and :func:`build_entry` the entry a write stores.
 """
 
 from __future__ import annotations
@@ -19,16 +22,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ._entry import CacheEntry, encode_response
+from ._enums import InvalidationStrategy
 from ._errors import InvalidInputError
-from ._keys import canonical_param, normalize_prompt
+from ._keys import canonical_param, entry_id, normalize_prompt, scope_id
+from ._validate import check_label, check_tags, check_ttl
 
 __all__ = [
     "ROLES",
     "InvalidMessagesError",
     "PromptTooLongError",
     "RequestText",
+    "ScopedRequest",
+    "build_entry",
     "build_request",
+    "lookup_version",
+    "make_cache_key",
     "request_of",
+    "scoped_request",
 ]
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
@@ -133,3 +144,80 @@ def _normalized(text: str) -> str:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def make_cache_key(
+    prompt: str | None = None,
+    model: str = "default",
+    namespace: str = "",
+    *,
+    messages: Any = None,
+    embed_text: str | None = None,
+    **kwargs: Any,
+) -> str:
+    """Compute the entry id that ``get_top_entries`` reports and ``invalidate(keys=...)`` takes."""
+    req = build_request(prompt, messages=messages, embed_text=embed_text)
+    return entry_id(scope_id(model, namespace, kwargs, req.context), req.text)
+
+
+@dataclass(frozen=True)
+class ScopedRequest:
+    """A validated request text and everything that scopes it."""
+
+    prompt: str
+    model: str
+    namespace: str
+    scope: str
+    key: str
+
+
+def scoped_request(
+    prompt: Any, model: Any, namespace: str | None, params: Mapping[str, Any], *, default_namespace: str
+) -> ScopedRequest:
+    """``prompt`` (a RequestText, or a bare str prompt) in its scope: model, namespace, parameters, context."""
+    request = request_of(prompt)
+    model = check_label(model, "model")
+    ns = default_namespace if namespace is None else check_label(namespace, "namespace", allow_empty=True)
+    scope = scope_id(model, ns, params, request.context)
+    return ScopedRequest(request.text, model, ns, scope, entry_id(scope, request.text))
+
+
+def lookup_version(version: str | None, strategy: InvalidationStrategy, cache_version: str) -> str | None:
+    """The version a lookup must match: the one asked for, the cache's when versioned, else any."""
+    if version is not None:
+        return check_label(version, "version")
+    if strategy is InvalidationStrategy.VERSIONED:
+        return cache_version
+    return None
+
+
+def build_entry(
+    req: ScopedRequest,
+    response: Any,
+    ttl: Any,
+    tags: Any,
+    version: Any,
+    *,
+    default_ttl: float | None,
+    strategy: InvalidationStrategy,
+    cache_version: str,
+) -> tuple[CacheEntry, float | None]:
+    """The entry to store for ``req`` and its TTL in seconds (None: no expiry)."""
+    encode_response(response)  # raises SerializationError before anything is stored
+    if ttl is not None:
+        ttl_s: float | None = check_ttl(ttl)
+    elif strategy is InvalidationStrategy.MANUAL:
+        ttl_s = None
+    else:
+        ttl_s = default_ttl
+    entry = CacheEntry(
+        key=req.key,
+        prompt=req.prompt,
+        response=response,
+        model=req.model,
+        scope=req.scope,
+        namespace=req.namespace,
+        tags=check_tags(tags),
+        version=cache_version if version is None else check_label(version, "version"),
+    )
+    return entry, ttl_s

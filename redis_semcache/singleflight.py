@@ -1,4 +1,4 @@
-"""Stampede protection settings: one caller computes, the others wait.
+"""Stampede protection: one caller computes, the others wait.
 
 When N callers miss the same entry at once, the first to take a short-lived
 lock on the entry key computes; the others poll for the value with exponential
@@ -10,17 +10,27 @@ extra connection per waiter (pub/sub would) and survives a server restart.
 * A waiter gives up after ``wait_timeout`` and computes itself.
 * If ``compute`` raises, the error reaches its caller, nothing is cached, and
   the lock is released so the waiters try again.
+
+:class:`FlightPolicy` holds the settings; :func:`single_flight` is the
+algorithm, a plan the manager's ``get_or_compute`` runs after its lookup missed.
 """
 
 from __future__ import annotations
 
+import logging
 import random
-from collections.abc import Iterator
+import secrets
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
+from ._plan import BackendCall, Compute, Plan, Sleep
 from ._validate import check_positive
 
-__all__ = ["FlightPolicy"]
+__all__ = ["FlightPolicy", "single_flight"]
+
+log = logging.getLogger("redis_semcache")
 
 
 @dataclass(frozen=True)
@@ -40,3 +50,52 @@ class FlightPolicy:
         while True:
             yield delay * random.uniform(0.8, 1.2)
             delay = min(delay * 2, self.max_backoff)
+
+
+def single_flight(
+    key: str,
+    version: str | None,
+    policy: FlightPolicy,
+    compute: Callable[[], Any],
+    store: Callable[[Any], Plan[bool]],
+) -> Plan[Any]:
+    """The value of entry ``key`` once one caller has computed and stored it (``store(value)``).
+
+    Run after a lookup that missed and counted nothing: this plan counts the
+    outcome (a miss when it computes, a joined exact hit when another caller did).
+    """
+
+    def count(joined: bool) -> BackendCall:
+        return BackendCall("count_flight", (key, joined), fallback=None)
+
+    token = secrets.token_hex(16)
+    deadline = time.monotonic() + policy.wait_timeout
+    pauses = policy.backoff()
+    # A failing backend grants the lock: computing beats waiting on a dead server.
+    acquire = BackendCall("acquire_lock", (key, token, policy.lock_ttl), fallback=True)
+    acquired = yield acquire
+    while True:
+        if acquired:
+            try:
+                entry, _ = yield BackendCall("flight_status", (key, version), fallback=(None, False))
+                yield count(entry is not None)
+                if entry is not None:  # stored between our miss and our lock
+                    return entry.response
+                value = yield Compute(compute)
+                yield from store(value)
+                return value
+            finally:
+                yield BackendCall("release_lock", (key, token), fallback=False)
+        if time.monotonic() >= deadline:
+            log.warning("redis_semcache: gave up waiting for another caller's compute; computing")
+            yield count(False)
+            value = yield Compute(compute)
+            yield from store(value)
+            return value
+        yield Sleep(next(pauses))
+        entry, locked = yield BackendCall("flight_status", (key, version), fallback=(None, False))
+        if entry is not None:
+            yield count(True)
+            return entry.response
+        # no value and no lock: the holder failed or crashed, so try to take over
+        acquired = False if locked else (yield acquire)

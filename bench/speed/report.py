@@ -1,14 +1,24 @@
-"""Markdown tables and the latency plot, from a results dict (as written to JSON)."""
+"""Markdown tables and the latency plot, from a results dict (as written to JSON).
+
+``markdown_report`` and ``plot_latency`` render bench_ops results;
+``mode_ratios`` and ``modes_report`` render bench_async's (async against threads).
+"""
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from .cpu import CpuProbe
 from .stats import fmt_ratio, fmt_us, markdown_table, ratio
 
-__all__ = ["PAIRS", "markdown_report", "plot_latency"]
+__all__ = ["MODES", "MODE_TITLES", "PAIRS", "markdown_report", "mode_ratios", "modes_report", "plot_latency"]
+
+# bench_async's ways of running one operation concurrently, in table order.
+MODES = ("async", "threads", "sync")
+MODE_TITLES = {"async": "async, {n} tasks", "threads": "{n} threads", "sync": "1 thread"}
 
 GET_OPS = ("exact", "semantic", "miss")
 OPS = (*GET_OPS, "set")
@@ -217,3 +227,148 @@ def plot_latency(results: dict[str, Any], path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+# -- bench_async: modes compared ---------------------------------------------------------
+
+
+def mode_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Ops/s ratios between modes: the median of the per-round ratios, over rounds where both cells were clean.
+
+    The three modes of one lookup run back to back within a round, so a ratio
+    from one round compares them under about the same conditions.  When no
+    round had both cells clean, every round counts.
+    """
+    by = {
+        (r["system"], r["lookup"], r["mode"]): list(zip(r["rounds_ops_per_s"], r["rounds_clean"], strict=True))
+        for r in rows
+    }
+
+    def paired(a: list[tuple[float, bool]] | None, b: list[tuple[float, bool]] | None) -> float | None:
+        if not a or not b:
+            return None
+        both = [(x, y) for (x, okx), (y, oky) in zip(a, b, strict=False) if okx and oky and y]
+        per = [x / y for x, y in (both or [(x, y) for (x, _), (y, _) in zip(a, b, strict=False) if y])]
+        return round(statistics.median(per), 3) if per else None
+
+    out = []
+    for system, lookup in dict.fromkeys((r["system"], r["lookup"]) for r in rows):
+        a, t, s = (by.get((system, lookup, m)) for m in MODES)
+        out.append(
+            {
+                "system": system,
+                "lookup": lookup,
+                "async_over_threads": paired(a, t),
+                "async_over_sync": paired(a, s),
+                "threads_over_sync": paired(t, s),
+            }
+        )
+    return out
+
+
+def modes_report(results: dict[str, Any]) -> str:
+    cfg = results["config"]
+    n = cfg["concurrency"]
+    rows = {(r["system"], r["lookup"], r["mode"]): r for r in results["rows"]}
+    titles = [MODE_TITLES[m].format(n=n) for m in MODES]
+    ops_rows: list[list[str]] = []
+    lat_rows: list[list[str]] = []
+    cpu_rows: list[list[str]] = []
+    per_op_rows: list[list[str]] = []
+    for rt in results["ratios"]:
+        cells = [rows.get((rt["system"], rt["lookup"], m)) for m in MODES]
+        ops = [f"{c['ops_per_s']:,.0f}" if c else "-" for c in cells]
+        ops_rows.append(
+            [rt["system"], rt["lookup"], *ops, fmt_ratio(rt["async_over_threads"]), fmt_ratio(rt["async_over_sync"])]
+        )
+        lat = []
+        for c in cells:
+            if not c:
+                lat.append("-")
+                continue
+            note = "" if c["hit_rate"] in (None, 1.0, 0.0) else f" ({c['hit_rate']:.0%} hits)"
+            note += f" ({c['errors']} errors)" if c["errors"] else ""
+            lat.append(f"{fmt_us(c['p50_us'])} / {fmt_us(c['p99_us'])}{note}")
+        lat_rows.append([rt["system"], rt["lookup"], *lat])
+        cpu_rows.append([rt["system"], rt["lookup"], *(_others(c) for c in cells)])
+        per_op = [fmt_us(c.get("client_cpu_us_per_op")) if c else "-" for c in cells]
+        per_op_rows.append([rt["system"], rt["lookup"], *per_op])
+    rounds = cfg["rounds"]
+    how = (
+        f"median over {rounds} rounds of {cfg['seconds']:g} s; ratios are the median of the per-round ratios"
+        if rounds > 1
+        else f"one round of {cfg['seconds']:g} s"
+    )
+    ours = results["systems"].get("ours Redis FLAT", {})
+    path = ours.get("async_path", "?")
+    pinning = results["pinning"]
+    where = (
+        f"benchmark on core {pinning.get('bench_cores')}, server on {pinning.get('server_cores')}"
+        if pinning.get("pinned")
+        else f"not pinned ({pinning.get('reason')})"
+    )
+    head = f"{cfg['entries']:,} entries, FLAT index, threshold {cfg['threshold']}; {where}. Our async path: {path}."
+    kept = [
+        (a, c)
+        for r in results["rows"]
+        for a, c in zip(r["rounds_attempts"], r["rounds_cpu_taken_by_others"], strict=True)
+    ]
+    again = sum(1 for a, _c in kept if a > 1)
+    busy = sum(1 for _a, c in kept if CpuProbe.busiest(c) > cfg["busy_share_for_retry"])
+    head += (
+        f" {again} of {len(kept)} cells were measured again because other jobs or VMs took more than "
+        f"{cfg['busy_share_for_retry']:.0%} of a core; in {busy} of the cells kept they still did, and those "
+        "are left out of the medians, latencies and ratios (unless every round of that cell was busy)."
+    )
+    cal = [r["calibration_ms"] for r in results.get("rounds", []) if "calibration_ms" in r]
+    if cal:
+        head += f" A fixed pure-Python loop took {', '.join(f'{c:g}' for c in cal)} ms at the start of each round."
+    parts = [
+        head,
+        "",
+        f"**Lookups per second** ({how})",
+        "",
+        markdown_table(["system", "lookup", *titles, "async / threads", "async / 1 thread"], ops_rows, align="llrrrrr"),
+        "",
+        "**Client CPU per lookup, µs** (this process's CPU time / lookups, median over rounds; time the core "
+        "was taken away does not count)",
+        "",
+        markdown_table(["system", "lookup", *titles], per_op_rows, align="llrrr"),
+        "",
+        "**Latency per lookup, p50 / p99 µs** (as each caller sees it, waiting included; rounds pooled)",
+        "",
+        markdown_table(["system", "lookup", *titles], lat_rows, align="llrrr"),
+        "",
+        "**CPU used meanwhile**, in shares of one core, median over rounds: benchmark process / Redis server / "
+        "other jobs on the benchmark's core + on the server's core / steal (other VMs, both cores)",
+        "",
+        markdown_table(["system", "lookup", *titles], cpu_rows, align="llrrr"),
+        "",
+    ]
+    return "\n".join(parts)
+
+
+def _others(row: dict[str, Any] | None) -> str:
+    if not row:
+        return "-"
+    shares = [c for c in row.get("rounds_cpu_taken_by_others", []) if c]
+    if not shares:
+        return "-"
+
+    def med(key: str) -> str:
+        vals = [c[key] for c in shares if key in c]
+        return f"{statistics.median(vals):.0%}" if vals else "?"
+
+    mine = f"{med('benchmark_process')} / {med('server_process')}"
+    if "others_all_cores" in shares[0]:
+        return f"{mine} / {med('others_all_cores')} (all cores) / {med('steal')}"
+    return f"{mine} / {med('others_on_bench_core')} + {med('others_on_server_core')} / {med('steal')}"
+
+
+def describe_async_path(probe: dict[str, Any]) -> str:
+    if not probe["default_executor_used"]:
+        return "native (no asyncio.to_thread on the loop)"
+    return (
+        f"asyncio.to_thread (the loop's default executor: {probe['default_executor_max_workers']} workers, "
+        f"{probe['default_executor_threads_started']} started)"
+    )

@@ -1,25 +1,31 @@
 """Timing loops: single-thread latency samples and multi-thread throughput.
 
-Each loop is bounded by a sample count and a time budget, whichever ends first.
-Errors are counted and reported, never raised past the loop, so one broken
-mode does not end the run.
+``latency`` and ``throughput`` are bounded by a sample count and a time
+budget, whichever ends first.  ``run_sync``, ``run_threads`` and ``run_tasks``
+(one thread, a thread pool, asyncio tasks) run for a fixed window and return a
+:class:`Cell`.  Errors are counted and reported, never raised past the loop,
+so one broken mode does not end the run.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
+from .cpu import Window
 from .stats import summarize
 
-__all__ = ["Budget", "latency", "throughput"]
+__all__ = ["AsyncOp", "Budget", "Cell", "Op", "latency", "run_sync", "run_tasks", "run_threads", "throughput"]
 
 # An operation on item i; returns True/False for a hit/miss, or None (writes).
 Op = Callable[[int], "bool | None"]
+AsyncOp = Callable[[int], Awaitable["bool | None"]]
 
 
 @dataclass(frozen=True)
@@ -135,3 +141,126 @@ def throughput(op: Op, items: int, threads: int, budget: Budget, *, start: int |
     if errors:
         out["first_error"] = errors[0]
     return out
+
+
+@dataclass
+class Cell:
+    """One measurement: completed ops and per-op (start, end, hit) records."""
+
+    ops: int
+    seconds: float
+    latencies: list[float]
+    hits: int
+    counted: int
+    errors: int
+    first_error: str | None = None
+    cpu: dict[str, float] = field(default_factory=dict)  # what other jobs took meanwhile (CpuProbe.share)
+    attempts: int = 1
+
+    @property
+    def ops_per_s(self) -> float:
+        return self.ops / self.seconds
+
+
+def _cell(records: list[tuple[float, float, bool | None]], t0: float, t1: float, errors: list[str]) -> Cell:
+    # Throughput counts ops that ended inside the window; latency takes those wholly inside it.
+    done = sum(1 for _s, e, _h in records if t0 <= e <= t1)
+    inside = [(s, e, h) for s, e, h in records if s >= t0 and e <= t1]
+    counted = [h for _s, _e, h in inside if h is not None]
+    return Cell(
+        ops=done,
+        seconds=t1 - t0,
+        latencies=[e - s for s, e, _h in inside],
+        hits=sum(counted),
+        counted=len(counted),
+        errors=len(errors),
+        first_error=errors[0] if errors else None,
+    )
+
+
+def run_sync(op: Op, items: int, warmup: float, seconds: float, on_window: Window = None) -> Cell:
+    """One thread (this one) calling ``op`` back to back."""
+    gc.collect()
+    clock = time.perf_counter
+    records: list[tuple[float, float, bool | None]] = []
+    errors: list[str] = []
+    t0 = clock() + warmup
+    t1 = t0 + seconds
+    if on_window:
+        on_window(t0, t1)
+    k = 0
+    while clock() < t1 and len(errors) <= 100:
+        s = clock()
+        try:
+            hit = op(k % items)
+        except Exception as exc:  # a failing mode is reported, not fatal
+            errors.append(f"{type(exc).__name__}: {exc}")
+        else:
+            records.append((s, clock(), hit))
+        k += 1
+    return _cell(records, t0, t1, errors)
+
+
+def run_threads(op: Op, items: int, n: int, warmup: float, seconds: float, on_window: Window = None) -> Cell:
+    """``n`` threads of a ThreadPoolExecutor, each calling ``op`` back to back."""
+    gc.collect()
+    clock = time.perf_counter
+    per: list[list[tuple[float, float, bool | None]]] = [[] for _ in range(n)]
+    errors: list[str] = []
+    barrier = threading.Barrier(n + 1)
+    stop = threading.Event()
+
+    def worker(t: int) -> None:
+        rec = per[t]
+        barrier.wait()
+        k = 0
+        while not stop.is_set() and len(errors) <= 100:
+            s = clock()
+            try:
+                hit = op((t + k * n) % items)
+            except Exception as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+            else:
+                rec.append((s, clock(), hit))
+            k += 1
+
+    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="bench") as pool:
+        futures = [pool.submit(worker, t) for t in range(n)]
+        barrier.wait()
+        t0 = clock() + warmup
+        t1 = t0 + seconds
+        if on_window:
+            on_window(t0, t1)
+        time.sleep(max(0.0, t1 - clock()))
+        stop.set()
+        for f in futures:
+            f.result()
+    return _cell([r for rec in per for r in rec], t0, t1, errors)
+
+
+async def run_tasks(aop: AsyncOp, items: int, n: int, warmup: float, seconds: float, on_window: Window = None) -> Cell:
+    """``n`` tasks on the running event loop, each awaiting ``aop`` back to back."""
+    gc.collect()
+    clock = time.perf_counter
+    per: list[list[tuple[float, float, bool | None]]] = [[] for _ in range(n)]
+    errors: list[str] = []
+    t0 = clock() + warmup
+    t1 = t0 + seconds
+    if on_window:
+        on_window(t0, t1)
+
+    async def worker(t: int) -> None:
+        rec = per[t]
+        k = 0
+        while clock() < t1 and len(errors) <= 100:  # a deadline, not an event: works even if aop never yields
+            s = clock()
+            try:
+                hit = await aop((t + k * n) % items)
+            except Exception as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+            else:
+                rec.append((s, clock(), hit))
+            k += 1
+
+    await asyncio.gather(*(worker(t) for t in range(n)))
+    return _cell([r for rec in per for r in rec], t0, t1, errors)

@@ -45,7 +45,7 @@ def unit_rows(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
     return rows
 
 
-def _at_similarity(rng: np.random.Generator, anchors: np.ndarray, similarity: float) -> np.ndarray:
+def at_similarity(rng: np.random.Generator, anchors: np.ndarray, similarity: float) -> np.ndarray:
     """For each anchor row, a unit vector with exactly that cosine similarity to it."""
     noise = rng.standard_normal(anchors.shape).astype(np.float64)
     anchors64 = anchors.astype(np.float64)
@@ -104,7 +104,7 @@ class Workload:
         """New prompts close to stored entries among the first ``n_entries``."""
         idx = self._spread(n_entries)
         rng = np.random.default_rng(int(n_entries))
-        vectors = _at_similarity(rng, self.entries.vectors[idx], self.similarity)
+        vectors = at_similarity(rng, self.entries.vectors[idx], self.similarity)
         return Queries([f"paraphrase of entry {code(int(i))}" for i in idx], vectors)
 
     def _spread(self, n_entries: int) -> np.ndarray:

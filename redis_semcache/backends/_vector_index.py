@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._vectors import SIMILARITY_EPSILON
+from .._vectors import similarity_floor
 
 
 class _Block:
@@ -71,7 +71,7 @@ class VectorIndex:
         if block is None:
             return []
         sims = block.matrix[: len(block.keys)] @ vector
-        rows = np.flatnonzero(sims >= min_similarity - SIMILARITY_EPSILON)
+        rows = np.flatnonzero(sims >= similarity_floor(min_similarity))
         rows = rows[np.argsort(-sims[rows], kind="stable")]
         return [(block.keys[r], float(sims[r])) for r in rows]
 

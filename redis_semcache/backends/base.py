@@ -14,24 +14,41 @@ round trip as the operation they count (and are shared by every process):
 * ``store`` counts a set, plus any evictions it causes;
 * the ``delete_*`` methods count invalidations; expiry counts expirations.
 
-Async: the manager's ``a``-prefixed methods await ``backend.a<method>`` when
-the backend has it (the Redis backend does, on ``redis.asyncio``).  Otherwise
-they run the sync method in a worker thread, or directly when the backend sets
-``blocking_io = False`` (the in-memory backend: no I/O to wait for).
+Async: when the backend is also an :class:`AsyncCacheBackend` (the Redis
+backend is, on ``redis.asyncio``) the manager's ``a``-prefixed methods await
+``backend.a<method>``.  Otherwise they run the sync method in a worker thread,
+or directly when the backend sets ``blocking_io = False`` (the in-memory
+backend: no I/O to wait for).
+
+The manager names a backend method in a :class:`~redis_semcache._plan.BackendCall`
+by a :data:`BackendMethod` literal, so a type checker follows each call into
+this contract (tests/unit/test_backend_seam.py checks the two lists agree).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
 from .._entry import CacheEntry
 from .._enums import CacheStrategy
+from .._errors import InvalidInputError
 
-__all__ = ["COUNTERS", "SORT_FIELDS", "CacheBackend", "Match", "SemanticQuery"]
+__all__ = [
+    "COUNTERS",
+    "SORT_FIELDS",
+    "STORE_MANY_BATCH",
+    "AsyncCacheBackend",
+    "BackendMethod",
+    "CacheBackend",
+    "Match",
+    "SemanticQuery",
+    "check_max_size",
+    "check_sort_by",
+]
 
 # Names of the shared counters, in report order.
 COUNTERS = (
@@ -49,7 +66,49 @@ COUNTERS = (
 # Fields get_top_entries may sort by (descending).
 SORT_FIELDS = ("access_count", "last_access", "created_at")
 
+
+def check_max_size(max_size: object) -> int | None:
+    """``max_size`` if it is a positive int or None; InvalidInputError otherwise."""
+    if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1):
+        raise InvalidInputError(f"max_size must be a positive int or None, got {max_size!r}")
+    return max_size
+
+
+def check_sort_by(sort_by: object) -> str:
+    """``sort_by`` if it is one of SORT_FIELDS; InvalidInputError otherwise."""
+    if sort_by not in SORT_FIELDS:
+        raise InvalidInputError(f"sort_by must be one of {', '.join(SORT_FIELDS)}; got {sort_by!r}")
+    return str(sort_by)
+
+
+# Entries per store_many call of set_many/warm: one pipelined round trip on a single Redis.
+STORE_MANY_BATCH = 200
+
+# The backend operations the manager calls (each has an ``a``-prefixed twin on an AsyncCacheBackend).
+BackendMethod = Literal[
+    "lookup_exact",
+    "lookup_semantic",
+    "count_skipped_long",
+    "store",
+    "store_many",
+    "delete_keys",
+    "delete_tags",
+    "delete_version",
+    "delete_pattern",
+    "clear",
+    "size",
+    "top_entries",
+    "counters",
+    "reset_counters",
+    "health",
+    "acquire_lock",
+    "release_lock",
+    "flight_status",
+    "count_flight",
+]
+
 # A veto on a semantic candidate: (normalised query, candidate prompt, similarity) -> keep?
+# The one type of every such callback; its public names are guards.Guard and engine.Verifier.
 Acceptor = Callable[[str, str, float], bool]
 
 
@@ -88,6 +147,13 @@ class CacheBackend(Protocol):
 
     max_size: int | None
     eviction_strategy: CacheStrategy
+    # False when calls never wait on I/O: async callers then call them directly
+    # (no worker thread), and the manager adds no circuit breaker.
+    blocking_io: bool
+
+    @property
+    def dimension(self) -> int | None:
+        """The vector dimension, once known (no I/O)."""
 
     def configure(self, *, max_size: int | None, eviction_strategy: CacheStrategy, sliding_ttl: bool) -> None:
         """Apply the manager's size limit, eviction strategy and TTL mode."""
@@ -108,6 +174,10 @@ class CacheBackend(Protocol):
 
     def store(self, entry: CacheEntry, ttl: float | None) -> None:
         """Insert or replace ``entry`` (stamped with the backend's clock), evicting if full."""
+
+    def store_many(self, items: Sequence[tuple[CacheEntry, float | None]]) -> int:
+        """Store many (entry, ttl) pairs in order, as :meth:`store` each (a server
+        backend pipelines them); return how many were stored."""
 
     def delete_keys(self, keys: Sequence[str]) -> int:
         """Delete entries by id; return how many existed."""
@@ -158,3 +228,31 @@ class CacheBackend(Protocol):
 
     def close(self) -> None:
         """Release resources this backend owns."""
+
+
+@runtime_checkable
+class AsyncCacheBackend(Protocol):
+    """The async twins of :class:`CacheBackend`'s operations, for backends doing network I/O."""
+
+    async def alookup_exact(self, key: str, *, version: str | None, final: bool) -> CacheEntry | None: ...
+    async def alookup_semantic(self, query: SemanticQuery) -> Match | None: ...
+    async def acount_skipped_long(self, key: str, count_miss: bool = True) -> None: ...
+    async def astore(self, entry: CacheEntry, ttl: float | None) -> None: ...
+    async def astore_many(self, items: Sequence[tuple[CacheEntry, float | None]]) -> int: ...
+    async def adelete_keys(self, keys: Sequence[str]) -> int: ...
+    async def adelete_tags(self, tags: Sequence[str]) -> int: ...
+    async def adelete_version(self, version: str) -> int: ...
+    async def adelete_pattern(self, pattern: str) -> int: ...
+    async def aclear(self) -> None: ...
+    async def asize(self) -> int: ...
+    async def atop_entries(self, limit: int, sort_by: str) -> list[CacheEntry]: ...
+    async def acounters(self) -> dict[str, int]: ...
+    async def areset_counters(self) -> None: ...
+    async def ahealth(self) -> dict[str, Any]: ...
+    async def aacquire_lock(self, key: str, token: str, ttl: float) -> bool: ...
+    async def arelease_lock(self, key: str, token: str) -> bool: ...
+    async def aflight_status(self, key: str, version: str | None) -> tuple[CacheEntry | None, bool]: ...
+    async def acount_flight(self, key: str, joined: bool) -> None: ...
+
+    async def aclose(self) -> None:
+        """Release resources this backend owns, async clients included."""

@@ -17,10 +17,9 @@ from typing import Any
 
 from .._entry import CacheEntry
 from .._enums import CacheStrategy
-from .._errors import InvalidInputError
 from ._lazy_heap import LazyHeap
 from ._vector_index import VectorIndex
-from .base import COUNTERS, SORT_FIELDS, Match, SemanticQuery
+from .base import COUNTERS, Match, SemanticQuery, check_max_size, check_sort_by
 
 __all__ = ["InMemoryCacheBackend"]
 
@@ -58,8 +57,7 @@ class InMemoryCacheBackend:
     # -- configuration -------------------------------------------------
 
     def configure(self, *, max_size: int | None, eviction_strategy: CacheStrategy, sliding_ttl: bool) -> None:
-        if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1):
-            raise InvalidInputError(f"max_size must be a positive int or None, got {max_size!r}")
+        check_max_size(max_size)
         with self._lock:
             changed = eviction_strategy != self.eviction_strategy
             self.max_size = max_size
@@ -140,6 +138,12 @@ class InMemoryCacheBackend:
             self._counters["sets"] += 1
             self._evict_overflow(protect=stamped)
 
+    def store_many(self, items: Sequence[tuple[CacheEntry, float | None]]) -> int:
+        with self._lock:
+            for entry, ttl in items:
+                self.store(entry, ttl)
+        return len(items)
+
     def delete_keys(self, keys: Sequence[str]) -> int:
         with self._lock:
             self._purge_expired()
@@ -170,8 +174,7 @@ class InMemoryCacheBackend:
             return len(self._entries)
 
     def top_entries(self, limit: int, sort_by: str) -> list[CacheEntry]:
-        if sort_by not in SORT_FIELDS:
-            raise InvalidInputError(f"sort_by must be one of {SORT_FIELDS}, got {sort_by!r}")
+        check_sort_by(sort_by)
         with self._lock:
             self._purge_expired()
             entries = sorted(self._entries.values(), key=lambda e: getattr(e, sort_by), reverse=True)

@@ -11,8 +11,6 @@ from typing import Any
 
 from .._errors import SemanticCacheError
 
-DEFAULT_PAIRS = "../shared/data/qqp_val.csv"
-
 
 def add_common(parser: argparse.ArgumentParser, *, thresholds: str) -> None:
     parser.add_argument(

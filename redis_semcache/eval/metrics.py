@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import InvalidInputError
-from .._vectors import SIMILARITY_EPSILON
+from .._vectors import similarity_floor
 
 __all__ = [
     "EqualRightHits",
@@ -76,8 +76,7 @@ def _ratio(num: int, den: int) -> float | None:
 
 
 def _at_least(similarity: np.ndarray, threshold: float) -> np.ndarray:
-    # The same comparison the backends make (see _vectors.SIMILARITY_EPSILON).
-    return similarity >= threshold - SIMILARITY_EPSILON
+    return similarity >= similarity_floor(threshold)  # the backends' comparison
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ eviction-order tests inapplicable to 16 partitions (see docs/design.md).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import multiprocessing
 import time
 import uuid
@@ -20,10 +21,10 @@ import redis
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import RedisCluster
 
-from redis_semcache import LLMCachingManager
+from redis_semcache import LLMCachingManager, make_cache_key
 from redis_semcache._entry import CacheEntry
 from redis_semcache._errors import ConfigurationError
-from redis_semcache._keys import entry_id, make_cache_key, scope_id
+from redis_semcache._keys import entry_id, scope_id
 from redis_semcache.backends.redis import RedisCacheBackend
 from redis_semcache.backends.redis.layout import KeyLayout
 from redis_semcache.singleflight import FlightPolicy
@@ -186,7 +187,7 @@ def test_a_partition_index_lost_on_its_node_is_recreated_there(cluster, cluster_
     vec = np.array([1, 0, 0, 0], dtype=np.float32)
     assert manager.set("q", "a", model="m", embedding=vec)
     part = backend._layout.partition_of(make_cache_key("q", model="m"))
-    index = backend._parts[part].index_name
+    index = backend.routing.partitions[part].index_name
     node = cluster_client.get_node_from_key(backend._layout.stats(part))
     cluster_client.execute_command("FT.DROPINDEX", index, target_nodes=node)  # keys stay
     assert manager.get("other", model="m", embedding=vec) is None  # the search finds no index: a miss
@@ -200,7 +201,7 @@ def test_cluster_settings_are_checked(cluster_client):
     with pytest.raises(ConfigurationError):
         RedisCacheBackend(cluster_mode=True, client=cluster_client, url="redis://127.0.0.1:1")
     backend = RedisCacheBackend(client=cluster_client, name="settings", max_size=100, partitions=8)
-    assert backend.max_size == 100 and all(part.max_size == 13 for part in backend._parts)
+    assert backend.max_size == 100 and all(part.max_size == 13 for part in backend.routing.partitions)
     backend.close()
     assert cluster_client.ping()  # a caller's client stays open
 
@@ -450,3 +451,57 @@ def test_round_trips_on_a_cluster(cluster_client, names, cluster_round_trips):
     assert cluster_round_trips() == 2, "one scope, one partition: pipelines of 200 and 100"
     assert backend.delete_keys([e.key for e, _ in entries]) == 300
     assert cluster_round_trips() == 1, "one partition: 300 ids in one delete"
+
+
+# A value for every keyword of RedisCacheBackend, as a single-node caller might pass it.
+_SINGLE_NODE_VALUES = {
+    "cluster_mode": True, "host": "127.0.0.1", "username": "default", "password": None, "db": 0,
+    "ssl": False, "ssl_ca_certs": None, "ssl_certfile": None, "ssl_keyfile": None, "name": "every-keyword",
+    "max_size": 50, "eviction_strategy": "lfu", "sliding_ttl": True, "index_algorithm": "HNSW", "hnsw_m": 8,
+    "hnsw_ef_construction": 100, "hnsw_ef_runtime": 20, "dimension": 4, "socket_timeout": 2.0,
+    "socket_connect_timeout": 2.0, "clock": time.time, "partitions": 4,
+}  # fmt: skip
+# Keywords whose only value in a cluster is the default.
+_REJECTED_IN_CLUSTER = {"db": 3}
+
+
+def test_every_single_node_keyword_is_accepted_or_named_in_cluster_mode(cluster, names):
+    """The single-node signature, keyword by keyword: each one works on a cluster, or a
+    ConfigurationError names it (nothing is silently dropped, no TypeError)."""
+    names.append("every-keyword")
+    keywords = [
+        p.name for p in inspect.signature(RedisCacheBackend.__init__).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    ]  # fmt: skip
+    connection = {"client", "async_client", "cluster_nodes", "port"}
+    assert set(keywords) - connection == set(_SINGLE_NODE_VALUES)  # a new keyword must be added here
+    port = cluster.ports[0]
+    backend = RedisCacheBackend(port=port, **_SINGLE_NODE_VALUES)  # every keyword at once
+    try:
+        assert backend.partitions == 4 and backend.index_algorithm == "HNSW" and backend.hnsw_ef_runtime == 20
+        assert backend.max_size == 50 and backend.eviction_strategy.value == "lfu" and backend.sliding_ttl
+        assert backend.dimension == 4
+        manager = LLMCachingManager(backend, strict=True, enable_semantic=True)  # (applies its own settings)
+        vec = np.array([1, 0, 0, 0], dtype=np.float32)
+        assert manager.set("q", "a", model="m", embedding=vec)
+        assert manager.get("q paraphrase", model="m", embedding=vec) == "a"
+    finally:
+        backend.close()
+    for keyword, value in _REJECTED_IN_CLUSTER.items():
+        with pytest.raises(ConfigurationError, match=keyword):
+            RedisCacheBackend(cluster_mode=True, port=port, name="rejected", **{keyword: value})
+    by_url = RedisCacheBackend(
+        f"redis://127.0.0.1:{port}", cluster_mode=True, name="every-keyword", partitions=4, index_algorithm="HNSW"
+    )
+    assert by_url.size() == 1  # the entry stored above
+    by_url.close()
+
+
+def test_partition_on_a_cluster_is_an_error_not_partition_zero(cluster_client):
+    backend = RedisCacheBackend(client=cluster_client, name="which-partition", partitions=4)
+    with pytest.raises(ConfigurationError, match="4 partitions"):
+        _ = backend.partition
+    key = make_cache_key("q", model="m")
+    assert backend.routing.partition_of(key) is backend.routing.partitions[backend._layout.partition_of(key)]
+    with pytest.raises(ConfigurationError, match="cluster_mode"):
+        RedisCacheBackend(cluster_mode=True, client=redis.Redis(port=1))

@@ -452,7 +452,7 @@ def test_expired_entries_still_in_the_index_are_skipped_by_searches_and_sweeps(o
             cache.set(f"p{i}", i, embedding=v if i < 10 else w, ttl=100, tags=["t"])
         doomed = [make_cache_key(f"p{i}") for i in range(10)]
         for key in doomed:  # expire half of them, logically, without the server noticing yet
-            client.pexpire(cache.backend._layout.entry_key(0, key), 1)
+            client.pexpire(cache.backend._layout.entry_prefix(0) + key, 1)
         time.sleep(0.01)  # past those 1 ms expiries (not a cache TTL: the server's own clock)
         # A miss when the nearest candidates all expired; never an error (strict mode).
         # Nearest to v are expired hashes: never an error (strict mode), never one of them; a miss on

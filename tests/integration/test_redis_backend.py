@@ -107,7 +107,7 @@ def test_entry_hash_is_written_once_and_hits_touch_only_zsets(redis_url, cache_n
     b = backend(redis_url, cache_names)
     cache = manager(b)
     cache.set("q", "a", ttl=100)
-    key = KeyLayout(b.name).entry_key(0, make_cache_key("q"))
+    key = KeyLayout(b.name).entry_prefix(0) + make_cache_key("q")
     before = redis_client.hgetall(key)
     max_doc_id = int(redis_client.ft(b.index_name).info()["max_doc_id"])
     for _ in range(5):
@@ -265,13 +265,14 @@ def test_malformed_foreign_hashes_are_skipped_with_a_warning(redis_url, cache_na
     no_marker = make_cache_key("no marker")
     bad_json = make_cache_key("bad json")
     not_a_hash = make_cache_key("not a hash")
-    redis_client.hset(layout.entry_key(0, no_marker), mapping={"prompt": "no marker", "response": "x", "scope": scope,
-                                                               "embedding": v.tobytes(), "seq": 1})  # fmt: skip
-    real_fields = redis_client.hgetall(layout.entry_key(0, make_cache_key("real")))
+    prefix = layout.entry_prefix(0)
+    redis_client.hset(prefix + no_marker, mapping={"prompt": "no marker", "response": "x", "scope": scope,
+                                                   "embedding": v.tobytes(), "seq": 1})  # fmt: skip
+    real_fields = redis_client.hgetall(prefix + make_cache_key("real"))
     farther = np.array([1, 1, 1, 1, 1, 1, 1, -1], dtype=np.float32) / np.sqrt(8)  # cosine 0.75 to v
     bad_fields = {b"kind": b"json", b"response": b"{nope", b"prompt": b"bad json", b"embedding": farther.tobytes()}
-    redis_client.hset(layout.entry_key(0, bad_json), mapping={**real_fields, **bad_fields})
-    redis_client.set(layout.entry_key(0, not_a_hash), "just a string")
+    redis_client.hset(prefix + bad_json, mapping={**real_fields, **bad_fields})
+    redis_client.set(prefix + not_a_hash, "just a string")
     with caplog.at_level(logging.WARNING, logger="redis_semcache.redis"):
         assert cache.get("no marker") is None
         assert cache.get("not a hash") is None
@@ -291,7 +292,7 @@ def test_semantic_candidates_of_another_model_are_never_returned(redis_url, cach
     v = np.ones(8) / np.sqrt(8)
     cache.set("stored", "S", embedding=v, model="m")
     assert cache.get("query", embedding=v, model="m") == "S"
-    key = KeyLayout(b.name).entry_key(0, make_cache_key("stored", model="m"))
+    key = KeyLayout(b.name).entry_prefix(0) + make_cache_key("stored", model="m")
     redis_client.hset(key, "model_h", digest("forged"))  # as if another model's entry shared the scope id
     assert cache.get("query 2", embedding=v, model="m") is None
 

@@ -14,6 +14,7 @@ import redis
 import redis.asyncio
 
 from redis_semcache import CacheStrategy, LLMCachingManager, make_cache_key
+from redis_semcache.backends.base import STORE_MANY_BATCH
 from redis_semcache.backends.redis import RedisCacheBackend
 
 from ..entries import bulk
@@ -258,3 +259,14 @@ def test_lock_and_flight_status_are_one_round_trip_each(counted):
     assert counter.take() == 6, "miss, lock, flight status, the outcome's count, store, release"
     assert cache.get_or_compute("q", lambda: "not called") == "computed"
     assert counter.take() == 1, "a hit: the exact lookup alone"
+
+
+def test_set_many_sends_one_round_trip_per_batch(counted):
+    """1,000 entries are 5 pipelined store_many batches of STORE_MANY_BATCH, not 1,000 round trips."""
+    backend, counter = counted
+    cache = manager(backend)
+    cache.set("warm up", "x", embedding=np.ones(16, dtype=np.float32))  # setup, not counted
+    counter.take()
+    assert cache.set_many([(f"prompt {i}", i) for i in range(1000)]) == 1000
+    assert counter.take() == 1000 // STORE_MANY_BATCH
+    assert cache.get("prompt 999") == 999 and cache.get_statistics()["cache_size"] == 1001

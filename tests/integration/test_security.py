@@ -330,10 +330,10 @@ def test_no_response_body_in_logs_or_exports_even_from_broken_entries(redis_url,
     backend = RedisCacheBackend(url=redis_url, name=cache_names.new())
     cache = LLMCachingManager(backend, embedder=None)
     assert cache.set("q", BODY, tags=[BODY[:10]]) and cache.get("q") == BODY
-    real = redis_client.hgetall(KeyLayout(backend.name).entry_key(0, make_cache_key("q")))
+    real = redis_client.hgetall(KeyLayout(backend.name).entry_prefix(0) + make_cache_key("q"))
     broken = make_cache_key("broken")
     forged = {**real, b"kind": b"json", b"response": ("{" + BODY).encode(), b"prompt": b"broken"}
-    redis_client.hset(KeyLayout(backend.name).entry_key(0, broken), mapping=forged)
+    redis_client.hset(KeyLayout(backend.name).entry_prefix(0) + broken, mapping=forged)
     with caplog.at_level(logging.DEBUG):
         assert cache.get("broken") is None
         emitted = everything_emitted(cache, tmp_path, caplog, [])
@@ -350,7 +350,7 @@ def test_foreign_pickles_and_code_are_never_run(redis_url, cache_names, redis_cl
     v = np.ones(8) / np.sqrt(8)
     cache.set("real", "R", embedding=v)
     layout = KeyLayout(backend.name)
-    real = redis_client.hgetall(layout.entry_key(0, make_cache_key("real")))
+    real = redis_client.hgetall(layout.entry_prefix(0) + make_cache_key("real"))
     tripwire = tmp_path / "tripwire"
 
     class Payload:
@@ -364,7 +364,8 @@ def test_foreign_pickles_and_code_are_never_run(redis_url, cache_names, redis_cl
         "code kind": {b"kind": b"eval", b"response": f"open('{tripwire}', 'w')".encode()},
     }
     for prompt, fields in baits.items():
-        redis_client.hset(layout.entry_key(0, make_cache_key(prompt)), mapping={**real, **fields, b"prompt": prompt})
+        key = layout.entry_prefix(0) + make_cache_key(prompt)
+        redis_client.hset(key, mapping={**real, **fields, b"prompt": prompt})
     with caplog.at_level(logging.WARNING, logger="redis_semcache"):
         for prompt in baits:
             assert cache.get(prompt) is None, prompt
@@ -398,7 +399,7 @@ def test_responses_round_trip_byte_for_byte(redis_url, cache_names, redis_client
     backend = RedisCacheBackend(url=redis_url, name=cache_names.new())
     cache = LLMCachingManager(backend, embedder=None, strict=True)
     assert cache.set("prompt", response)
-    stored = redis_client.hgetall(KeyLayout(backend.name).entry_key(0, make_cache_key("prompt")))
+    stored = redis_client.hgetall(KeyLayout(backend.name).entry_prefix(0) + make_cache_key("prompt"))
     if isinstance(response, str):
         assert stored[F.KIND.encode()] == b"str" and stored[F.RESPONSE.encode()] == response.encode("utf-8")
     else:

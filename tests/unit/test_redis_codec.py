@@ -16,7 +16,6 @@ from redis_semcache.backends.redis.codec import (
     encode_entry,
     lfu_hits,
     parse_info,
-    parse_search,
 )
 from redis_semcache.backends.redis.queries import digest
 from redis_semcache.backends.redis.scripts import NAMES, source
@@ -115,39 +114,6 @@ def test_every_script_has_a_contract_header():
         header = text.split("\n\n", 1)[0]
         assert header.startswith(f"-- {name}:"), name
         assert "KEYS[1..7]" in header and "ARGV[1..2]" in header and "Returns" in header, name
-
-
-RESP2 = [2, b"p:a", [b"seq", b"4", b"prompt", b"x"], b"p:b", [b"seq", b"9"]]
-RESP3 = {
-    b"total_results": 2,
-    b"results": [
-        {b"id": b"p:a", b"extra_attributes": {b"seq": b"4", b"prompt": b"x"}},
-        {b"id": b"p:b", b"extra_attributes": {b"seq": b"9"}},
-    ],
-}
-
-
-RESP3_DECODED = {  # decode_responses=True
-    "total_results": 2,
-    "results": [
-        {"id": "p:a", "extra_attributes": {"seq": "4", "prompt": "x"}},
-        {"id": "p:b", "extra_attributes": {"seq": "9"}},
-    ],
-}
-
-
-@pytest.mark.parametrize("reply", [RESP2, RESP3, RESP3_DECODED])
-def test_parse_search_reads_resp2_and_resp3(reply):
-    total, hits = parse_search(reply)
-    assert total == 2
-    assert [h.id for h in hits] == ["p:a", "p:b"]
-    first = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in hits[0].fields.items()}
-    assert first == {"seq": "4", "prompt": "x"}
-
-
-def test_parse_search_rejects_garbage():
-    with pytest.raises(TypeError):
-        parse_search(42)
 
 
 def test_parse_info_flat_and_map():

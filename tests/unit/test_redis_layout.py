@@ -21,9 +21,9 @@ def test_keys_share_one_hash_tag_per_partition():
     layout = KeyLayout("llmcache")
     key = make_cache_key("hi")
     index = layout.index(0, IndexName(1, 8, "FLAT"))
-    names = [layout.entry_key(0, key), *layout.partition_keys(0), layout.lock(0, key), index]
+    names = [layout.entry_prefix(0) + key, *layout.partition_keys(0), layout.lock(0, key), index]
     assert all(n.startswith("semcache:{llmcache:0}:") for n in names)
-    assert layout.entry_key(0, key) == f"semcache:{{llmcache:0}}:e:{key}"
+    assert layout.entry_prefix(0) + key == f"semcache:{{llmcache:0}}:e:{key}"
     assert layout.index(0, IndexName(1, 384, "HNSW")) == "semcache:{llmcache:0}:idx:s1:d384:hnsw"
     assert layout.index(0, IndexName(1, 0)) == "semcache:{llmcache:0}:idx:s1:d0"
 

@@ -22,7 +22,7 @@ def test_packaged_schema_is_the_top_level_file():
 def test_schema_fields_are_the_named_constants():
     schema = load_schema()
     indexed = {F.SCOPE, F.MODEL_H, F.VERSION_H, F.TAG_H, F.PATTERN_KEY, F.PROMPT_LEN, F.SEQ, F.CREATED_AT, F.EMBEDDING}
-    assert set(schema.field_names) == indexed
+    assert {f["name"] for f in schema.fields} == indexed
     assert schema.version >= 1
 
 

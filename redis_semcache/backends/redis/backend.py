@@ -30,22 +30,25 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import redis
 import redis.asyncio
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import RedisCluster
 
 from ..._entry import CacheEntry
 from ..._enums import CacheStrategy
 from ..._errors import ConfigurationError
-from ..base import Match, SemanticQuery
-from .client import ConnectionSettings, describe, secrets_of
+from ..base import Match, SemanticQuery, check_max_size
+from .client import ConnectionSettings, describe, is_cluster_client, parse_cluster_nodes, secrets_of
+from .cluster import DEFAULT_PARTITIONS, ClusterAsyncDriver, ClusterSyncDriver
 from .errors import translate
 from .layout import KeyLayout, check_name
 from .partition import Partition, Settings
 from .probe import refuse_cluster_node
+from .routing import Routing, partition_budget
 from .schema import ALGORITHMS, VectorConfig
 from .wire import AsyncDriver, SyncDriver, WirePlan
 
@@ -69,29 +72,24 @@ class RedisCacheBackend:
     Redis.  ``dimension`` fixes the vector size up front; otherwise the first
     stored embedding fixes it.  ``clock`` supplies the timestamps used for
     LRU/LFU/FIFO order and reported times; TTLs themselves are kept by Redis
-    (PEXPIRE).  ``cluster_mode=True`` builds the cluster backend (cluster.py).
+    (PEXPIRE).
+
+    Redis Cluster: ``cluster_mode=True`` (or ready ``RedisCluster`` clients)
+    splits the cache into ``partitions`` hash-tagged partitions (default 16,
+    see routing.py).  The same keywords build the cluster clients, starting
+    from ``cluster_nodes=[{"host": ..., "port": ...}, ...]``, else ``url`` or
+    ``host``/``port`` of any node; ``db`` must stay 0 there.
     """
 
-    def __new__(cls, *args: Any, cluster_mode: bool = False, **kwargs: Any) -> RedisCacheBackend:
-        """``cluster_mode=True`` (or a ``RedisCluster`` client) builds the clustered backend (cluster.py)."""
-        if cls is RedisCacheBackend:
-            from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
-
-            if (
-                cluster_mode
-                or isinstance(kwargs.get("client"), RedisCluster)
-                or isinstance(kwargs.get("async_client"), AsyncRedisCluster)
-            ):
-                from .cluster import ClusterCacheBackend
-
-                return super().__new__(ClusterCacheBackend)
-        return super().__new__(cls)
+    blocking_io = True  # every call waits on the network
 
     def __init__(
         self,
         url: str | None = None,
         *,
         cluster_mode: bool = False,
+        cluster_nodes: Sequence[Mapping[str, Any]] | None = None,
+        partitions: int | None = None,
         host: str = "localhost",
         port: int = 6379,
         username: str | None = None,
@@ -101,8 +99,8 @@ class RedisCacheBackend:
         ssl_ca_certs: str | None = None,
         ssl_certfile: str | None = None,
         ssl_keyfile: str | None = None,
-        client: redis.Redis | None = None,
-        async_client: redis.asyncio.Redis | None = None,
+        client: redis.Redis | RedisCluster | None = None,
+        async_client: redis.asyncio.Redis | AsyncRedisCluster | None = None,
         name: str = "llmcache",
         max_size: int | None = 10_000,
         eviction_strategy: CacheStrategy | str = CacheStrategy.LRU,
@@ -116,69 +114,70 @@ class RedisCacheBackend:
         socket_connect_timeout: float | None = 1.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if cluster_mode:
-            raise ConfigurationError("cluster_mode=True builds RedisCacheBackend itself, not a subclass")
         self.name = check_name(name)
         self._index_settings = index_settings(index_algorithm, hnsw_m, hnsw_ef_construction, hnsw_ef_runtime, dimension)
+        given = [c for c in (client, async_client) if c is not None]
+        clustered = bool(cluster_mode) or any(is_cluster_client(c) for c in given)
+        if clustered and not all(is_cluster_client(c) for c in given):
+            raise ConfigurationError("cluster_mode=True needs RedisCluster clients as client=/async_client=")
+        count = _partition_count(partitions, clustered)
         settings: ConnectionSettings | None = None
-        if client is None and async_client is None:
+        if not given:
             settings = ConnectionSettings(
                 url=url, host=host, port=port, username=username, password=password, db=db, ssl=ssl,
                 ssl_ca_certs=ssl_ca_certs, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
                 socket_timeout=socket_timeout, socket_connect_timeout=socket_connect_timeout,
+                cluster=clustered, cluster_nodes=parse_cluster_nodes(cluster_nodes),
             )  # fmt: skip
             client = settings.build()
-        elif url is not None:
-            raise ConfigurationError("pass either client=/async_client= or url=, not both")
-        self._connect(client, async_client, settings, build_async=settings.build_async if settings else None)
-        self._layout = KeyLayout(self.name)
-        self._part = Partition(
-            self._layout, 0, self._index_settings, max_size=max_size,
-            eviction_strategy=CacheStrategy(eviction_strategy), sliding_ttl=sliding_ttl, clock=clock,
-            preflight=lambda: refuse_cluster_node(self._where),
-        )  # fmt: skip
-        self._adopt_settings(self._part)
+        elif url is not None or cluster_nodes is not None:
+            raise ConfigurationError("pass either client=/async_client= or url=/cluster_nodes=, not both")
+        self._drivers = (ClusterSyncDriver, ClusterAsyncDriver) if clustered else (SyncDriver, AsyncDriver)
+        self._connect(client, async_client, settings)
+        self._layout = KeyLayout(self.name, count)
+        preflight = None if clustered else (lambda: refuse_cluster_node(self._where))
+        parts = [
+            Partition(
+                self._layout, p, self._index_settings, max_size=partition_budget(check_max_size(max_size), count),
+                eviction_strategy=CacheStrategy(eviction_strategy), sliding_ttl=sliding_ttl, clock=clock,
+                preflight=preflight,
+            )
+            for p in range(count)
+        ]  # fmt: skip
+        self.routing = Routing(self._layout, parts, clustered=clustered)
+        self.routing.max_size = max_size
+        self._adopt_settings()
 
-    def _connect(
-        self,
-        client: Any,
-        async_client: Any,
-        settings: ConnectionSettings | None,
-        *,
-        build_async: Callable[[], Any] | None,
-        where: str | None = None,
-    ) -> None:
+    def _connect(self, client: Any, async_client: Any, settings: ConnectionSettings | None) -> None:
         """Set up the drivers: one blocking, and one async per event loop (or the caller's)."""
-        self._owns_client = settings is not None or build_async is not None
-        self._where = where or describe(client if client is not None else async_client)
+        self._owns_client = settings is not None
+        self._where = describe(client if client is not None else async_client)
         self._secrets = secrets_of(client if client is not None else async_client, settings)
         self._client = client  # the blocking client (None when only async_client was given)
-        self._sync = None if client is None else self._sync_driver(client)
-        self._given_async = None if async_client is None else self._async_driver(async_client)
-        self._build_async = build_async
+        sync_driver, async_driver = self._drivers
+        self._sync = None if client is None else sync_driver(client, self._where, self._secrets)
+        self._given_async = None if async_client is None else async_driver(async_client, self._where, self._secrets)
+        self._build_async = settings.build_async if settings is not None else None
         self._async_drivers: dict[asyncio.AbstractEventLoop, AsyncDriver] = {}
 
-    def _sync_driver(self, client: Any) -> SyncDriver:
-        return SyncDriver(client, self._where, self._secrets)
-
-    def _async_driver(self, client: Any) -> AsyncDriver:
-        return AsyncDriver(client, self._where, self._secrets)
-
-    def _adopt_settings(self, part: Partition) -> None:
-        self.max_size = part.max_size
-        self.eviction_strategy = part.eviction_strategy
-        self.sliding_ttl = part.sliding_ttl
+    def _adopt_settings(self) -> None:
+        first = self.routing.partitions[0]
+        self.max_size = self.routing.max_size
+        self.eviction_strategy = first.eviction_strategy
+        self.sliding_ttl = first.sliding_ttl
 
     def __repr__(self) -> str:
-        algorithm = self._index_settings.algorithm
-        return f"RedisCacheBackend(name={self.name!r}, server={self._where!r}, index={algorithm})"
+        clustered = self.routing.clustered
+        where = f"partitions={self.partitions}" if clustered else f"index={self._index_settings.algorithm}"
+        return f"RedisCacheBackend(name={self.name!r}, server={self._where!r}, {where})"
 
     # -- configuration (no I/O) ---------------------------------------------
 
     def configure(self, *, max_size: int | None, eviction_strategy: CacheStrategy, sliding_ttl: bool) -> None:
         """Apply settings; a lowered max_size is enforced on the next operation (no I/O here)."""
-        self._part.configure(max_size=max_size, eviction_strategy=eviction_strategy, sliding_ttl=sliding_ttl)
-        self._adopt_settings(self._part)
+        self.routing.configure(max_size=check_max_size(max_size), eviction_strategy=eviction_strategy,
+                               sliding_ttl=sliding_ttl)  # fmt: skip
+        self._adopt_settings()
 
     @property
     def index_algorithm(self) -> str:
@@ -196,137 +195,151 @@ class RedisCacheBackend:
     @property
     def dimension(self) -> int | None:
         """The vector dimension, once known (no I/O)."""
-        return self._part.dimension
+        return self.routing.dimension
 
     @property
     def index_name(self) -> str | None:
-        """The full name of the search index in use (None before first use)."""
-        return self._part.index_name
+        """The full name of the search index in use (None before first use; on a cluster, partition 0's)."""
+        return self.routing.partitions[0].index_name
+
+    @property
+    def partitions(self) -> int:
+        """How many hash-tagged partitions hold this cache (1 on a single node)."""
+        return len(self.routing.partitions)
 
     @property
     def partition(self) -> Partition:
-        """The partition holding this cache (its plans and tunables, e.g. ``PAGE``)."""
-        return self._part
+        """The partition holding this cache (its plans and tunables, e.g. ``PAGE``).
+
+        A clustered cache has several: use ``routing.partitions`` or
+        ``routing.partition_of(key)`` there (ConfigurationError here).
+        """
+        if self.partitions != 1:
+            raise ConfigurationError(
+                f"this cache has {self.partitions} partitions: use backend.routing.partitions "
+                "or backend.routing.partition_of(key)"
+            )
+        return self.routing.partitions[0]
 
     # -- the contract: one plan per operation, run sync or async ---------------
 
     def lookup_exact(self, key: str, *, version: str | None, final: bool) -> CacheEntry | None:
-        return self._run(self._plan_lookup_exact(key, version, final))
+        return self._run(self.routing.lookup_exact(key, version, final))
 
     async def alookup_exact(self, key: str, *, version: str | None, final: bool) -> CacheEntry | None:
-        return await self._arun(self._plan_lookup_exact(key, version, final))
+        return await self._arun(self.routing.lookup_exact(key, version, final))
 
     def count_skipped_long(self, key: str, count_miss: bool = True) -> None:
-        self._run(self._plan_count_skipped_long(key, count_miss))
+        self._run(self.routing.count_skipped_long(key, count_miss))
 
     async def acount_skipped_long(self, key: str, count_miss: bool = True) -> None:
-        await self._arun(self._plan_count_skipped_long(key, count_miss))
+        await self._arun(self.routing.count_skipped_long(key, count_miss))
 
     def lookup_semantic(self, query: SemanticQuery) -> Match | None:
-        return self._run(self._plan_lookup_semantic(query))
+        return self._run(self.routing.lookup_semantic(query))
 
     async def alookup_semantic(self, query: SemanticQuery) -> Match | None:
-        return await self._arun(self._plan_lookup_semantic(query))
+        return await self._arun(self.routing.lookup_semantic(query))
 
     def store(self, entry: CacheEntry, ttl: float | None) -> None:
-        self._run(self._plan_store(entry, ttl))
+        self._run(self.routing.store(entry, ttl))
 
     async def astore(self, entry: CacheEntry, ttl: float | None) -> None:
-        await self._arun(self._plan_store(entry, ttl))
+        await self._arun(self.routing.store(entry, ttl))
 
     def store_many(self, items: Sequence[tuple[CacheEntry, float | None]]) -> int:
         """Store many entries in order, pipelined; the effect is that of :meth:`store` for each."""
-        return self._run(self._plan_store_many(items))
+        return self._run(self.routing.store_many(items))
 
     async def astore_many(self, items: Sequence[tuple[CacheEntry, float | None]]) -> int:
-        return await self._arun(self._plan_store_many(items))
+        return await self._arun(self.routing.store_many(items))
 
     def delete_keys(self, keys: Sequence[str]) -> int:
-        return self._run(self._plan_delete_keys(keys))
+        return self._run(self.routing.delete_keys(keys))
 
     async def adelete_keys(self, keys: Sequence[str]) -> int:
-        return await self._arun(self._plan_delete_keys(keys))
+        return await self._arun(self.routing.delete_keys(keys))
 
     def delete_tags(self, tags: Sequence[str]) -> int:
-        return self._run(self._plan_delete_tags(tags))
+        return self._run(self.routing.delete_tags(tags))
 
     async def adelete_tags(self, tags: Sequence[str]) -> int:
-        return await self._arun(self._plan_delete_tags(tags))
+        return await self._arun(self.routing.delete_tags(tags))
 
     def delete_version(self, version: str) -> int:
-        return self._run(self._plan_delete_version(version))
+        return self._run(self.routing.delete_version(version))
 
     async def adelete_version(self, version: str) -> int:
-        return await self._arun(self._plan_delete_version(version))
+        return await self._arun(self.routing.delete_version(version))
 
     def delete_pattern(self, pattern: str) -> int:
-        return self._run(self._plan_delete_pattern(pattern))
+        return self._run(self.routing.delete_pattern(pattern))
 
     async def adelete_pattern(self, pattern: str) -> int:
-        return await self._arun(self._plan_delete_pattern(pattern))
+        return await self._arun(self.routing.delete_pattern(pattern))
 
     def clear(self) -> None:
         """Delete every entry of this cache (entries written meanwhile may survive)."""
-        self._run(self._plan_clear())
+        self._run(self.routing.clear())
 
     async def aclear(self) -> None:
-        await self._arun(self._plan_clear())
+        await self._arun(self.routing.clear())
 
     def acquire_lock(self, key: str, token: str, ttl: float) -> bool:
         """SET NX PX: the lock expires on the server's clock after ``ttl`` seconds."""
-        return self._run(self._plan_acquire_lock(key, token, ttl))
+        return self._run(self.routing.acquire_lock(key, token, ttl))
 
     async def aacquire_lock(self, key: str, token: str, ttl: float) -> bool:
-        return await self._arun(self._plan_acquire_lock(key, token, ttl))
+        return await self._arun(self.routing.acquire_lock(key, token, ttl))
 
     def release_lock(self, key: str, token: str) -> bool:
-        return self._run(self._plan_release_lock(key, token))
+        return self._run(self.routing.release_lock(key, token))
 
     async def arelease_lock(self, key: str, token: str) -> bool:
-        return await self._arun(self._plan_release_lock(key, token))
+        return await self._arun(self.routing.release_lock(key, token))
 
     def flight_status(self, key: str, version: str | None) -> tuple[CacheEntry | None, bool]:
-        return self._run(self._plan_flight_status(key, version))
+        return self._run(self.routing.flight_status(key, version))
 
     async def aflight_status(self, key: str, version: str | None) -> tuple[CacheEntry | None, bool]:
-        return await self._arun(self._plan_flight_status(key, version))
+        return await self._arun(self.routing.flight_status(key, version))
 
     def count_flight(self, key: str, joined: bool) -> None:
-        self._run(self._plan_count_flight(key, joined))
+        self._run(self.routing.count_flight(key, joined))
 
     async def acount_flight(self, key: str, joined: bool) -> None:
-        await self._arun(self._plan_count_flight(key, joined))
+        await self._arun(self.routing.count_flight(key, joined))
 
     def size(self) -> int:
-        return self._run(self._plan_size())
+        return self._run(self.routing.size())
 
     async def asize(self) -> int:
-        return await self._arun(self._plan_size())
+        return await self._arun(self.routing.size())
 
     def counters(self) -> dict[str, int]:
-        return self._run(self._plan_counters())
+        return self._run(self.routing.counters())
 
     async def acounters(self) -> dict[str, int]:
-        return await self._arun(self._plan_counters())
+        return await self._arun(self.routing.counters())
 
     def reset_counters(self) -> None:
-        self._run(self._plan_reset_counters())
+        self._run(self.routing.reset_counters())
 
     async def areset_counters(self) -> None:
-        await self._arun(self._plan_reset_counters())
+        await self._arun(self.routing.reset_counters())
 
     def top_entries(self, limit: int, sort_by: str) -> list[CacheEntry]:
-        return self._run(self._plan_top_entries(limit, sort_by))
+        return self._run(self.routing.top_entries(limit, sort_by))
 
     async def atop_entries(self, limit: int, sort_by: str) -> list[CacheEntry]:
-        return await self._arun(self._plan_top_entries(limit, sort_by))
+        return await self._arun(self.routing.top_entries(limit, sort_by))
 
     def health(self) -> dict[str, Any]:
         """Server and index facts, and the round-trip latency of a PING; no secrets."""
-        return self._run(self._plan_health())
+        return self._run(self.routing.health(self._where))
 
     async def ahealth(self) -> dict[str, Any]:
-        return await self._arun(self._plan_health())
+        return await self._arun(self.routing.health(self._where))
 
     def close(self) -> None:
         """Close the clients this backend made (the blocking one; async ones need :meth:`aclose`)."""
@@ -346,84 +359,24 @@ class RedisCacheBackend:
         """Delete this cache completely: indexes, entries, bookkeeping and counters.
 
         An administrative operation, sync only (it SCANs this cache's key
-        pattern for leftovers); ``clear()`` is the one for normal use.
+        pattern for leftovers, on every primary of a cluster); ``clear()`` is
+        the one for normal use.
         """
-        self._run(self._part.drop_indexes())
+        self._run(self.routing.drop_indexes())
         client: Any = self._client
+        nodes = [client.get_redis_connection(n) for n in client.get_primaries()] if self.routing.clustered else [client]
         with self._translate():
-            batch: list[Any] = []
-            for key in client.scan_iter(match=self._layout.key_pattern(), count=1000):
-                batch.append(key)
-                if len(batch) >= 1000:
-                    client.unlink(*batch)
-                    batch.clear()
-            if batch:
-                client.unlink(*batch)
+            for node in nodes:
+                pipe = node.pipeline(transaction=False)
+                for key in node.scan_iter(match=self._layout.key_pattern(), count=1000):
+                    pipe.unlink(key)  # one key per command: keys of different slots never share one
+                    if len(pipe) >= 1000:
+                        pipe.execute()
+                pipe.execute()
 
     def _translate(self) -> Any:
         """Re-raise redis-py errors as this library's (for the few calls made outside plans)."""
         return translate(self._where, self._secrets)
-
-    # -- plans: which partition runs what (the cluster backend routes) ------------
-
-    def _plan_lookup_exact(self, key: str, version: str | None, final: bool) -> WirePlan[CacheEntry | None]:
-        return self._part.lookup_exact(key, version=version, final=final)
-
-    def _plan_count_skipped_long(self, key: str, count_miss: bool) -> WirePlan[None]:
-        return self._part.count_skipped_long(count_miss)
-
-    def _plan_lookup_semantic(self, query: SemanticQuery) -> WirePlan[Match | None]:
-        return self._part.lookup_semantic(query)
-
-    def _plan_store(self, entry: CacheEntry, ttl: float | None) -> WirePlan[None]:
-        return self._part.store(entry, ttl)
-
-    def _plan_store_many(self, items: Sequence[tuple[CacheEntry, float | None]]) -> WirePlan[int]:
-        return self._part.store_many(items)
-
-    def _plan_delete_keys(self, keys: Sequence[str]) -> WirePlan[int]:
-        return self._part.delete_keys(keys)
-
-    def _plan_delete_tags(self, tags: Sequence[str]) -> WirePlan[int]:
-        return self._part.delete_tags(tags)
-
-    def _plan_delete_version(self, version: str) -> WirePlan[int]:
-        return self._part.delete_version(version)
-
-    def _plan_delete_pattern(self, pattern: str) -> WirePlan[int]:
-        return self._part.delete_pattern(pattern)
-
-    def _plan_clear(self) -> WirePlan[None]:
-        return self._part.clear()
-
-    def _plan_acquire_lock(self, key: str, token: str, ttl: float) -> WirePlan[bool]:
-        return self._part.acquire_lock(key, token, ttl)
-
-    def _plan_release_lock(self, key: str, token: str) -> WirePlan[bool]:
-        return self._part.release_lock(key, token)
-
-    def _plan_flight_status(self, key: str, version: str | None) -> WirePlan[tuple[CacheEntry | None, bool]]:
-        return self._part.flight_status(key, version)
-
-    def _plan_count_flight(self, key: str, joined: bool) -> WirePlan[None]:
-        return self._part.count_flight(joined)
-
-    def _plan_size(self) -> WirePlan[int]:
-        return self._part.size()
-
-    def _plan_counters(self) -> WirePlan[dict[str, int]]:
-        return self._part.counters()
-
-    def _plan_reset_counters(self) -> WirePlan[None]:
-        return self._part.reset_counters()
-
-    def _plan_top_entries(self, limit: int, sort_by: str) -> WirePlan[list[CacheEntry]]:
-        return self._part.top_entries(limit, sort_by)
-
-    def _plan_health(self) -> WirePlan[dict[str, Any]]:
-        report = yield from self._part.health()
-        report["server"] = self._where
-        return report
 
     # -- drivers ------------------------------------------------------------
 
@@ -451,7 +404,7 @@ class RedisCacheBackend:
             for old in list(self._async_drivers):
                 if old.is_closed():
                     self._async_drivers.pop(old, None)
-            driver = self._async_drivers[loop] = self._async_driver(self._build_async())
+            driver = self._async_drivers[loop] = self._drivers[1](self._build_async(), self._where, self._secrets)
         return driver
 
 
@@ -470,6 +423,16 @@ def index_settings(
         algorithm=algorithm, hnsw_m=hnsw_m, hnsw_ef_construction=hnsw_ef_construction,
         hnsw_ef_runtime=check_ef_runtime(hnsw_ef_runtime), dimension=dimension,
     )  # fmt: skip
+
+
+def _partition_count(partitions: Any, clustered: bool) -> int:
+    if partitions is None:
+        return DEFAULT_PARTITIONS if clustered else 1
+    if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
+        raise ConfigurationError(f"partitions must be a positive int, got {partitions!r}")
+    if not clustered and partitions != 1:
+        raise ConfigurationError("partitions= needs cluster_mode=True (a single node holds one partition)")
+    return partitions
 
 
 def check_ef_runtime(value: Any) -> int:

@@ -1,14 +1,17 @@
-"""Building the redis-py client from the backend's settings, and naming it safely."""
+"""Building the redis-py client (single node or cluster) from the backend's settings, and naming it safely."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 import redis.asyncio
+import redis.asyncio.cluster as async_cluster
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
+from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 
 from ..._errors import ConfigurationError
@@ -23,12 +26,16 @@ RETRIES = 2
 RETRY_BACKOFF = ExponentialBackoff(cap=0.05, base=0.005)
 RETRY_ON = (redis.ConnectionError,)
 
-__all__ = ["ConnectionSettings", "describe", "secrets_of"]
+__all__ = ["ConnectionSettings", "describe", "is_cluster_client", "parse_cluster_nodes", "secrets_of"]
 
 
 @dataclass(frozen=True, repr=False)
 class ConnectionSettings:
-    """Where and how to connect.  ``repr`` never shows the password."""
+    """Where and how to connect.  ``repr`` never shows the password.
+
+    ``cluster=True`` builds Redis Cluster clients from the same settings, starting
+    from ``cluster_nodes`` (``(host, port)`` pairs), else ``url`` or ``host``/``port``.
+    """
 
     url: str | None = None
     host: str = "localhost"
@@ -42,8 +49,16 @@ class ConnectionSettings:
     ssl_keyfile: str | None = None
     socket_timeout: float | None = 1.0
     socket_connect_timeout: float | None = 1.0
+    cluster: bool = False
+    cluster_nodes: tuple[tuple[str, int], ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.cluster_nodes is not None and not self.cluster:
+            raise ConfigurationError("cluster_nodes= needs cluster_mode=True")
+        if self.cluster and self.db != 0:
+            raise ConfigurationError(f"db={self.db!r}: a Redis Cluster has only database 0")
+        if self.cluster and self.url is not None and self.cluster_nodes is not None:
+            raise ConfigurationError("pass either url= or cluster_nodes=, not both")
         timeouts = (("socket_timeout", self.socket_timeout), ("socket_connect_timeout", self.socket_connect_timeout))
         for what, value in timeouts:
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
@@ -61,22 +76,50 @@ class ConnectionSettings:
     def __repr__(self) -> str:
         where = "url=<set>" if self.url else f"host={self.host!r}, port={self.port}"
         password = "<set>" if self.password else None
-        return f"ConnectionSettings({where}, db={self.db}, ssl={self.ssl}, password={password})"
+        cluster = ", cluster" if self.cluster else ""
+        return f"ConnectionSettings({where}, db={self.db}, ssl={self.ssl}, password={password}{cluster})"
 
-    def build(self) -> redis.Redis:
+    def build(self) -> Any:
         """A new blocking client (with its own pool) for these settings."""
+        if self.cluster:  # redis-py's cluster client retries moved slots itself
+            return self._build_cluster(RedisCluster, ClusterNode, None)
         return self._build(redis.Redis, Retry(RETRY_BACKOFF, RETRIES, supported_errors=RETRY_ON))
 
-    def build_async(self) -> redis.asyncio.Redis:
+    def build_async(self) -> Any:
         """A new ``redis.asyncio`` client for these settings, bound to the running event loop."""
-        return self._build(redis.asyncio.Redis, AsyncRetry(RETRY_BACKOFF, RETRIES, supported_errors=RETRY_ON))
+        retry = AsyncRetry(RETRY_BACKOFF, RETRIES, supported_errors=RETRY_ON)
+        if self.cluster:
+            return self._build_cluster(async_cluster.RedisCluster, async_cluster.ClusterNode, retry)
+        return self._build(redis.asyncio.Redis, retry)
+
+    def _build_cluster(self, client_class: Any, node_class: Any, retry: Any) -> Any:
+        common = self._common(retry)
+        try:
+            if self.url is not None:  # the scheme says whether to use TLS; redis-py refuses ssl= with a URL
+                return client_class.from_url(self.url, **common)
+            nodes = self.cluster_nodes or ((self.host, self.port),)
+            startup = [node_class(host, port) for host, port in nodes]
+            return client_class(startup_nodes=startup, ssl=self.ssl, **common)
+        except ValueError as exc:
+            raise ConfigurationError("invalid Redis URL (expected redis:// or rediss://)") from exc
 
     def _build(self, client_class: Any, retry: Any) -> Any:
+        common = self._common(retry)
+        try:
+            if self.url:
+                return client_class.from_url(self.url, **common)
+            return client_class(host=self.host, port=self.port, db=self.db, ssl=self.ssl, **common)
+        except ValueError as exc:  # malformed URL; the message may quote it, so do not repeat it
+            raise ConfigurationError("invalid Redis URL (expected redis://, rediss:// or unix://)") from exc
+
+    def _common(self, retry: Any) -> dict[str, Any]:
+        """Keywords both client kinds take: timeouts, retry, credentials, TLS files."""
         common: dict[str, Any] = {
             "socket_timeout": self.socket_timeout,
             "socket_connect_timeout": self.socket_connect_timeout,
-            "retry": retry,
         }
+        if retry is not None:
+            common["retry"] = retry
         if self.username is not None:
             common["username"] = self.username
         if self.password is not None:
@@ -87,16 +130,32 @@ class ConnectionSettings:
             common["ssl_certfile"] = self.ssl_certfile
         if self.ssl_keyfile is not None:
             common["ssl_keyfile"] = self.ssl_keyfile
-        try:
-            if self.url:
-                return client_class.from_url(self.url, **common)
-            return client_class(host=self.host, port=self.port, db=self.db, ssl=self.ssl, **common)
-        except ValueError as exc:  # malformed URL; the message may quote it, so do not repeat it
-            raise ConfigurationError("invalid Redis URL (expected redis://, rediss:// or unix://)") from exc
+        return common
+
+
+def parse_cluster_nodes(nodes: Sequence[Mapping[str, Any]] | None) -> tuple[tuple[str, int], ...] | None:
+    """``[{"host": ..., "port": ...}, ...]`` as ``(host, port)`` pairs (ConfigurationError if malformed)."""
+    if nodes is None:
+        return None
+    try:
+        pairs = tuple((str(node["host"]), int(node["port"])) for node in nodes)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigurationError("cluster_nodes must be a list of {'host': ..., 'port': ...}") from exc
+    if not pairs:
+        raise ConfigurationError("cluster_nodes is empty")
+    return pairs
+
+
+def is_cluster_client(client: Any) -> bool:
+    return isinstance(client, (RedisCluster, async_cluster.RedisCluster))
 
 
 def describe(client: Any) -> str:
     """``host:port/db`` (or the socket path) of a client, with no credentials."""
+    if isinstance(client, RedisCluster):
+        return f"cluster via {describe(client.get_default_node().redis_connection)}"
+    if isinstance(client, async_cluster.RedisCluster):
+        return "cluster"
     try:
         kwargs = client.connection_pool.connection_kwargs
     except AttributeError:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from ..._entry import CacheEntry, decode_response, encode_response
@@ -23,13 +22,11 @@ from .queries import digest, pattern_key
 __all__ = [
     "MalformedEntryError",
     "Record",
-    "SearchHit",
     "decode_record",
     "encode_entry",
     "lfu_hits",
     "parse_info",
     "parse_rows",
-    "parse_search",
     "text",
 ]
 
@@ -141,30 +138,8 @@ def decode_record(record: Record) -> CacheEntry:
         raise MalformedEntryError(f"{type(exc).__name__}: {exc}") from exc
 
 
-@dataclass(frozen=True)
-class SearchHit:
-    id: str
-    fields: dict[str, Any]
-
-
 def _pairs(flat: Sequence[Any]) -> dict[str, Any]:
     return {text(flat[i]): flat[i + 1] for i in range(0, len(flat) - 1, 2)}
-
-
-def parse_search(reply: Any) -> tuple[int, list[SearchHit]]:
-    """(total, hits) from an FT.SEARCH reply with returned fields, RESP2 or RESP3."""
-    if isinstance(reply, Mapping):  # RESP3: {total_results, results: [{id, extra_attributes}]}
-        r = {text(k): v for k, v in reply.items()}
-        hits = []
-        for item in r.get("results") or []:
-            item = {text(k): v for k, v in item.items()}
-            attrs = item.get("extra_attributes") or {}
-            hits.append(SearchHit(text(item["id"]), {text(k): v for k, v in attrs.items()}))
-        return int(r.get("total_results", len(hits))), hits
-    if isinstance(reply, (list, tuple)) and reply:  # RESP2: [total, id, [f, v, ...], ...]
-        hits = [SearchHit(text(reply[i]), _pairs(reply[i + 1])) for i in range(1, len(reply) - 1, 2)]
-        return int(reply[0]), hits
-    raise TypeError(f"unexpected FT.SEARCH reply of type {type(reply).__name__}")
 
 
 def parse_info(reply: Any) -> dict[str, Any]:

@@ -27,7 +27,21 @@ from dataclasses import dataclass
 from ..._errors import ConfigurationError
 from .layout import IndexName
 
-__all__ = ["IndexPlan", "plan_index"]
+__all__ = ["IndexPlan", "Settings", "plan_index"]
+
+
+@dataclass(kw_only=True)
+class Settings:
+    """The index settings every partition of a cache shares (validated by the backend).
+
+    Mutable: ``hnsw_ef_runtime`` is a query argument, changeable at any time.
+    """
+
+    algorithm: str
+    hnsw_m: int
+    hnsw_ef_construction: int
+    hnsw_ef_runtime: int
+    dimension: int | None
 
 
 @dataclass(frozen=True)

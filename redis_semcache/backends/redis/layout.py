@@ -92,9 +92,6 @@ class KeyLayout:
     def entry_prefix(self, p: int) -> str:
         return f"{self.base(p)}e:"
 
-    def entry_key(self, p: int, entry_id: str) -> str:
-        return f"{self.entry_prefix(p)}{entry_id}"
-
     def zset(self, p: int, which: str) -> str:
         if which not in ZSETS:
             raise ValueError(f"unknown zset {which!r}")

@@ -18,23 +18,18 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from ..._entry import CacheEntry
 from ..._enums import CacheStrategy
-from ..._errors import (
-    BackendError,
-    BackendUnavailableError,
-    DimensionMismatchError,
-    InvalidInputError,
-)
-from ..._vectors import SIMILARITY_EPSILON, to_bytes
-from ..base import COUNTERS, SORT_FIELDS, Match, SemanticQuery
+from ..._errors import BackendError, DimensionMismatchError
+from ..._vectors import similarity_floor, to_bytes
+from ..base import COUNTERS, Match, SemanticQuery, check_max_size, check_sort_by
 from . import fields as F
 from .codec import MalformedEntryError, decode_record, encode_entry, parse_info, text
 from .errors import IndexExistsError, IndexMissingError, OutOfMemoryError, ScriptMissingError
-from .index import plan_index
+from .health import Health
+from .index import Settings, plan_index
 from .layout import IndexName, KeyLayout
 from .queries import MATCH_ALL, KnnQuery, SweepQuery
 from .schema import VectorConfig, load_schema
@@ -54,21 +49,7 @@ HIT, HIT_UNBOOKED = 1, 3
 _HIT = (HIT, HIT_UNBOOKED)
 
 
-@dataclass(kw_only=True)
-class Settings:
-    """The index settings every partition of a cache shares (validated by the backend).
-
-    Mutable: ``hnsw_ef_runtime`` is a query argument, changeable at any time.
-    """
-
-    algorithm: str
-    hnsw_m: int
-    hnsw_ef_construction: int
-    hnsw_ef_runtime: int
-    dimension: int | None
-
-
-class Partition(Invalidation):
+class Partition(Invalidation, Health):
     """The plans of one partition ``number`` of the cache laid out by ``layout``."""
 
     # Tunables, per call: evictions in one store script, entries per pipelined
@@ -115,8 +96,7 @@ class Partition(Invalidation):
 
     def configure(self, *, max_size: int | None, eviction_strategy: CacheStrategy, sliding_ttl: bool) -> None:
         """Apply settings; a lowered max_size is enforced on the next operation (no I/O here)."""
-        if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1):
-            raise InvalidInputError(f"max_size must be a positive int or None, got {max_size!r}")
+        check_max_size(max_size)
         self._trim_pending = max_size is not None and self.max_size is not None and max_size < self.max_size
         self.max_size = max_size
         self.eviction_strategy = CacheStrategy(eviction_strategy)
@@ -175,7 +155,7 @@ class Partition(Invalidation):
             ef_runtime=self._settings.hnsw_ef_runtime if index.algorithm == "HNSW" else None,
             return_fields=(F.DIST, F.FMT, F.SEQ, F.MODEL_H, F.PROMPT) if vet else (F.DIST, F.FMT, F.SEQ, F.MODEL_H),
         )
-        max_distance = 1.0 - query.min_similarity + SIMILARITY_EPSILON
+        max_distance = 1.0 - similarity_floor(query.min_similarity)
         sliding = "1" if self.sliding_ttl else "0"
         miss_counter = "misses" if query.count_miss else ""
         # The script picks the hybrid policy from the scope's share of the cache.
@@ -313,87 +293,13 @@ class Partition(Invalidation):
         yield Command(("DEL", self._layout.stats(self._number)))
 
     def top_entries(self, limit: int, sort_by: str) -> WirePlan[list[CacheEntry]]:
-        if sort_by not in SORT_FIELDS:
-            raise InvalidInputError(f"sort_by must be one of {SORT_FIELDS}, got {sort_by!r}")
+        check_sort_by(sort_by)
         if limit <= 0:
             return []
         yield from self._ready()
         reply = yield self._script("top", _RANK_ZSET[sort_by], str(limit), str(self.PRUNE_LIMIT))
         entries = (self._decode(record) for record in reply)
         return [e for e in entries if e is not None]
-
-    def health(self) -> WirePlan[dict[str, Any]]:
-        """Server and index facts, and the round-trip latency of a PING; no secrets."""
-        index = yield from self._ready()
-        started = time.perf_counter()
-        yield self.on_node("PING")
-        latency_ms = (time.perf_counter() - started) * 1000.0
-        try:
-            info = parse_info((yield self.on_node("FT.INFO", self._layout.index(self._number, index))))
-        except IndexMissingError:  # dropped or flushed: recreate it, as the next operation would
-            self._index = None
-            index = yield from self._ready()
-            info = parse_info((yield self.on_node("FT.INFO", self._layout.index(self._number, index))))
-        try:  # facts a restricted ACL user may not be allowed to read
-            redis_version: str | None = text((yield self.on_node("INFO", "server"))["redis_version"])
-        except (BackendError, KeyError, TypeError):
-            redis_version = None
-        try:
-            search_version = _search_version((yield self.on_node("MODULE", "LIST")))
-        except BackendError:
-            search_version = None
-        memory = yield from self._memory()
-        report = {
-            "status": "healthy" if memory["writes_accepted"] else "degraded",
-            "backend": "redis",
-            "redis_version": redis_version,
-            "search_version": search_version,
-            "index": self._layout.index(self._number, index),
-            "index_algorithm": index.algorithm,
-            "index_state": {
-                "num_docs": int(info.get("num_docs", 0)),
-                "indexing": bool(int(info.get("indexing", 0))),
-                "percent_indexed": float(info.get("percent_indexed", 1.0)),
-                "hash_indexing_failures": int(info.get("hash_indexing_failures", 0)),
-            },
-            "vector_dimension": index.dim or None,
-            "entries": (yield from self.size()),
-            "max_size": self.max_size,
-            "eviction_strategy": self.eviction_strategy.value,
-            "sliding_ttl": self.sliding_ttl,
-            "latency_ms": round(latency_ms, 3),
-            "memory": memory,
-        }
-        if "reason" in memory:
-            report["reason"] = memory["reason"]
-        return report
-
-    def _memory(self) -> WirePlan[dict[str, Any]]:
-        """Whether the server takes writes (a full Redis with noeviction refuses them:
-        hits are then served without bookkeeping and nothing new is cached), and
-        its memory figures when the ACL allows INFO."""
-        try:
-            yield Command(("SET", self._layout.probe(self._number), "1", "PX", 1000))
-            refused = None
-        except OutOfMemoryError:
-            refused = "Redis is out of memory (maxmemory reached, noeviction): writes are refused"
-        except BackendUnavailableError:
-            raise
-        except BackendError as exc:  # e.g. READONLY (a replica): it answers, but nothing can be cached
-            refused = f"Redis refuses writes ({exc})"
-        report: dict[str, Any] = {"writes_accepted": refused is None, "unbooked_hits": self.unbooked_hits}
-        if refused is not None:
-            report["reason"] = refused
-        try:
-            info = yield self.on_node("INFO", "memory")
-            report.update(
-                used_bytes=int(info["used_memory"]),
-                max_bytes=int(info["maxmemory"]),
-                policy=text(info["maxmemory_policy"]),
-            )
-        except (BackendError, KeyError, TypeError, ValueError):
-            pass
-        return report
 
     def drop_indexes(self) -> WirePlan[None]:
         """Drop this partition's search indexes with their documents (see the backend's ``drop``)."""
@@ -580,13 +486,3 @@ class Partition(Invalidation):
 def _version_args(version: str | None) -> tuple[str, str]:
     """How the lookup scripts take an optional version: a "must match" flag, then the version."""
     return ("1", version) if version is not None else ("0", "")
-
-
-def _search_version(modules: Any) -> str | None:
-    """RediSearch's version from a MODULE LIST reply."""
-    for module in modules:
-        info = parse_info(module)
-        if text(info.get("name", "")).lower() in ("search", "ft"):
-            ver = int(info.get("ver", 0))
-            return f"{ver // 10000}.{ver // 100 % 100}.{ver % 100}"
-    return None

@@ -262,7 +262,7 @@ class SweepQuery:
     pattern key.  The sweep pages by ``seq`` (keyset paging) rather than with
     a server-side cursor: a page query is a pure read that can be re-sent
     after a lost reply, and no cursor is left behind when a sweep is abandoned
-    (cursors leaked by failed sweeps used to exhaust the index's cursor pool).
+    (leaked cursors would exhaust the index's cursor pool).
     """
 
     where: str = ""

@@ -53,10 +53,6 @@ class IndexSchema:
     version: int
     fields: tuple[dict[str, Any], ...] = field(repr=False)
 
-    @property
-    def field_names(self) -> tuple[str, ...]:
-        return tuple(f["name"] for f in self.fields)
-
     def redis_fields(self, vector: VectorConfig | None) -> list[Field]:
         """redis-py field objects; the vector field only when ``vector`` is given."""
         out: list[Field] = []
