@@ -32,7 +32,7 @@ from .redis_server import LocalRedis
 ROOT = Path(__file__).resolve().parents[1]
 P = "redis_semcache.backends.redis.partition.xǁPartitionǁ"
 S = "redis_semcache.backends.redis.sweep.xǁInvalidationǁ"
-O = "redis_semcache.operations.xǁCacheOperationsǁ"
+OPS = "redis_semcache.operations.xǁCacheOperationsǁ"
 MUTANTS = (
     f"{P}configure*",
     f"{P}store*",  # store, store_many, _store_args
@@ -46,8 +46,8 @@ MUTANTS = (
     f"{P}release_lock*",
     f"{P}flight_status*",
     "redis_semcache.backends.redis.layout.*",
-    f"{O}_get_or_compute_plan*",
-    f"{O}_invalidate_plan*",
+    f"{OPS}_get_or_compute_plan*",
+    f"{OPS}_invalidate_plan*",
     "redis_semcache.failure_policy.*",
     "redis_semcache.breaker.*",
     "redis_semcache.singleflight.*",
