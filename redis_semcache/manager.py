@@ -17,6 +17,7 @@ import inspect
 import json
 import logging
 import os
+import random
 import secrets
 import tempfile
 import threading
@@ -38,6 +39,10 @@ from .backends.memory import InMemoryCacheBackend
 from .breaker import CircuitBreaker
 from .embeddings import Embedder
 from .engine import DEFAULT_EMBEDDER, DEFAULT_THRESHOLD, SemanticCacheEngine, Verifier
+from .quality import plans as quality_plans
+from .quality.control import QualityControl
+from .quality.policy import ErrorBudget
+from .quality.result import LookupResult
 from .request import RequestText, build_request, request_of
 from .singleflight import FlightPolicy
 
@@ -88,6 +93,10 @@ class LLMCachingManager:
     ``long_prompts`` says what happens to a text longer than the embedder's
     window: ``"exact"`` (exact match only, counted as semantic_skipped_long) or
     ``"error"`` (raise PromptTooLongError).
+    ``error_budget`` (a share of wrong answers in (0, 1)) makes the cache learn
+    its semantic threshold from labels (``feedback``, and ``get_or_compute``
+    computing anyway at rate ``explore`` and comparing with ``equivalent``),
+    exact matches only until the labels bound the error: docs/quality.md.
 
     A request is a ``prompt``, or ``messages`` (an OpenAI-style chat request:
     the last user message is compared, the rest scopes the entry), or a
@@ -121,6 +130,10 @@ class LLMCachingManager:
         circuit_breaker: CircuitBreaker | None = DEFAULT_BREAKER,
         fallback_backend: CacheBackend | None = None,
         strict: bool = False,
+        error_budget: float | ErrorBudget | None = None,
+        explore: float | None = None,
+        equivalent: Callable[[Any, Any], bool] | None = None,
+        explore_rng: random.Random | None = None,
     ) -> None:
         self.backend: CacheBackend = backend if backend is not None else InMemoryCacheBackend()
         self.enable_semantic = bool(enable_semantic)
@@ -154,6 +167,12 @@ class LLMCachingManager:
             ),
             sliding_ttl=sliding_ttl,
         )
+        self.quality = QualityControl(
+            error_budget=error_budget, explore=explore, equivalent=equivalent, rng=explore_rng,
+            enable_semantic=self.enable_semantic, backend=self.backend,
+        )  # fmt: skip
+        if self.quality.budget is not None:  # get_many follows the learned rule too
+            self.engine.rule = self.quality.budget.threshold_for
 
     @property
     def semantic_threshold(self) -> float:
@@ -287,6 +306,50 @@ class LLMCachingManager:
 
     async def awarm(self, pairs: Iterable[tuple[str, Any]], *, progress: bool = True, **kwargs: Any) -> int:
         return await self.aset_many(pairs, progress=progress, **kwargs)
+
+    # -- hit quality (redis_semcache.quality) ---------------------------------
+
+    def lookup(
+        self,
+        prompt: str | None = None,
+        model: str = "default",
+        embedding: Any = None,
+        *,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        embed_text: str | None = None,
+        namespace: str | None = None,
+        version: str | None = None,
+        **kwargs: Any,
+    ) -> LookupResult:
+        """Like ``get``, but a :class:`LookupResult`: what was served, and the best
+        candidate and threshold also when nothing was (for ``feedback``)."""
+        req = build_request(prompt, messages=messages, embed_text=embed_text)
+        return self._run(quality_plans.lookup_plan(self, req, model, embedding, namespace, version, kwargs))
+
+    async def alookup(
+        self,
+        prompt: str | None = None,
+        model: str = "default",
+        embedding: Any = None,
+        *,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        embed_text: str | None = None,
+        namespace: str | None = None,
+        version: str | None = None,
+        **kwargs: Any,
+    ) -> LookupResult:
+        """Async :meth:`lookup`."""
+        req = build_request(prompt, messages=messages, embed_text=embed_text)
+        return await self._arun(quality_plans.lookup_plan(self, req, model, embedding, namespace, version, kwargs))
+
+    def feedback(self, result: LookupResult, correct: bool) -> bool:
+        """Label ``result``'s candidate right or wrong (shared by every instance of a
+        Redis cache).  True when a label was recorded; see docs/quality.md."""
+        return self._run(quality_plans.feedback_plan(self, result, correct))
+
+    async def afeedback(self, result: LookupResult, correct: bool) -> bool:
+        """Async :meth:`feedback`."""
+        return await self._arun(quality_plans.feedback_plan(self, result, correct))
 
     # -- stampede protection -------------------------------------------------
 
@@ -493,6 +556,9 @@ class LLMCachingManager:
         params: Mapping[str, Any],
         count_miss: bool = True,
     ) -> Plan[Any]:
+        if self.quality.budget is not None:  # the learned rule decides what is served
+            plan = quality_plans.lookup_plan(self, prompt, model, embedding, namespace, version, params, count_miss)
+            return (yield from plan).response
         started = time.perf_counter()
         req = self._request(prompt, model, namespace, params)
         version = self._lookup_version(version)
@@ -606,10 +672,26 @@ class LLMCachingManager:
     ) -> Plan[Any]:
         if not callable(compute):
             raise InvalidInputError("compute must be callable")
+        if self.quality.active:  # may compute anyway, to label a candidate
+            plan = quality_plans.get_or_compute_plan(self, prompt, compute, model, ttl, tags, namespace, params)
+            return (yield from plan)
         # A miss is not counted yet: this call may end up served by another caller's computation.
         value = yield from self._get_plan(prompt, model, None, namespace, None, params, count_miss=False)
         if value is not None:
             return value
+        return (yield from self._flight_plan(prompt, compute, model, ttl, tags, namespace, params))
+
+    def _flight_plan(
+        self,
+        prompt: Any,
+        compute: Callable[[], Any],
+        model: Any,
+        ttl: Any,
+        tags: Any,
+        namespace: str | None,
+        params: Mapping[str, Any],
+    ) -> Plan[Any]:
+        """Compute a missed entry once across every caller (single flight), and cache it."""
         req = self._request(prompt, model, namespace, params)
 
         def count(joined: bool) -> BackendCall:

@@ -28,6 +28,7 @@ from redis_semcache.backends.redis import RedisCacheBackend
 from ..chat_contract import ChatContract
 from ..contract import CacheContract
 from ..fakes import FakeClock
+from ..quality_contract import QualityContract
 from ..redis_cluster import LocalCluster
 from ..sync_via_async import SyncViaAsync
 
@@ -137,6 +138,10 @@ class TestClusterContract(CacheContract):
 
 
 class TestClusterChatContract(ChatContract):
+    pass
+
+
+class TestClusterQualityContract(QualityContract):
     pass
 
 
