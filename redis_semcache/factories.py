@@ -89,6 +89,8 @@ def from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> LLMCachi
         kwargs["semantic_threshold"] = cfg.semantic_threshold
     if cfg.max_size is not None:
         kwargs["max_size"] = cfg.max_size
+    if cfg.error_budget is not None:
+        kwargs["error_budget"] = cfg.error_budget
     if cfg.uses_redis:
         if cfg.socket_timeout is not None:
             kwargs["socket_timeout"] = cfg.socket_timeout
