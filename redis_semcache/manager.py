@@ -97,6 +97,8 @@ class LLMCachingManager:
     its semantic threshold from labels (``feedback``, and ``get_or_compute``
     computing anyway at rate ``explore`` and comparing with ``equivalent``),
     exact matches only until the labels bound the error: docs/quality.md.
+    ``judge`` (a callable or a :class:`~redis_semcache.quality.judge.GreyZoneJudge`)
+    vets near misses in a background thread and labels them.
 
     A request is a ``prompt``, or ``messages`` (an OpenAI-style chat request:
     the last user message is compared, the rest scopes the entry), or a
@@ -134,6 +136,7 @@ class LLMCachingManager:
         explore: float | None = None,
         equivalent: Callable[[Any, Any], bool] | None = None,
         explore_rng: random.Random | None = None,
+        judge: Any = None,
     ) -> None:
         self.backend: CacheBackend = backend if backend is not None else InMemoryCacheBackend()
         self.enable_semantic = bool(enable_semantic)
@@ -168,7 +171,7 @@ class LLMCachingManager:
             sliding_ttl=sliding_ttl,
         )
         self.quality = QualityControl(
-            error_budget=error_budget, explore=explore, equivalent=equivalent, rng=explore_rng,
+            error_budget=error_budget, explore=explore, equivalent=equivalent, rng=explore_rng, judge=judge,
             enable_semantic=self.enable_semantic, backend=self.backend,
         )  # fmt: skip
         if self.quality.budget is not None:  # get_many follows the learned rule too
@@ -556,7 +559,7 @@ class LLMCachingManager:
         params: Mapping[str, Any],
         count_miss: bool = True,
     ) -> Plan[Any]:
-        if self.quality.budget is not None:  # the learned rule decides what is served
+        if self.quality.owns_lookups:  # the learned rule (and the judge) decide what is served
             plan = quality_plans.lookup_plan(self, prompt, model, embedding, namespace, version, params, count_miss)
             return (yield from plan).response
         started = time.perf_counter()

@@ -210,11 +210,12 @@ def run(args: Any) -> int:
     from . import _cli
     from .report import write_json
 
+    errors: tuple[type[BaseException], ...] = (*_cli.ERRORS, ValueError)
     try:
         budgets = tuple(float(b) for b in args.budgets.split(","))
         pairs, vectors, _ = _cli.load(args)
         runs = [online_replay(pairs, vectors.first, vectors.second, b, progress=not args.quiet) for b in budgets]
-    except _cli.ERRORS + (ValueError,) as exc:
+    except errors as exc:
         return _cli.fail("eval --online", exc)
     curve = static_curve(runs[0])
     report = {

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._errors import ConfigurationError, InvalidInputError
+from .judge import GreyZoneJudge
 from .policy import ErrorBudget
 
 __all__ = ["DEFAULT_EXPLORE", "Explorer", "QualityControl"]
@@ -50,6 +51,7 @@ class QualityControl:
         explore: float | None,
         equivalent: Equivalent | None,
         rng: random.Random | None,
+        judge: Any = None,
         enable_semantic: bool,
         backend: Any,
     ) -> None:
@@ -67,8 +69,14 @@ class QualityControl:
                 )
         rate = (DEFAULT_EXPLORE if self.budget is not None else 0.0) if explore is None else explore
         self.explorer = Explorer(rate, equivalent, rng)
+        self.judge = judge if judge is None or isinstance(judge, GreyZoneJudge) else GreyZoneJudge(judge)
+
+    @property
+    def owns_lookups(self) -> bool:
+        """Whether ``get`` must go through :func:`.plans.lookup_plan` (learned rule, judge)."""
+        return self.budget is not None or self.judge is not None
 
     @property
     def active(self) -> bool:
         """Whether lookups must go through the learned rule and exploration."""
-        return self.budget is not None or self.explorer.rate > 0.0
+        return self.owns_lookups or self.explorer.rate > 0.0

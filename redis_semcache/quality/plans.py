@@ -18,6 +18,7 @@ from .._errors import InvalidInputError
 from .._keys import entry_id
 from .._plan import BackendCall, Compute, Embed, Plan
 from .._vectors import SIMILARITY_EPSILON
+from .judge import Case
 from .result import ForeignResultError, LookupResult
 
 if TYPE_CHECKING:
@@ -97,7 +98,11 @@ def lookup_plan(
         if not best:
             return miss
         prompt, similarity = best[0]
-        return replace(miss, similarity=similarity, candidate_prompt=prompt, candidate_key=entry_id(req.scope, prompt))
+        found = replace(miss, similarity=similarity, candidate_prompt=prompt, candidate_key=entry_id(req.scope, prompt))
+        judge = cache.quality.judge
+        if judge is not None and judge.in_band(found):  # queued, never waited for
+            judge.offer(cache, Case(found, req.prompt, request, req.model, req.namespace, params, version))
+        return found
     finally:
         cache._latency.add(time.perf_counter() - started)
 
