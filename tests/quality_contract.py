@@ -29,6 +29,10 @@ def label_counts(cache, scope):
     return backend.label_counts(scope)
 
 
+def found_scope(cache):
+    return cache.lookup("what is redis").scope
+
+
 def stored(cache, rng, prompt="what is redis", response="an in-memory store", **scope):
     vector = unit(rng, DIM)
     assert cache.set(prompt, response, embedding=vector, **scope)
@@ -98,12 +102,13 @@ class QualityContract:
         other = cache.lookup("redis?", model="m2", embedding=near(vector, 0.85, rng))
         assert label_counts(cache, other.scope)[1].total == 0
 
-    def test_feedback_on_an_exact_hit_records_nothing(self, make_cache):
+    def test_feedback_on_an_exact_hit_is_a_label_at_similarity_one(self, make_cache):
         cache = make_cache(enable_semantic=True)
         stored(cache, np.random.default_rng(7))
         found = cache.lookup("what is redis")
-        assert cache.feedback(found, False) is False
-        assert label_counts(cache, found.scope)[0].total == 0
+        assert cache.feedback(found, True) is True  # served hits include exact ones
+        every, _ = label_counts(cache, found.scope)
+        assert (int(every.right[-1]), every.total) == (1, 1)
 
     def test_feedback_rejects_what_it_cannot_label(self, make_cache):
         cache = make_cache(enable_semantic=True, guards=None)
@@ -199,14 +204,15 @@ class QualityContract:
             calls.append(1)
             return "a store"
 
-        assert cache.get_or_compute("what is redis", compute) == "a store"  # exact: never explored
+        assert cache.get_or_compute("what is redis", compute) == "a store"  # exact: labelled, never computed
         assert calls == []
+        assert label_counts(cache, found_scope(cache))[0].total == int(rate)
         found = cache.lookup("what is redis today")
         assert (found.kind, found.response) == ("semantic", "a store")
         assert cache.get_or_compute("what is redis today", compute) == "a store"
         assert len(calls) == int(rate)
         _, scope = label_counts(cache, found.scope)
-        assert (int(scope.right.sum()), int(scope.wrong.sum())) == (int(rate), 0)
+        assert (int(scope.right.sum()), int(scope.wrong.sum())) == (2 * int(rate), 0)
 
     def test_get_or_compute_labels_the_candidate_of_a_miss_with_equivalent(self, make_cache):
         cache = make_cache(enable_semantic=True, guards=None, semantic_threshold=0.95, embedder=CountingEmbedder(),
@@ -216,10 +222,10 @@ class QualityContract:
         cache.set("what is redis", "a STORE", model="other")
         assert cache.get_or_compute("what is redis today", lambda: "a store") == "a store"
         assert cache.get_or_compute("what is redis now", lambda: "a queue", model="other") == "a queue"
+        every, _ = label_counts(cache, found_scope(cache))
+        assert (int(every.right.sum()), int(every.wrong.sum())) == (1, 1)
         right = cache.lookup("what is redis today")
         assert right.hit is True and right.kind == "exact"  # the computed value was cached
-        every, _ = label_counts(cache, right.scope)
-        assert (int(every.right.sum()), int(every.wrong.sum())) == (1, 1)
 
     def test_get_or_compute_with_a_budget_learns_to_serve(self, make_cache):
         budget = ErrorBudget(0.2, refresh_seconds=0)

@@ -109,15 +109,16 @@ def lookup_plan(
 
 def feedback_plan(cache: LLMCachingManager, result: Any, correct: Any) -> Plan[bool]:
     """Record whether ``result``'s candidate was a right answer.  True when a label was
-    recorded; False for a result with nothing to label (no candidate, or an exact hit,
-    right by construction) or when the backend could not take it (strict=False)."""
+    recorded; False for a result without a candidate, or when the backend could not take
+    it (strict=False).  An exact hit is a label at similarity 1.0: the budget bounds the
+    error among *all* served hits, exact ones included."""
     if not isinstance(result, LookupResult):
         raise InvalidInputError(f"feedback needs the LookupResult of a lookup, not {type(result).__name__}")
     if not isinstance(correct, bool):
         raise InvalidInputError(f"correct must be a bool, not {type(correct).__name__}")
     if result.origin != cache.quality.origin:
         raise ForeignResultError("this result came from another cache: give feedback to the cache that looked it up")
-    if result.kind == "exact" or result.similarity is None:
+    if result.similarity is None:
         return False
     recorded: bool = yield BackendCall(
         "record_label", (result.scope, result.similarity, correct), fallback=False, on_success=True
@@ -142,8 +143,12 @@ def get_or_compute_plan(
     and stored for the exact prompt), or the best candidate of a miss."""
     explorer = cache.quality.explorer
     result = yield from lookup_plan(cache, request, model, None, namespace, None, params, count_miss=False)
+    if result.kind == "exact":  # right by construction: a free label, at the same rate as the others
+        if explorer.should():
+            yield from feedback_plan(cache, result, True)
+        return result.response
     if result.hit:
-        if result.kind == "exact" or not explorer.should():
+        if not explorer.should():
             return result.response
         value = yield Compute(compute)
         yield from feedback_plan(cache, result, explorer.same(result.response, value))
