@@ -32,6 +32,7 @@ from .embeddings import Embedder, SentenceTransformerEmbedder
 from .engine import SemanticCacheEngine
 from .factories import create_in_memory_cache_manager, create_redis_cache_manager, from_env
 from .manager import LLMCachingManager
+from .quality import ErrorBudget, ForeignResultError, LookupResult
 from .request import InvalidMessagesError, PromptTooLongError, make_cache_key
 
 if TYPE_CHECKING:
@@ -55,12 +56,15 @@ __all__ = [
     "Embedder",
     "EmbeddingError",
     "EmbeddingUnavailableError",
+    "ErrorBudget",
+    "ForeignResultError",
     "InMemoryCacheBackend",
     "InvalidInputError",
     "InvalidMessagesError",
     "InvalidationError",
     "InvalidationStrategy",
     "LLMCachingManager",
+    "LookupResult",
     "PromptTooLongError",
     "RedisCacheBackend",
     "SearchModuleMissingError",

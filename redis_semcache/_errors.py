@@ -6,7 +6,8 @@ everything this library raises on purpose::
     SemanticCacheError
     ├── InvalidInputError          bad argument: empty prompt, bad TTL, bad threshold ...
     │   ├── DimensionMismatchError embedding of the wrong length for this cache
-    │   └── SerializationError     response that cannot round-trip through JSON
+    │   ├── SerializationError     response that cannot round-trip through JSON
+    │   └── ForeignResultError     feedback on another cache's LookupResult (quality/result.py)
     ├── ConfigurationError         bad settings, e.g. a malformed environment variable
     ├── EmbeddingError             the embedder failed or returned unusable vectors
     │   └── EmbeddingUnavailableError  the optional embedding extra is not installed

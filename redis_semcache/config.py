@@ -12,6 +12,7 @@ CACHE_TTL                   default TTL in seconds (positive number)
 CACHE_EVICTION_STRATEGY     lru, lfu, fifo or ttl
 ENABLE_SEMANTIC_CACHE       true/false, 1/0, yes/no, on/off
 SEMANTIC_THRESHOLD          cosine similarity in (0, 1]
+CACHE_ERROR_BUDGET          share of wrong semantic hits to allow, in (0, 1) (docs/quality.md)
 ==========================  ===========================================
 
 A malformed value raises ConfigurationError naming the variable.
@@ -50,6 +51,7 @@ class EnvConfig:
     eviction_strategy: CacheStrategy | None = None
     enable_semantic: bool | None = None
     semantic_threshold: float | None = None
+    error_budget: float | None = None
 
     @property
     def uses_redis(self) -> bool:
@@ -122,6 +124,13 @@ def _threshold(text: str) -> float:
     return value
 
 
+def _budget(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value < 1.0:
+        raise ValueError("must be in (0, 1)")
+    return value
+
+
 def _bool(text: str) -> bool:
     low = text.strip().lower()
     if low in _TRUE:
@@ -166,4 +175,5 @@ def read_env(env: Mapping[str, str] | None = None) -> EnvConfig:
         eviction_strategy=_read(env, "CACHE_EVICTION_STRATEGY", _strategy),
         enable_semantic=_read(env, "ENABLE_SEMANTIC_CACHE", _bool),
         semantic_threshold=_read(env, "SEMANTIC_THRESHOLD", _threshold),
+        error_budget=_read(env, "CACHE_ERROR_BUDGET", _budget),
     )

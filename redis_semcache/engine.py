@@ -7,7 +7,7 @@ can veto a candidate.  It does no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -78,6 +78,8 @@ class SemanticCacheEngine:
         self.verifier = verifier
         self.guards: tuple[Guard, ...] = resolve_guards(guards)
         self.candidates = candidates
+        # scope -> the learned threshold (None: exact only) of an error budget, else None
+        self.rule: Callable[[str], float | None] | None = None
 
     @property
     def can_embed(self) -> bool:
@@ -132,8 +134,12 @@ class SemanticCacheEngine:
             prompt=prompt,
             model=model,
             scope=scope,
-            min_similarity=self.threshold,
+            min_similarity=self.threshold if self.rule is None else _min_similarity(self.rule(scope)),
             version=version,
             k=self.candidates,
             accept=combine(self.guards, self.verifier),
         )
+
+
+def _min_similarity(rule: float | None) -> float:
+    return 2.0 if rule is None else rule  # above any cosine similarity: no semantic match

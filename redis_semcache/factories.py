@@ -84,6 +84,7 @@ def from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> LLMCachi
         "enable_semantic": cfg.enable_semantic,
         "semantic_threshold": cfg.semantic_threshold,
         "max_size": cfg.max_size,
+        "error_budget": cfg.error_budget,
     }
     if cfg.uses_redis:
         settings.update(

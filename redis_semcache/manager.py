@@ -16,6 +16,7 @@ import functools
 import inspect
 import logging
 import os
+import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +32,10 @@ from .embeddings import Embedder
 from .engine import DEFAULT_EMBEDDER, DEFAULT_THRESHOLD, SemanticCacheEngine, Verifier
 from .failure_policy import FailurePolicy
 from .operations import CacheOperations
+from .quality import plans as quality_plans
+from .quality.control import QualityControl
+from .quality.policy import ErrorBudget
+from .quality.result import LookupResult
 from .request import RequestText, build_request, request_of
 from .singleflight import FlightPolicy
 
@@ -66,6 +71,12 @@ class LLMCachingManager(CacheOperations):
     ``long_prompts`` says what happens to a text longer than the embedder's
     window: ``"exact"`` (exact match only, counted as semantic_skipped_long) or
     ``"error"`` (raise PromptTooLongError).
+    ``error_budget`` (a share of wrong answers in (0, 1)) makes the cache learn
+    its semantic threshold from labels (``feedback``, and ``get_or_compute``
+    computing anyway at rate ``explore`` and comparing with ``equivalent``),
+    exact matches only until the labels bound the error: docs/quality.md.
+    ``judge`` (a callable or a :class:`~redis_semcache.quality.judge.GreyZoneJudge`)
+    vets near misses in a background thread and labels them.
 
     A request is a ``prompt``, or ``messages`` (an OpenAI-style chat request:
     the last user message is compared, the rest scopes the entry), or a
@@ -99,6 +110,11 @@ class LLMCachingManager(CacheOperations):
         circuit_breaker: CircuitBreaker | None = DEFAULT_BREAKER,
         fallback_backend: CacheBackend | None = None,
         strict: bool = False,
+        error_budget: float | ErrorBudget | None = None,
+        explore: float | None = None,
+        equivalent: Callable[[Any, Any], bool] | None = None,
+        explore_rng: random.Random | None = None,
+        judge: Any = None,
     ) -> None:
         self.backend: CacheBackend = backend if backend is not None else InMemoryCacheBackend()
         self.enable_semantic = bool(enable_semantic)
@@ -127,6 +143,12 @@ class LLMCachingManager(CacheOperations):
             ),
             sliding_ttl=sliding_ttl,
         )
+        self.quality = QualityControl(
+            error_budget=error_budget, explore=explore, equivalent=equivalent, rng=explore_rng, judge=judge,
+            enable_semantic=self.enable_semantic, backend=self.backend,
+        )  # fmt: skip
+        if self.quality.budget is not None:  # get_many follows the learned rule too
+            self.engine.rule = self.quality.budget.threshold_for
 
     @property
     def semantic_threshold(self) -> float:
@@ -276,6 +298,50 @@ class LLMCachingManager(CacheOperations):
 
     async def awarm(self, pairs: Iterable[tuple[str, Any]], *, progress: bool = True, **kwargs: Any) -> int:
         return await self.aset_many(pairs, progress=progress, **kwargs)
+
+    # -- hit quality (redis_semcache.quality) ---------------------------------
+
+    def lookup(
+        self,
+        prompt: str | None = None,
+        model: str = "default",
+        embedding: Any = None,
+        *,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        embed_text: str | None = None,
+        namespace: str | None = None,
+        version: str | None = None,
+        **kwargs: Any,
+    ) -> LookupResult:
+        """Like ``get``, but a :class:`LookupResult`: what was served, and the best
+        candidate and threshold also when nothing was (for ``feedback``)."""
+        req = build_request(prompt, messages=messages, embed_text=embed_text)
+        return self._run(quality_plans.lookup_plan(self, req, model, embedding, namespace, version, kwargs))
+
+    async def alookup(
+        self,
+        prompt: str | None = None,
+        model: str = "default",
+        embedding: Any = None,
+        *,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        embed_text: str | None = None,
+        namespace: str | None = None,
+        version: str | None = None,
+        **kwargs: Any,
+    ) -> LookupResult:
+        """Async :meth:`lookup`."""
+        req = build_request(prompt, messages=messages, embed_text=embed_text)
+        return await self._arun(quality_plans.lookup_plan(self, req, model, embedding, namespace, version, kwargs))
+
+    def feedback(self, result: LookupResult, correct: bool) -> bool:
+        """Label ``result``'s candidate right or wrong (shared by every instance of a
+        Redis cache).  True when a label was recorded; see docs/quality.md."""
+        return self._run(quality_plans.feedback_plan(self, result, correct))
+
+    async def afeedback(self, result: LookupResult, correct: bool) -> bool:
+        """Async :meth:`feedback`."""
+        return await self._arun(quality_plans.feedback_plan(self, result, correct))
 
     # -- stampede protection -------------------------------------------------
 

@@ -26,6 +26,8 @@ from ._validate import check_label, check_tags
 from .backends.base import COUNTERS, STORE_MANY_BATCH, CacheBackend, check_sort_by
 from .engine import SemanticCacheEngine
 from .failure_policy import FailurePolicy
+from .quality import plans as quality_plans
+from .quality.control import QualityControl
 from .request import ScopedRequest, build_entry, lookup_version, scoped_request
 from .singleflight import FlightPolicy, single_flight
 
@@ -48,6 +50,7 @@ class CacheOperations:
     cache_version: str
     flight_policy: FlightPolicy
     failures: FailurePolicy
+    quality: QualityControl
     _latency: LatencyWindow
 
     # -- plans: every decision, written once -----------------------------------
@@ -62,6 +65,9 @@ class CacheOperations:
         params: Mapping[str, Any],
         count_miss: bool = True,
     ) -> Plan[Any]:
+        if self.quality.owns_lookups:  # the learned rule (and the judge) decide what is served
+            plan = quality_plans.lookup_plan(self, prompt, model, embedding, namespace, version, params, count_miss)
+            return (yield from plan).response
         started = time.perf_counter()
         req = self._request(prompt, model, namespace, params)
         version = self._lookup_version(version)
@@ -181,10 +187,26 @@ class CacheOperations:
     ) -> Plan[Any]:
         if not callable(compute):
             raise InvalidInputError("compute must be callable")
+        if self.quality.active:  # may compute anyway, to label a candidate
+            plan = quality_plans.get_or_compute_plan(self, prompt, compute, model, ttl, tags, namespace, params)
+            return (yield from plan)
         # A miss is not counted yet: this call may end up served by another caller's computation.
         value = yield from self._get_plan(prompt, model, None, namespace, None, params, count_miss=False)
         if value is not None:
             return value
+        return (yield from self._flight_plan(prompt, compute, model, ttl, tags, namespace, params))
+
+    def _flight_plan(
+        self,
+        prompt: Any,
+        compute: Callable[[], Any],
+        model: Any,
+        ttl: Any,
+        tags: Any,
+        namespace: str | None,
+        params: Mapping[str, Any],
+    ) -> Plan[Any]:
+        """Compute a missed entry once across every caller (single flight), and cache it."""
         key = self._request(prompt, model, namespace, params).key
 
         def store(value: Any) -> Plan[bool]:

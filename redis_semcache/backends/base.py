@@ -36,6 +36,7 @@ import numpy as np
 from .._entry import CacheEntry
 from .._enums import CacheStrategy
 from .._errors import InvalidInputError
+from ..quality.labels import LabelCounts
 
 __all__ = [
     "COUNTERS",
@@ -105,6 +106,8 @@ BackendMethod = Literal[
     "release_lock",
     "flight_status",
     "count_flight",
+    "record_label",
+    "label_counts",
 ]
 
 # A veto on a semantic candidate: (normalised query, candidate prompt, similarity) -> keep?
@@ -226,6 +229,13 @@ class CacheBackend(Protocol):
         miss (this caller computes), or ``joined``: an exact hit served by another
         caller's computation, counted in ``exact_hits`` and ``single_flight_joins``."""
 
+    def record_label(self, scope: str, similarity: float, correct: bool) -> None:
+        """Record a hit-quality label (``feedback``) for a candidate of ``scope`` at
+        ``similarity``: shared by every instance of the cache (redis_semcache.quality)."""
+
+    def label_counts(self, scope: str) -> tuple[LabelCounts, LabelCounts]:
+        """(every scope's labels, ``scope``'s labels), binned by similarity."""
+
     def close(self) -> None:
         """Release resources this backend owns."""
 
@@ -253,6 +263,10 @@ class AsyncCacheBackend(Protocol):
     async def arelease_lock(self, key: str, token: str) -> bool: ...
     async def aflight_status(self, key: str, version: str | None) -> tuple[CacheEntry | None, bool]: ...
     async def acount_flight(self, key: str, joined: bool) -> None: ...
+
+    async def arecord_label(self, scope: str, similarity: float, correct: bool) -> None: ...
+
+    async def alabel_counts(self, scope: str) -> tuple[LabelCounts, LabelCounts]: ...
 
     async def aclose(self) -> None:
         """Release resources this backend owns, async clients included."""

@@ -17,6 +17,8 @@ from typing import Any
 
 from .._entry import CacheEntry
 from .._enums import CacheStrategy
+from ..quality.labels import LabelCounts
+from ._label_store import LabelStore
 from ._lazy_heap import LazyHeap
 from ._vector_index import VectorIndex
 from .base import COUNTERS, Match, SemanticQuery, check_max_size, check_sort_by
@@ -49,6 +51,7 @@ class InMemoryCacheBackend:
         self._tick = 0  # orders events that share a clock reading
         self._counters = dict.fromkeys(COUNTERS, 0)
         self._locks: dict[str, tuple[str, float]] = {}  # key -> (token, expires at)
+        self._labels = LabelStore()  # hit-quality labels (redis_semcache.quality)
         self.max_size: int | None = None
         self.eviction_strategy = CacheStrategy.LRU
         self.sliding_ttl = False
@@ -188,6 +191,14 @@ class InMemoryCacheBackend:
     def reset_counters(self) -> None:
         with self._lock:
             self._counters = dict.fromkeys(COUNTERS, 0)
+
+    # -- hit-quality labels (redis_semcache.quality) -----------------------
+
+    def record_label(self, scope: str, similarity: float, correct: bool) -> None:
+        self._labels.record(scope, similarity, correct)
+
+    def label_counts(self, scope: str) -> tuple[LabelCounts, LabelCounts]:
+        return self._labels.counts(scope)
 
     def health(self) -> dict[str, Any]:
         return {

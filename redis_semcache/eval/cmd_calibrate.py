@@ -1,4 +1,5 @@
-"""``semcache calibrate``: the lowest threshold that reaches a target precision on your pairs."""
+"""``semcache calibrate``: the lowest threshold that reaches a target precision on your pairs,
+or (``--max-error``) whose one-sided 95% Clopper-Pearson bound on the error is within a target."""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     from . import _cli
 
     _cli.add_common(parser, thresholds="0.50:0.99:0.005")
-    parser.add_argument("--target-precision", type=float, required=True, help="e.g. 0.9: at most 1 wrong hit in 10")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--target-precision", type=float, help="e.g. 0.9: at most 1 wrong hit in 10")
+    target.add_argument(
+        "--max-error",
+        type=float,
+        help="e.g. 0.05: the lowest threshold whose one-sided 95%% Clopper-Pearson upper bound "
+        "on the share of wrong served hits is at most this",
+    )
     parser.add_argument(
         "--metric",
         choices=("replay", "pairwise"),
@@ -49,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
             pairs,
             vectors,
             target_precision=args.target_precision,
+            max_error=args.max_error,
             thresholds=thresholds,
             metric=args.metric,
             guards=args.guards,
@@ -67,10 +76,17 @@ def run(args: argparse.Namespace) -> int:
         scored = [p for p in result["curve"] if p["precision"] is not None]
         top = max(scored, key=lambda p: p["precision"], default=None)
         reach = "" if top is None else f"; the best is {top['precision']:.3f} at {top['threshold']:.3f}"
-        print(f"No threshold in {args.thresholds} reaches precision {args.target_precision}{reach}.")
+        goal = (
+            f"precision {args.target_precision}"
+            if args.max_error is None
+            else f"an error bound (95% Clopper-Pearson) of {args.max_error}"
+        )
+        print(f"No threshold in {args.thresholds} reaches {goal}{reach}.")
         return 1
     print(f"Recommended semantic_threshold: {best['threshold']:.3f}")
     print(f"  at it: {_describe(best, args.metric)}")
+    if args.max_error is not None:
+        print(f"  error upper bound (one-sided 95% Clopper-Pearson): {best['error_upper_bound']:.4f}")
     default = _library_default()
     here = min(result["curve"], key=lambda p: abs(p["threshold"] - default))
     print(f"  for comparison, at {here['threshold']:.3f} (library default {default}): {_describe(here, args.metric)}")

@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import _cli, chat
+from . import _cli, chat, online
 
 DEFAULT_GUARD_SETS = ("numbers", "negation", "entities", "antonyms", "recommended", "all")
 
@@ -37,11 +37,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-check", action="store_true", help="skip the literal replay")
     parser.add_argument("--out", type=Path, required=True, help="directory for the JSON report and the PNG plot")
     chat.add_arguments(parser)
+    online.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.chat:
         return chat.run(args)
+    if args.online:
+        return online.run(args)
     from .metrics import parse_thresholds
     from .report import format_tables, plot, write_json
     from .run import DerivationMismatch, evaluate

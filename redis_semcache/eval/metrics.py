@@ -268,3 +268,24 @@ def recommend(points: Sequence[Any], target_precision: float) -> Any | None:
             break
         best = point
     return best
+
+
+def served_counts(point: Any) -> tuple[int, int]:
+    """(wrong, served) hits of a ReplayPoint or PairwisePoint."""
+    if isinstance(point, ReplayPoint):
+        return point.wrong, point.right + point.wrong
+    return point.false_positives, point.true_positives + point.false_positives
+
+
+def recommend_bounded(points: Sequence[Any], max_error: float, confidence: float = 0.95) -> Any | None:
+    """The lowest threshold whose one-sided Clopper-Pearson upper bound (at ``confidence``)
+    on the error among served hits is within ``max_error``; None when none is."""
+    from ..quality.bounds import clopper_pearson_upper
+
+    if not 0.0 < max_error < 1.0:
+        raise InvalidInputError(f"max error must be in (0, 1), got {max_error}")
+    for point in sorted(points, key=lambda p: p.threshold):
+        wrong, served = served_counts(point)
+        if served and clopper_pearson_upper(wrong, served, confidence) <= max_error:
+            return point
+    return None

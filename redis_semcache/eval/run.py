@@ -14,6 +14,7 @@ import numpy as np
 
 from ..embeddings import Embedder, embedder_id
 from ..guards import combine, guard_names, resolve_guards
+from ..quality.bounds import clopper_pearson_upper
 from . import metrics
 from .pairs import PairSet
 from .replay import ManagerFactory, ReplayRun, entry_numbers, record_candidates, replay
@@ -218,7 +219,8 @@ def calibrate(
     pairs: PairSet,
     vectors: EvalVectors,
     *,
-    target_precision: float,
+    target_precision: float | None = None,
+    max_error: float | None = None,
     thresholds: Sequence[float],
     metric: str = "replay",
     guards: Any = None,
@@ -228,9 +230,14 @@ def calibrate(
     """Recommend a threshold for ``target_precision`` (see :func:`.metrics.recommend` for the rule).
 
     Returns the recommended point (or None) and the whole curve it was read from.
+    With ``max_error`` instead: the lowest threshold whose one-sided 95% Clopper-Pearson
+    upper bound on the error among served hits is within it (:func:`.metrics.recommend_bounded`).
     """
     if metric not in ("replay", "pairwise"):
         raise ValueError(f"metric must be 'replay' or 'pairwise', got {metric!r}")
+    if (target_precision is None) == (max_error is None):
+        raise ValueError("give exactly one of target_precision and max_error")
+    point_bounds: dict[float, float | None] = {}
     ts = sorted(thresholds)
     points: Sequence[metrics.PairwisePoint] | Sequence[metrics.ReplayPoint]
     if metric == "pairwise":
@@ -240,11 +247,22 @@ def calibrate(
             pairs, vectors.first, vectors.second, threshold=ts[0], manager_factory=manager_factory, progress=progress
         )
         points = replay_points(log.run(pairs.second, guards), ts)
-    best = metrics.recommend(points, target_precision)
+    if max_error is not None:  # a bound, not a point estimate: Clopper-Pearson, one-sided 95%
+        best = metrics.recommend_bounded(points, max_error)
+        for point in points:
+            wrong, served = metrics.served_counts(point)
+            point_bounds[point.threshold] = clopper_pearson_upper(wrong, served) if served else None
+    else:
+        best = metrics.recommend(points, 0.0 if target_precision is None else target_precision)
+    curve = [p.to_dict() for p in points]
+    for row in curve:
+        if max_error is not None:
+            row["error_upper_bound"] = point_bounds[row["threshold"]]
     return {
         "metric": metric,
         "guards": _spec_name(guards),
         "target_precision": target_precision,
-        "recommended": None if best is None else best.to_dict(),
-        "curve": [p.to_dict() for p in points],
+        "max_error": max_error,
+        "recommended": None if best is None else next(r for r in curve if r["threshold"] == best.threshold),
+        "curve": curve,
     }

@@ -33,6 +33,7 @@ from ..chat_contract import ChatContract
 from ..contract import CacheContract
 from ..entries import bulk
 from ..fakes import FakeClock
+from ..quality_contract import QualityContract
 from ..redis_cluster import LocalCluster
 from ..sync_via_async import SyncViaAsync
 
@@ -142,6 +143,10 @@ class TestClusterContract(CacheContract):
 
 
 class TestClusterChatContract(ChatContract):
+    pass
+
+
+class TestClusterQualityContract(QualityContract):
     pass
 
 

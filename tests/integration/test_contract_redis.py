@@ -12,6 +12,7 @@ from redis_semcache.backends.redis import RedisCacheBackend
 
 from ..chat_contract import ChatContract
 from ..contract import CacheContract
+from ..quality_contract import QualityContract
 from ..sync_via_async import SyncViaAsync
 
 
@@ -43,4 +44,8 @@ class TestRedisContract(CacheContract):
 
 
 class TestRedisChatContract(ChatContract):
+    pass
+
+
+class TestRedisQualityContract(QualityContract):
     pass

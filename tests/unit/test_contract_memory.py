@@ -9,6 +9,7 @@ from redis_semcache import InMemoryCacheBackend, LLMCachingManager
 from ..chat_contract import ChatContract
 from ..contract import CacheContract
 from ..fakes import FakeClock
+from ..quality_contract import QualityContract
 from ..sync_via_async import SyncViaAsync
 
 
@@ -39,4 +40,8 @@ class TestInMemoryContract(CacheContract):
 
 
 class TestInMemoryChatContract(ChatContract):
+    pass
+
+
+class TestInMemoryQualityContract(QualityContract):
     pass

@@ -112,6 +112,14 @@ def test_eval_and_calibrate_end_to_end_with_the_real_model(tmp_path, capsys):
     cal = json.loads(cal_json.read_text())
     assert code == 0 and cal["recommended"]["precision"] == 1.0 and cal["recommended"]["right"] == 2
     assert f"Recommended semantic_threshold: {cal['recommended']['threshold']:.3f}" in printed
+    # --max-error: 2 right hits and no wrong one bound the error at 1 - 0.05 ** (1/2) = 0.776 ...
+    code = main(["calibrate", *common, "--max-error", "0.8", "--guards", "numbers", "--json", str(cal_json)])
+    cal = json.loads(cal_json.read_text())
+    assert code == 0 and cal["recommended"]["error_upper_bound"] == pytest.approx(1 - 0.05**0.5)
+    assert "error upper bound (one-sided 95% Clopper-Pearson): 0.7764" in capsys.readouterr().out
+    # ... which no threshold brings within 0.5 on five pairs: not enough evidence
+    assert main(["calibrate", *common, "--max-error", "0.5", "--guards", "numbers"]) == 1
+    assert "reaches an error bound (95% Clopper-Pearson) of 0.5" in capsys.readouterr().out
 
 
 @pytest.mark.model

@@ -137,3 +137,17 @@ def test_replay_counts_always_add_up_and_fall_with_the_threshold(rows, t):
     for p in (low, high):
         assert p.right + p.wrong + p.miss == len(rows)
     assert high.right <= low.right and high.wrong <= low.wrong
+
+
+def test_recommend_bounded_needs_the_upper_bound_within_the_target():
+    from redis_semcache.eval.metrics import recommend_bounded
+
+    # 0.80: 10 wrong of 100 (bound 0.164); 0.85: 3 of 80 (0.095); 0.90: 0 of 50 (0.058); 0.95: 0 of 10
+    points = [_pw(0.80, 90, 10), _pw(0.85, 77, 3), _pw(0.90, 50, 0), _pw(0.95, 10, 0), _pw(0.99, 0, 0)]
+    assert recommend_bounded(points, 0.2).threshold == 0.80
+    assert recommend_bounded(points, 0.1).threshold == 0.85  # observed 0.0375, bound 0.095
+    assert recommend_bounded(points, 0.06).threshold == 0.90
+    assert recommend_bounded(points, 0.05) is None  # no evidence bounds it this low
+    # the observed error alone would pick 0.85 for 0.05 (3 / 80 = 0.0375): the bound refuses it
+    with pytest.raises(InvalidInputError):
+        recommend_bounded(points, 1.0)

@@ -20,6 +20,7 @@ top_entries                        1 (top.lua)
 acquire_lock, release_lock         1 (SET NX PX; release_lock.lua)
 flight_status                      1 (flight_status.lua)
 count_flight                       1 (HINCRBY, or two pipelined)
+record_label, label_counts         1 (pipelined HINCRBY / HGETALL, labels.py)
 =================================  ===========================================
 
 The first operation also checks for the search module, resolves or creates
@@ -41,10 +42,12 @@ from redis.cluster import RedisCluster
 from ..._entry import CacheEntry
 from ..._enums import CacheStrategy
 from ..._errors import ConfigurationError
+from ...quality.labels import LabelCounts
 from ..base import Match, SemanticQuery, check_max_size
 from .client import ConnectionSettings, describe, is_cluster_client, parse_cluster_nodes, secrets_of
 from .cluster import DEFAULT_PARTITIONS, ClusterAsyncDriver, ClusterSyncDriver
 from .errors import translate
+from .labels import read_labels, record_label
 from .layout import KeyLayout, check_name
 from .partition import Partition, Settings
 from .probe import refuse_cluster_node
@@ -309,6 +312,18 @@ class RedisCacheBackend:
 
     async def acount_flight(self, key: str, joined: bool) -> None:
         await self._arun(self.routing.count_flight(key, joined))
+
+    def record_label(self, scope: str, similarity: float, correct: bool) -> None:
+        self._run(record_label(self._layout, scope, similarity, correct))
+
+    async def arecord_label(self, scope: str, similarity: float, correct: bool) -> None:
+        await self._arun(record_label(self._layout, scope, similarity, correct))
+
+    def label_counts(self, scope: str) -> tuple[LabelCounts, LabelCounts]:
+        return self._run(read_labels(self._layout, scope))
+
+    async def alabel_counts(self, scope: str) -> tuple[LabelCounts, LabelCounts]:
+        return await self._arun(read_labels(self._layout, scope))
 
     def size(self) -> int:
         return self._run(self.routing.size())

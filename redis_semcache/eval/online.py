@@ -1,0 +1,296 @@
+"""Online replay: an error-budgeted cache learning from feedback on a stream of queries.
+
+Every first prompt is stored; the second prompts then arrive one by one.  Each
+is looked up with ``cache.lookup`` on a cache with ``error_budget=``, and its
+candidate (served or not) is labelled through ``cache.feedback`` as soon as the
+lookup returns - the situation of an application that learns, a moment later,
+whether the cached answer would have done.
+
+Labels are the *corrected* ones: a candidate is right when it is the query
+itself or in the query's duplicate cluster (duplicate pairs joined
+transitively), since Quora's pair labels mark many true paraphrases as
+non-duplicates only because nobody paired them.  The strict label (the pair's
+own first prompt came back) is reported next to it for the static thresholds.
+
+The reference is the best *static* threshold chosen with hindsight on the same
+stream: for each threshold, what it would have served (the candidate of a
+lookup does not depend on the threshold), and among those whose error is no
+higher than the online run's, the one with the most right hits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .._keys import normalize_prompt
+from ..backends.memory import InMemoryCacheBackend
+from ..manager import LLMCachingManager
+from ..quality import ErrorBudget
+from .pairs import PairSet
+from .replay import _store_entries
+
+__all__ = ["BUDGETS", "OnlineRun", "duplicate_clusters", "hindsight", "online_replay", "static_curve"]
+
+BUDGETS = (0.05, 0.10, 0.20)
+STATIC_THRESHOLDS = tuple(round(0.70 + 0.005 * i, 3) for i in range(61))  # 0.70 .. 1.00
+
+
+def duplicate_clusters(pairs: PairSet) -> dict[str, int]:
+    """Each prompt's cluster: duplicate pairs joined transitively (union-find)."""
+    parent: dict[str, str] = {}
+
+    def root(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b, dup in zip(pairs.first, pairs.second, pairs.duplicate, strict=True):
+        ra, rb = root(normalize_prompt(a)), root(normalize_prompt(b))
+        if dup and ra != rb:
+            parent[ra] = rb
+    ids: dict[str, int] = {}
+    return {text: ids.setdefault(root(text), len(ids)) for text in list(parent)}
+
+
+@dataclass(frozen=True)
+class OnlineRun:
+    """Per query of the stream: the candidate's similarity (NaN: none), whether it was
+    right (corrected and strict labels), and whether the budgeted cache served it."""
+
+    budget: float
+    similarity: np.ndarray
+    right: np.ndarray
+    strict_right: np.ndarray
+    served: np.ndarray
+    thresholds: np.ndarray  # the rule in force at each lookup (NaN: exact only)
+
+    @property
+    def served_error(self) -> float | None:
+        n = int(self.served.sum())
+        return None if n == 0 else float((self.served & ~self.right).sum() / n)
+
+    @property
+    def right_hits(self) -> int:
+        return int((self.served & self.right).sum())
+
+    @property
+    def wrong_hits(self) -> int:
+        return int((self.served & ~self.right).sum())
+
+    def error_over_stream(self) -> np.ndarray:
+        """Cumulative served error after each query (NaN before the first hit)."""
+        served = np.cumsum(self.served)
+        wrong = np.cumsum(self.served & ~self.right)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(served > 0, wrong / served, np.nan)
+
+
+def online_replay(
+    pairs: PairSet,
+    first_vectors: np.ndarray,
+    second_vectors: np.ndarray,
+    budget: float,
+    *,
+    refresh_seconds: float = 5.0,
+    progress: bool = False,
+) -> OnlineRun:
+    """Stream the second prompts through a budgeted in-memory cache, labelling each candidate."""
+    cluster = duplicate_clusters(pairs)
+    texts, own = _entry_texts(pairs)
+    texts = [normalize_prompt(t) for t in texts]
+    cache = LLMCachingManager(
+        InMemoryCacheBackend(max_size=None), enable_semantic=True, embedder=None, default_ttl=None, guards=None,
+        strict=True, error_budget=ErrorBudget(budget, refresh_seconds=refresh_seconds),
+    )  # fmt: skip
+    try:
+        _store_entries(pairs, first_vectors, cache, progress)
+        n = len(pairs)
+        similarity = np.full(n, np.nan)
+        right = np.zeros(n, dtype=bool)
+        strict = np.zeros(n, dtype=bool)
+        served = np.zeros(n, dtype=bool)
+        thresholds = np.full(n, np.nan)
+        for i in _bar(range(n), progress, f"budget {budget}"):
+            query = normalize_prompt(pairs.second[i])
+            found = cache.lookup(query, embedding=second_vectors[i])
+            thresholds[i] = np.nan if found.threshold is None else found.threshold
+            if found.candidate_prompt is None:
+                continue
+            similarity[i] = found.similarity
+            candidate = found.candidate_prompt
+            right[i] = candidate == query or cluster.get(candidate, -1) == cluster.get(query, -2)
+            strict[i] = bool(pairs.duplicate[i]) and candidate == texts[own[i]]
+            served[i] = found.hit
+            cache.feedback(found, bool(right[i]))
+        return OnlineRun(budget, similarity, right, strict, served, thresholds)
+    finally:
+        cache.close()
+
+
+def static_curve(run: OnlineRun, thresholds: Sequence[float] = STATIC_THRESHOLDS) -> list[dict[str, Any]]:
+    """What each static threshold would have served on the same stream (same candidates)."""
+    sim = np.nan_to_num(run.similarity, nan=-2.0)
+    rows = []
+    for t in thresholds:
+        hit = sim >= t - 1e-6
+        served = int(hit.sum())
+        rows.append({
+            "threshold": float(t),
+            "served": served,
+            "right": int((hit & run.right).sum()),
+            "wrong": int((hit & ~run.right).sum()),
+            "error": None if served == 0 else float((hit & ~run.right).sum() / served),
+            "strict_right": int((hit & run.strict_right).sum()),
+            "strict_error": None if served == 0 else float((hit & ~run.strict_right).sum() / served),
+        })  # fmt: skip
+    return rows
+
+
+def hindsight(curve: Sequence[dict[str, Any]], max_error: float) -> dict[str, Any] | None:
+    """The static threshold with the most right hits among those with error <= ``max_error``."""
+    within = [row for row in curve if row["error"] is not None and row["error"] <= max_error + 1e-12]
+    return max(within, key=lambda row: (row["right"], -row["threshold"]), default=None)
+
+
+def summary(run: OnlineRun, curve: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    error = run.served_error
+    oracle = hindsight(curve, error if error is not None else 0.0)
+    at_budget = hindsight(curve, run.budget)
+    final = run.thresholds[-1]
+    return {
+        "budget": run.budget,
+        "served": int(run.served.sum()),
+        "right_hits": run.right_hits,
+        "wrong_hits": run.wrong_hits,
+        "served_error": error,
+        "final_threshold": None if np.isnan(final) else float(final),
+        "first_hit_at": int(np.argmax(run.served)) if run.served.any() else None,
+        "oracle_same_error": oracle,
+        "right_share_of_oracle": None if not oracle or not oracle["right"] else run.right_hits / oracle["right"],
+        "oracle_at_budget": at_budget,
+    }
+
+
+def _entry_texts(pairs: PairSet) -> tuple[list[str], np.ndarray]:
+    from .replay import entry_numbers
+
+    return entry_numbers(pairs)
+
+
+def _bar(items: Any, enabled: bool, desc: str) -> Any:
+    if not enabled:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, unit="query")
+
+
+# -- the command line: semcache eval --online ---------------------------------------
+
+
+def add_arguments(parser: Any) -> None:
+    parser.add_argument(
+        "--online",
+        action="store_true",
+        help="online replay: stream the second prompts through caches with error_budget= for each of --budgets, "
+        "labelling every candidate through feedback (corrected labels), against the best static threshold in hindsight",
+    )
+    parser.add_argument("--budgets", default="0.05,0.10,0.20", help="error budgets for --online (comma list)")
+
+
+def run(args: Any) -> int:
+    from pathlib import Path
+
+    from . import _cli
+    from .report import write_json
+
+    errors: tuple[type[BaseException], ...] = (*_cli.ERRORS, ValueError)
+    try:
+        budgets = tuple(float(b) for b in args.budgets.split(","))
+        pairs, vectors, _ = _cli.load(args)
+        runs = [online_replay(pairs, vectors.first, vectors.second, b, progress=not args.quiet) for b in budgets]
+    except errors as exc:
+        return _cli.fail("eval --online", exc)
+    curve = static_curve(runs[0])
+    report = {
+        "dataset": {"source": pairs.source, "pairs": len(pairs), "duplicates": pairs.positives},
+        "embedder": vectors.embedder,
+        "labels": "corrected (query itself or its duplicate cluster, joined transitively)",
+        "runs": [summary(r, curve) for r in runs],
+        "static": curve,
+        "error_over_stream": {str(r.budget): _thin(r.error_over_stream()) for r in runs},
+        "machine": _cli.machine(),
+    }
+    stem = f"online_{Path(args.pairs).stem}"
+    json_path = write_json(report, args.out / f"{stem}.json")
+    print(format_online(report))
+    print(f"\nwrote {json_path}")
+    try:
+        png = plot_online(runs, args.out / f"{stem}.png", title=f"{Path(args.pairs).stem}, {len(pairs)} queries")
+    except ModuleNotFoundError:
+        print("no plot: matplotlib is not installed (pip install 'redis-semcache[cli]')")
+    else:
+        print(f"wrote {png}")
+    return 0
+
+
+def _thin(values: np.ndarray, points: int = 400) -> list[float | None]:
+    step = max(1, len(values) // points)
+    return [None if np.isnan(v) else round(float(v), 5) for v in values[::step]]
+
+
+def format_online(report: dict[str, Any]) -> str:
+    def pct(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.3f}"
+
+    lines = [
+        "| budget | served | right | wrong | served error | final threshold | hindsight static (same error) "
+        "| right vs hindsight | hindsight static (error <= budget) | right vs it |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["runs"]:
+        o, b = r["oracle_same_error"], r["oracle_at_budget"]
+        same = "none" if o is None else f"{o['threshold']:.3f}: {o['right']} right, error {pct(o['error'])}"
+        at = "none" if b is None else f"{b['threshold']:.3f}: {b['right']} right, error {pct(b['error'])}"
+        share = "n/a" if r["right_share_of_oracle"] is None else f"{r['right_share_of_oracle']:.0%}"
+        final = "exact only" if r["final_threshold"] is None else f"{r['final_threshold']:.3f}"
+        vs_budget = "n/a" if b is None or not b["right"] else f"{r['right_hits'] / b['right']:.0%}"
+        lines.append(
+            f"| {r['budget']:.2f} | {r['served']} | {r['right_hits']} | {r['wrong_hits']} | {pct(r['served_error'])} "
+            f"| {final} | {same} | {share} | {at} | {vs_budget} |"
+        )
+    lines += ["", "| static threshold | served | right | error (corrected) | error (strict) |", "|---|---|---|---|---|"]
+    for row in report["static"]:
+        if round(row["threshold"] * 100, 3) % 2 == 0 and row["threshold"] >= 0.8:
+            lines.append(
+                f"| {row['threshold']:.2f} | {row['served']} | {row['right']} | {pct(row['error'])} "
+                f"| {pct(row['strict_error'])} |"
+            )
+    return "\n".join(lines)
+
+
+def plot_online(runs: Sequence[OnlineRun], path: Any, *, title: str) -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for r, color in zip(runs, ("tab:blue", "tab:orange", "tab:green", "tab:red"), strict=False):
+        ax.plot(r.error_over_stream(), color=color, label=f"budget {r.budget:.2f}: served error so far")
+        ax.axhline(r.budget, color=color, linestyle=":", linewidth=1)
+    ax.set_xlabel("queries streamed")
+    ax.set_ylabel("share of served hits that were wrong")
+    ax.set_ylim(0, max(0.3, max(r.budget for r in runs) * 1.5))
+    ax.set_title(f"Online replay with an error budget ({title})")
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,27 @@
+"""Hit quality you can bound: lookup results, labels, and an error budget.
+
+* :mod:`.result`: ``LookupResult``, what ``cache.lookup`` returns;
+* :mod:`.labels`: labels counted by similarity bin (what backends store);
+* :mod:`.bounds` and :mod:`.rule`: from labels to a threshold whose error is bounded;
+* :mod:`.policy`: ``ErrorBudget``, the per-scope / global rule a cache follows;
+* :mod:`.control` and :mod:`.plans`: how the manager looks up, labels and explores.
+
+docs/quality.md explains the algorithm and what it guarantees.
+"""
+
+from __future__ import annotations
+
+from .bounds import clopper_pearson_upper
+from .labels import LabelCounts
+from .policy import ErrorBudget
+from .result import ForeignResultError, LookupResult
+from .rule import learned_threshold
+
+__all__ = [
+    "ErrorBudget",
+    "ForeignResultError",
+    "LabelCounts",
+    "LookupResult",
+    "clopper_pearson_upper",
+    "learned_threshold",
+]

@@ -1,0 +1,196 @@
+"""The plans behind ``lookup``, ``feedback`` and a labelling ``get_or_compute``.
+
+Written once as generators (see :mod:`redis_semcache._plan`), driven by the
+manager's sync and async drivers.  The semantic query asks the backend for
+candidates down to ``CANDIDATE_FLOOR`` and vets them itself: the best one the
+guards keep is remembered whether or not it clears the threshold, so a miss
+still tells which entry came closest - the evidence an error budget learns from.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+from .._errors import InvalidInputError
+from .._keys import entry_id
+from .._plan import BackendCall, Compute, Embed, Plan
+from .._vectors import SIMILARITY_EPSILON
+from .judge import Case, JudgedCache
+from .result import ForeignResultError, LookupResult
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .._stats import LatencyWindow
+    from ..engine import SemanticCacheEngine
+    from ..request import ScopedRequest
+    from .control import QualityControl
+
+
+class CacheOperations(Protocol):
+    """What these plans use of :class:`redis_semcache.operations.CacheOperations`
+    (the manager's core), named here so that module and this one do not import
+    each other."""
+
+    quality: QualityControl
+    engine: SemanticCacheEngine
+    enable_semantic: bool
+    _latency: LatencyWindow
+
+    def _request(self, prompt: Any, model: Any, namespace: str | None, params: Mapping[str, Any]) -> ScopedRequest: ...
+
+    def _lookup_version(self, version: str | None) -> str | None: ...
+
+    def _dimension(self) -> int | None: ...
+
+    def _set_plan(
+        self, prompt: Any, response: Any, model: Any, ttl: Any, embedding: Any, tags: Any, version: Any,
+        namespace: str | None, params: Mapping[str, Any],
+    ) -> Plan[bool]: ...  # fmt: skip
+
+    def _flight_plan(
+        self, prompt: Any, compute: Callable[[], Any], model: Any, ttl: Any, tags: Any, namespace: str | None,
+        params: Mapping[str, Any],
+    ) -> Plan[Any]: ...  # fmt: skip
+
+__all__ = ["CANDIDATE_FLOOR", "feedback_plan", "get_or_compute_plan", "lookup_plan"]
+
+# Candidates less similar than this are not worth remembering: no rule serves them.
+CANDIDATE_FLOOR = 0.5
+
+_UNAVAILABLE: Any = object()
+
+
+def threshold_plan(cache: CacheOperations, scope: str) -> Plan[float | None]:
+    """The similarity a candidate in ``scope`` needs now (None: exact only)."""
+    budget = cache.quality.budget
+    if budget is None:
+        return cache.engine.threshold
+    if budget.stale(scope):
+        counts = yield BackendCall("label_counts", (scope,), fallback=None)
+        if counts is not None:
+            budget.update(scope, *counts)
+    return budget.threshold_for(scope)
+
+
+def lookup_plan(
+    cache: CacheOperations,
+    request: Any,
+    model: Any,
+    embedding: Any,
+    namespace: str | None,
+    version: str | None,
+    params: Mapping[str, Any],
+    count_miss: bool = True,
+) -> Plan[LookupResult]:
+    started = time.perf_counter()
+    req = cache._request(request, model, namespace, params)
+    version = cache._lookup_version(version)
+    engine = cache.engine
+    semantic = cache.enable_semantic and (embedding is not None or engine.can_embed)
+    vector = None if embedding is None else engine.vector(req.prompt, embedding, cache._dimension())
+    try:
+        threshold = (yield from threshold_plan(cache, req.scope)) if semantic else None
+        miss = LookupResult(False, None, None, None, None, None, threshold, req.scope, cache.quality.origin)
+        final = count_miss and not semantic
+        entry = yield BackendCall(
+            "lookup_exact", (req.key,), {"version": version, "final": final}, fallback=_UNAVAILABLE
+        )
+        if entry is _UNAVAILABLE:  # the backend just failed: don't pay a second timeout on it
+            return miss
+        if entry is not None:
+            return replace(miss, hit=True, kind="exact", response=entry.response, similarity=1.0,
+                           candidate_prompt=entry.prompt, candidate_key=entry.key)  # fmt: skip
+        if not semantic:
+            return miss
+        if vector is None:
+            vector = (yield Embed((req.prompt,), cache._dimension()))[0]
+        if vector is None:  # too long to embed whole: exact match only
+            yield BackendCall("count_skipped_long", (req.key, count_miss))
+            return miss
+        best: list[tuple[str, float]] = []
+        guards = engine.query(req.prompt, vector, model=req.model, scope=req.scope, version=version).accept
+
+        def serve(query: str, prompt: str, similarity: float) -> bool:
+            if best or (guards is not None and not guards(query, prompt, similarity)):
+                return False
+            best.append((prompt, similarity))
+            return threshold is not None and similarity >= threshold - SIMILARITY_EPSILON
+
+        query = engine.query(req.prompt, vector, model=req.model, scope=req.scope, version=version)
+        query = replace(query, min_similarity=CANDIDATE_FLOOR, accept=serve, count_miss=count_miss)
+        match = yield BackendCall("lookup_semantic", (query,))
+        if match is not None:
+            return replace(miss, hit=True, kind="semantic", response=match.entry.response,
+                           similarity=match.similarity, candidate_prompt=match.entry.prompt,
+                           candidate_key=match.entry.key)  # fmt: skip
+        if not best:
+            return miss
+        prompt, similarity = best[0]
+        found = replace(miss, similarity=similarity, candidate_prompt=prompt, candidate_key=entry_id(req.scope, prompt))
+        judge = cache.quality.judge
+        if judge is not None and judge.in_band(found):  # queued, never waited for (the cache is the manager)
+            case = Case(found, req.prompt, request, req.model, req.namespace, params, version)
+            judge.offer(cast(JudgedCache, cache), case)
+        return found
+    finally:
+        cache._latency.add(time.perf_counter() - started)
+
+
+def feedback_plan(cache: CacheOperations, result: Any, correct: Any) -> Plan[bool]:
+    """Record whether ``result``'s candidate was a right answer.  True when a label was
+    recorded; False for a result without a candidate, or when the backend could not take
+    it (strict=False).  An exact hit is a label at similarity 1.0: the budget bounds the
+    error among *all* served hits, exact ones included."""
+    if not isinstance(result, LookupResult):
+        raise InvalidInputError(f"feedback needs the LookupResult of a lookup, not {type(result).__name__}")
+    if not isinstance(correct, bool):
+        raise InvalidInputError(f"correct must be a bool, not {type(correct).__name__}")
+    if result.origin != cache.quality.origin:
+        raise ForeignResultError("this result came from another cache: give feedback to the cache that looked it up")
+    if result.similarity is None:
+        return False
+    recorded: bool = yield BackendCall(
+        "record_label", (result.scope, result.similarity, correct), fallback=False, on_success=True
+    )
+    if recorded and cache.quality.budget is not None:
+        cache.quality.budget.add(result.scope, result.similarity, correct)
+    return recorded
+
+
+def get_or_compute_plan(
+    cache: CacheOperations,
+    request: Any,
+    compute: Any,
+    model: Any,
+    ttl: Any,
+    tags: Any,
+    namespace: str | None,
+    params: Mapping[str, Any],
+) -> Plan[Any]:
+    """``get_or_compute`` that sometimes computes anyway to label the candidate with
+    ``equivalent(cached, computed)``: a semantic hit (then the fresh value is returned
+    and stored for the exact prompt), or the best candidate of a miss."""
+    explorer = cache.quality.explorer
+    result = yield from lookup_plan(cache, request, model, None, namespace, None, params, count_miss=False)
+    if result.kind == "exact":  # right by construction: a free label, at the same rate as the others
+        if explorer.should():
+            yield from feedback_plan(cache, result, True)
+        return result.response
+    if result.hit:
+        if not explorer.should():
+            return result.response
+        value = yield Compute(compute)
+        yield from feedback_plan(cache, result, explorer.same(result.response, value))
+        yield from cache._set_plan(request, value, model, ttl, None, tags, None, namespace, params)
+        return value
+    value = yield from cache._flight_plan(request, compute, model, ttl, tags, namespace, params)
+    if result.candidate_key is not None and explorer.should():
+        version = cache._lookup_version(None)
+        entry, _ = yield BackendCall("flight_status", (result.candidate_key, version), fallback=(None, False))
+        if entry is not None:  # deleted meanwhile: nothing to compare with, so no label
+            yield from feedback_plan(cache, result, explorer.same(entry.response, value))
+    return value

@@ -1,0 +1,148 @@
+"""The error-budget rule on synthetic labels: what it serves stays within the budget."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from redis_semcache import ConfigurationError, InvalidInputError, from_env
+from redis_semcache.quality import ErrorBudget, LabelCounts, clopper_pearson_upper, learned_threshold
+from redis_semcache.quality.labels import BINS, bin_of, field_of, parse_fields
+from tests.fakes import FakeClock
+
+labels = st.lists(st.tuples(st.floats(0.5, 1.0), st.booleans()), max_size=400)
+
+
+def test_clopper_pearson_matches_the_closed_forms():
+    # k = 0: the bound solves (1 - p)^n = 1 - confidence
+    for n in (1, 10, 59, 300):
+        assert clopper_pearson_upper(0, n) == pytest.approx(1 - 0.05 ** (1 / n))
+    # k = n - 1: P(X <= n-1) = 1 - p^n = 0.05, so p = 0.95^(1/n)
+    assert clopper_pearson_upper(4, 5) == pytest.approx(0.95 ** (1 / 5))
+    assert clopper_pearson_upper(3, 3) == 1.0
+    with pytest.raises(ValueError):
+        clopper_pearson_upper(4, 3)
+
+
+def _bisect_upper(k: int, n: int, confidence: float = 0.95) -> float:
+    """The upper bound by its definition: the p with P(X <= k | n, p) = 1 - confidence."""
+
+    def cdf(p: float) -> float:
+        return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k + 1))
+
+    lo, hi = 0.0, 1.0
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if cdf(mid) > 1 - confidence else (lo, mid)
+    return lo
+
+
+@pytest.mark.parametrize(("k", "n"), [(0, 7), (1, 20), (5, 40), (17, 200), (60, 61)])
+def test_clopper_pearson_is_the_binomial_tail_bound(k, n):
+    assert clopper_pearson_upper(k, n) == pytest.approx(_bisect_upper(k, n), abs=1e-9)
+
+
+@given(labels, st.sampled_from([0.05, 0.1, 0.2]))
+@settings(max_examples=200, deadline=None)
+def test_the_rule_serves_only_where_the_labels_bound_the_error(pairs, budget):
+    counts = LabelCounts.of(pairs)
+    rule = learned_threshold(counts, budget)
+    if rule is None:
+        return
+    served = [correct for similarity, correct in pairs if bin_of(similarity) >= bin_of(rule)]
+    wrong = served.count(False)
+    assert served, "a rule is learned only from labels"
+    assert wrong / len(served) <= budget  # the bound is above the observed rate
+    assert clopper_pearson_upper(wrong, len(served)) <= budget + 1e-12
+    # and it is the lowest labelled edge that passes
+    lower = [s for s, _ in pairs if bin_of(s) < bin_of(rule)]
+    for s in lower:
+        below = [c for t, c in pairs if bin_of(t) >= bin_of(s)]
+        assert clopper_pearson_upper(below.count(False), len(below)) > budget
+
+
+@given(labels)
+@settings(max_examples=100, deadline=None)
+def test_labels_round_trip_through_hash_fields(pairs):
+    fields: dict[str, int] = {}
+    for similarity, correct in pairs:
+        name = field_of(similarity, correct)
+        fields[name] = fields.get(name, 0) + 1
+    again = parse_fields(fields)
+    expected = LabelCounts.of(pairs)
+    assert np.array_equal(again.right, expected.right) and np.array_equal(again.wrong, expected.wrong)
+
+
+def _wrong_rate(similarity: np.ndarray) -> np.ndarray:
+    """A synthetic truth: wrong answers fall off linearly from 60% at 0.8 to 0% at 1.0."""
+    return np.clip((1.0 - similarity) * 3.0, 0.0, 1.0)
+
+
+@pytest.mark.parametrize("budget", [0.05, 0.1, 0.2])
+def test_served_error_exceeds_the_budget_in_at_most_the_confidence_gap(budget):
+    """Monte Carlo over many label sets: the true error of what the learned rule serves
+    is within the budget in >= 95% of runs (the rule's confidence), up to sampling slack."""
+    rng = np.random.default_rng(17)
+    grid = np.linspace(0.8, 1.0, 4001)
+    truth = _wrong_rate(grid)
+    runs, over, learned = 300, 0, 0
+    for _ in range(runs):
+        sims = rng.uniform(0.8, 1.0, 2000)
+        correct = rng.random(2000) >= _wrong_rate(sims)
+        rule = learned_threshold(LabelCounts.of(zip(sims, correct, strict=True)), budget)
+        if rule is None:
+            continue
+        learned += 1
+        true_error = truth[grid >= rule].mean()  # queries are uniform in similarity here too
+        over += true_error > budget
+    assert learned > runs * 0.6  # it does learn a rule from 2,000 labels
+    assert over <= runs * 0.05 + 3 * math.sqrt(runs * 0.05 * 0.95)
+
+
+def test_served_error_needs_the_bound_not_the_observed_rate():
+    """Planting the naive rule (lowest t whose *observed* error is within budget) fails the same
+    Monte Carlo: guards the test above against a rule that is merely optimistic."""
+    rng = np.random.default_rng(17)
+    grid = np.linspace(0.8, 1.0, 4001)
+    truth = _wrong_rate(grid)
+    over = 0
+    for _ in range(300):
+        sims = rng.uniform(0.8, 1.0, 2000)
+        counts = LabelCounts.of(zip(sims, rng.random(2000) >= _wrong_rate(sims), strict=True))
+        n, k = counts.at_or_above()
+        ok = np.flatnonzero((n > 0) & (k <= 0.1 * n) & ((counts.right + counts.wrong) > 0))
+        over += truth[grid >= ok[0] / BINS].mean() > 0.1
+    assert over > 300 * 0.2
+
+
+def test_policy_starts_exact_only_then_follows_scope_or_global_labels():
+    clock = FakeClock()
+    policy = ErrorBudget(0.2, min_scope_labels=10, refresh_seconds=5, clock=clock)
+    assert policy.stale("s") and policy.threshold_for("s") is None
+    policy.update("s", LabelCounts.of([(0.9, True)] * 40), LabelCounts.empty())
+    assert not policy.stale("s") and policy.threshold_for("s") == pytest.approx(0.9)  # global rule
+    policy.add("s", 0.95, False)
+    assert policy.threshold_for("s") == pytest.approx(0.9)  # 1 wrong of 41 still passes at 0.2
+    for _ in range(10):
+        policy.add("s", 0.95, False)
+    assert policy.threshold_for("s") is None  # now its own 11 labels, all wrong
+    clock.advance(5)
+    assert policy.stale("s")
+
+
+@pytest.mark.parametrize("bad", [{"min_scope_labels": 0}, {"confidence": 1.0}, {"confidence": 0}])
+def test_policy_settings_are_checked(bad):
+    with pytest.raises(InvalidInputError):
+        ErrorBudget(0.1, **bad)
+
+
+def test_from_env_reads_cache_error_budget():
+    cache = from_env({"CACHE_ERROR_BUDGET": "0.05", "ENABLE_SEMANTIC_CACHE": "true"}, embedder=None)
+    assert cache.quality.budget is not None and cache.quality.budget.budget == 0.05
+    for value in ("0", "1", "-0.1", "lots"):
+        with pytest.raises(ConfigurationError, match="CACHE_ERROR_BUDGET"):
+            from_env({"CACHE_ERROR_BUDGET": value, "ENABLE_SEMANTIC_CACHE": "true"}, embedder=None)
