@@ -32,10 +32,9 @@ from .embeddings import Embedder
 from .engine import DEFAULT_EMBEDDER, DEFAULT_THRESHOLD, SemanticCacheEngine, Verifier
 from .failure_policy import FailurePolicy
 from .operations import CacheOperations
-from .quality import plans as quality_plans
+from .quality.api import HitQualityAPI
 from .quality.control import QualityControl
 from .quality.policy import ErrorBudget
-from .quality.result import LookupResult
 from .request import RequestText, build_request, request_of
 from .singleflight import FlightPolicy
 
@@ -49,7 +48,7 @@ _UNAVAILABLE: Any = object()  # fallback marking a lookup the backend could not 
 _NO_RESPONSE: Any = object()  # set() called without a response
 
 
-class LLMCachingManager(CacheOperations):
+class LLMCachingManager(HitQualityAPI, CacheOperations):
     """Cache LLM responses by exact and semantic prompt match.
 
     ``backend`` defaults to a new :class:`InMemoryCacheBackend`.  ``max_cache_size``
@@ -298,50 +297,6 @@ class LLMCachingManager(CacheOperations):
 
     async def awarm(self, pairs: Iterable[tuple[str, Any]], *, progress: bool = True, **kwargs: Any) -> int:
         return await self.aset_many(pairs, progress=progress, **kwargs)
-
-    # -- hit quality (redis_semcache.quality) ---------------------------------
-
-    def lookup(
-        self,
-        prompt: str | None = None,
-        model: str = "default",
-        embedding: Any = None,
-        *,
-        messages: Sequence[Mapping[str, Any]] | None = None,
-        embed_text: str | None = None,
-        namespace: str | None = None,
-        version: str | None = None,
-        **kwargs: Any,
-    ) -> LookupResult:
-        """Like ``get``, but a :class:`LookupResult`: what was served, and the best
-        candidate and threshold also when nothing was (for ``feedback``)."""
-        req = build_request(prompt, messages=messages, embed_text=embed_text)
-        return self._run(quality_plans.lookup_plan(self, req, model, embedding, namespace, version, kwargs))
-
-    async def alookup(
-        self,
-        prompt: str | None = None,
-        model: str = "default",
-        embedding: Any = None,
-        *,
-        messages: Sequence[Mapping[str, Any]] | None = None,
-        embed_text: str | None = None,
-        namespace: str | None = None,
-        version: str | None = None,
-        **kwargs: Any,
-    ) -> LookupResult:
-        """Async :meth:`lookup`."""
-        req = build_request(prompt, messages=messages, embed_text=embed_text)
-        return await self._arun(quality_plans.lookup_plan(self, req, model, embedding, namespace, version, kwargs))
-
-    def feedback(self, result: LookupResult, correct: bool) -> bool:
-        """Label ``result``'s candidate right or wrong (shared by every instance of a
-        Redis cache).  True when a label was recorded; see docs/quality.md."""
-        return self._run(quality_plans.feedback_plan(self, result, correct))
-
-    async def afeedback(self, result: LookupResult, correct: bool) -> bool:
-        """Async :meth:`feedback`."""
-        return await self._arun(quality_plans.feedback_plan(self, result, correct))
 
     # -- stampede protection -------------------------------------------------
 
