@@ -6,6 +6,7 @@ import argparse
 import os
 import platform
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,17 @@ def load(args: argparse.Namespace) -> tuple[Any, Any, Any]:
 
 def machine() -> dict[str, Any]:
     return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+
+
+def plot_if_possible(draw: Callable[[], Path]) -> None:
+    """Draw a plot and say where it went; without matplotlib (the ``cli`` extra) say so
+    in one line: the results are written before this, so they are never lost to it."""
+    try:
+        path = draw()
+    except ModuleNotFoundError:
+        print("no plot: matplotlib is not installed (pip install 'redis-semcache[cli]')")
+    else:
+        print(f"wrote {path}")
 
 
 def fail(command: str, exc: BaseException) -> int:

@@ -73,10 +73,5 @@ def run(args: argparse.Namespace) -> int:
     json_path = write_json(report, args.out / f"quality_{stem}.json")
     print(format_tables(report))
     print(f"\nwrote {json_path}")
-    try:
-        png_path = plot(report, args.out / f"quality_{stem}.png", title=f"{stem}: {report['embedder']}")
-    except ModuleNotFoundError:
-        print("no plot: matplotlib is not installed (pip install 'redis-semcache[cli]')")
-    else:
-        print(f"wrote {png_path}")
+    _cli.plot_if_possible(lambda: plot(report, args.out / f"quality_{stem}.png", title=f"{stem}: {report['embedder']}"))
     return 0

@@ -231,12 +231,8 @@ def run(args: Any) -> int:
     json_path = write_json(report, args.out / f"{stem}.json")
     print(format_online(report))
     print(f"\nwrote {json_path}")
-    try:
-        png = plot_online(runs, args.out / f"{stem}.png", title=f"{Path(args.pairs).stem}, {len(pairs)} queries")
-    except ModuleNotFoundError:
-        print("no plot: matplotlib is not installed (pip install 'redis-semcache[cli]')")
-    else:
-        print(f"wrote {png}")
+    title = f"{Path(args.pairs).stem}, {len(pairs)} queries"
+    _cli.plot_if_possible(lambda: plot_online(runs, args.out / f"{stem}.png", title=title))
     return 0
 
 
