@@ -37,7 +37,7 @@ _COUNTERS = (
     ("semcache_evictions", "Entries evicted to respect max_size.", "evictions"),
     ("semcache_invalidations", "Entries deleted by invalidate().", "invalidations"),
     ("semcache_single_flight_joins", "Exact hits served by another caller's computation.", "single_flight_joins"),
-    # Reported only by versions that count it (chat and long-prompt support).
+    # Exact-only lookups of texts longer than the embedder's window.
     (
         "semcache_semantic_skipped_long",
         "Lookups kept exact-only: the prompt exceeds the embedder.",
