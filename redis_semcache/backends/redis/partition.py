@@ -204,11 +204,14 @@ class Partition(Invalidation, Health):
         a full server refusing it (out of memory) must not fail the read."""
         stats = self._layout.stats(self._number)
         replies = yield Pipeline(tuple(Command(("HINCRBY", stats, c, 1)) for c in counters))
+        refused = False
         for reply in replies:
             if isinstance(reply, OutOfMemoryError):
-                self.unbooked_hits += 1  # the same gauge of trouble as a hit served without bookkeeping
+                refused = True
             elif isinstance(reply, BackendError):
                 raise reply
+        if refused and "exact_hits" in counters:  # as in the Lua scripts: a hit served unbooked counts once
+            self.unbooked_hits += 1
 
     # -- writes --------------------------------------------------------
 
