@@ -16,6 +16,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from ._errors import InvalidInputError
@@ -69,6 +70,17 @@ def scope_id(
     ``context`` is the canonical rest of a chat request or of a prompt around
     its ``embed_text`` (see :mod:`redis_semcache.request`).
     """
+    if not params and context is None and type(model) is str and type(namespace) is str:
+        return _plain_scope_id(model, namespace)  # the common case, on every lookup: hashed once
+    return _scope_id(model, namespace, params, context)
+
+
+@lru_cache(maxsize=1024)
+def _plain_scope_id(model: str, namespace: str) -> str:
+    return _scope_id(model, namespace, None, None)
+
+
+def _scope_id(model: str, namespace: str, params: Mapping[str, Any] | None, context: str | None) -> str:
     check_label(model, "model", allow_empty=True)  # the manager rejects an empty model
     check_label(namespace, "namespace", allow_empty=True)
     canonical = {k: canonical_param(v, k) for k, v in sorted((params or {}).items())}

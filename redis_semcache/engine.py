@@ -100,6 +100,15 @@ class SemanticCacheEngine:
             return None
         return as_unit_vector(self.embeddings.embed_one(normalized_prompt), dim)
 
+    def known_vector(self, normalized_prompt: str, embedding: Any = None, dim: int | None = None) -> np.ndarray | None:
+        """The caller's vector, else the embedding cache's, else None: never runs the embedder."""
+        if embedding is not None:
+            return as_unit_vector(embedding, dim)
+        if self.embeddings is None:
+            return None
+        cached = self.embeddings.cached(normalized_prompt)
+        return None if cached is None else as_unit_vector(cached, dim)
+
     def vectors(
         self, normalized_prompts: Sequence[str], dim: int | None = None, *, progress: bool = False
     ) -> np.ndarray | None:
@@ -128,7 +137,9 @@ class SemanticCacheEngine:
         rows = iter(() if matrix is None else matrix)
         return [next(rows) if ok else None for ok in fits]
 
-    def query(self, prompt: str, vector: np.ndarray, *, model: str, scope: str, version: str | None) -> SemanticQuery:
+    def query(
+        self, prompt: str, vector: np.ndarray, *, model: str, scope: str, version: str | None, count_miss: bool = True
+    ) -> SemanticQuery:
         return SemanticQuery(
             vector=vector,
             prompt=prompt,
@@ -138,6 +149,7 @@ class SemanticCacheEngine:
             version=version,
             k=self.candidates,
             accept=combine(self.guards, self.verifier),
+            count_miss=count_miss,
         )
 
 

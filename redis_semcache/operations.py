@@ -72,8 +72,15 @@ class CacheOperations:
         req = self._request(prompt, model, namespace, params)
         version = self._lookup_version(version)
         semantic = self.enable_semantic and (embedding is not None or self.engine.can_embed)
-        vector = None if embedding is None else self.engine.vector(req.prompt, embedding, self._dimension())
+        # Known before any I/O (the caller's, or the embedding cache's): one round trip does both checks.
+        vector = self.engine.known_vector(req.prompt, embedding, self._dimension()) if semantic else None
         try:
+            if vector is not None:
+                query = self.engine.query(
+                    req.prompt, vector, model=req.model, scope=req.scope, version=version, count_miss=count_miss
+                )
+                match = yield BackendCall("lookup", (req.key, query))
+                return None if match is None else match.entry.response
             final = count_miss and not semantic
             entry = yield BackendCall(
                 "lookup_exact", (req.key,), {"version": version, "final": final}, fallback=_UNAVAILABLE
@@ -84,13 +91,14 @@ class CacheOperations:
                 return entry.response
             if not semantic:
                 return None
-            if vector is None:
-                vector = (yield Embed((req.prompt,), self._dimension()))[0]
+            vector = (yield Embed((req.prompt,), self._dimension()))[0]
             if vector is None:  # too long to embed whole: exact match only
                 yield BackendCall("count_skipped_long", (req.key, count_miss))
                 return None
-            query = self.engine.query(req.prompt, vector, model=req.model, scope=req.scope, version=version)
-            match = yield BackendCall("lookup_semantic", (replace(query, count_miss=count_miss),))
+            query = self.engine.query(
+                req.prompt, vector, model=req.model, scope=req.scope, version=version, count_miss=count_miss
+            )
+            match = yield BackendCall("lookup_semantic", (query,))
             return None if match is None else match.entry.response
         finally:
             self._latency.add(time.perf_counter() - started)

@@ -21,6 +21,15 @@ from .sync_via_async import SyncViaAsync
 DIM = 32
 
 
+# What a Redis ``make_cache`` fixture passes to the backend for this contract
+# (read from the test class): FLOAT32 vectors.  The contract builds vectors at
+# exact similarities (0.9 is a label bin's edge) and checks the bookkeeping built
+# on them; FLOAT16 rounding (the default, up to ~4e-4 at 32-d, see
+# ``_vectors.distance_slack``) would move them across bins.
+# tests/integration/test_float16.py checks FLOAT16 itself.
+EXACT_SIMILARITIES = {"vector_dtype": "FLOAT32"}
+
+
 def label_counts(cache, scope):
     """(all labels, the scope's labels) as the backend stores them."""
     backend = cache.backend

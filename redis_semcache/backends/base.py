@@ -9,6 +9,7 @@ round trip as the operation they count (and are shared by every process):
 
 * ``lookup_exact`` counts an exact hit, or a miss when ``final`` is true;
 * ``lookup_semantic`` counts a semantic hit or a miss;
+* ``lookup`` (both, for a request whose vector is known) counts one of the three;
 * ``count_flight`` counts what ``get_or_compute`` waited for (see ``count_flight``);
 * ``count_skipped_long`` counts a miss whose text was too long to embed;
 * ``store`` counts a set, plus any evictions it causes;
@@ -89,6 +90,7 @@ STORE_MANY_BATCH = 200
 BackendMethod = Literal[
     "lookup_exact",
     "lookup_semantic",
+    "lookup",
     "count_skipped_long",
     "store",
     "store_many",
@@ -170,6 +172,11 @@ class CacheBackend(Protocol):
     def lookup_semantic(self, query: SemanticQuery) -> Match | None:
         """Return the best match for ``query`` and record the hit, or count a miss."""
 
+    def lookup(self, key: str, query: SemanticQuery) -> Match | None:
+        """``lookup_exact(key, version=query.version, final=False)``, then, on a miss,
+        ``lookup_semantic(query)``, as one operation (one round trip on Redis).
+        An exact hit comes back as a Match of similarity 1.0."""
+
     def count_skipped_long(self, key: str, count_miss: bool = True) -> None:
         """Count a ``semantic_skipped_long`` (and a miss, when ``count_miss``) for a
         lookup of ``key`` that was exact-only because its text exceeds the embedder's
@@ -246,6 +253,7 @@ class AsyncCacheBackend(Protocol):
 
     async def alookup_exact(self, key: str, *, version: str | None, final: bool) -> CacheEntry | None: ...
     async def alookup_semantic(self, query: SemanticQuery) -> Match | None: ...
+    async def alookup(self, key: str, query: SemanticQuery) -> Match | None: ...
     async def acount_skipped_long(self, key: str, count_miss: bool = True) -> None: ...
     async def astore(self, entry: CacheEntry, ttl: float | None) -> None: ...
     async def astore_many(self, items: Sequence[tuple[CacheEntry, float | None]]) -> int: ...

@@ -111,6 +111,11 @@ class InMemoryCacheBackend:
                 self._counters["misses"] += 1
             return None
 
+    def lookup(self, key: str, query: SemanticQuery) -> Match | None:
+        with self._lock:  # reentrant: one lookup, not two that another thread could split
+            entry = self.lookup_exact(key, version=query.version, final=False)
+            return Match(entry, 1.0) if entry is not None else self.lookup_semantic(query)
+
     def count_skipped_long(self, key: str, count_miss: bool = True) -> None:
         with self._lock:
             self._counters["misses"] += int(count_miss)

@@ -69,6 +69,10 @@ class EmbeddingService:
             return np.empty((0, self.dimension or 0), dtype=np.float32)
         return np.stack([found[t] for t in texts])
 
+    def cached(self, text: str) -> np.ndarray | None:
+        """The cached embedding of ``text``, or None (never embeds)."""
+        return self._cached([text]).get(text)
+
     def fits(self, texts: Sequence[str]) -> list[bool]:
         """Whether each text fits the embedder's window (``max_tokens``/``count_tokens``).
 

@@ -50,6 +50,7 @@ class JudgedCache(Protocol):
 
     def _run(self, plan: Plan[T]) -> T: ...
 
+
 __all__ = ["Case", "GreyZoneJudge", "Judge"]
 
 log = logging.getLogger("redis_semcache")

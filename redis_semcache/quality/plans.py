@@ -56,6 +56,7 @@ class CacheOperations(Protocol):
         params: Mapping[str, Any],
     ) -> Plan[Any]: ...  # fmt: skip
 
+
 __all__ = ["CANDIDATE_FLOOR", "feedback_plan", "get_or_compute_plan", "lookup_plan"]
 
 # Candidates less similar than this are not worth remembering: no rule serves them.

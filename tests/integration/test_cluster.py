@@ -33,7 +33,7 @@ from ..chat_contract import ChatContract
 from ..contract import CacheContract
 from ..entries import bulk
 from ..fakes import FakeClock
-from ..quality_contract import QualityContract
+from ..quality_contract import EXACT_SIMILARITIES, QualityContract
 from ..redis_cluster import LocalCluster
 from ..sync_via_async import SyncViaAsync
 
@@ -125,6 +125,7 @@ def make_cache(request, cluster, clock, names):
         backend = RedisCacheBackend(
             **connection, partitions=partitions, name=names[-1],
             max_size=max_size, eviction_strategy=eviction_strategy, clock=clock,
+            **getattr(request.cls, "backend_options", {}),
         )  # fmt: skip
         manager = LLMCachingManager(backend, embedder=embedder, strict=True, **kwargs)
         if api == "sync":
@@ -147,7 +148,7 @@ class TestClusterChatContract(ChatContract):
 
 
 class TestClusterQualityContract(QualityContract):
-    pass
+    backend_options = EXACT_SIMILARITIES
 
 
 def test_partitions_spread_over_every_primary(cluster, cluster_client, names):
@@ -403,7 +404,7 @@ def test_a_stale_slot_map_still_reaches_each_partitions_owner(cluster_client, na
     assert cache.set("q2", "b", model="m", embedding=-v, tags=["t"])
     mislead()
     assert cache.invalidate(tags=["t"]) == 2
-    index = f"semcache:{{{name}:{part}}}:idx:s1:d4:flat"
+    index = f"semcache:{{{name}:{part}}}:idx:s1:d4:flat:f16"
     lists = {n.name: [i.decode() for i in cluster_client.execute_command("FT._LIST", target_nodes=n)]
              for n in cluster_client.get_primaries()}  # fmt: skip
     assert [node for node, indexes in lists.items() if index in indexes] == [owner.name]
@@ -446,7 +447,7 @@ def test_round_trips_on_a_cluster(cluster_client, names, cluster_round_trips):
     assert cache.get("q", model="m1") == "A"
     assert cluster_round_trips() == 1, "exact hit"
     assert cache.get("paraphrase", model="m1", embedding=v) == "A"
-    assert cluster_round_trips() == 2, "semantic hit: exact miss + KNN on the scope's node"
+    assert cluster_round_trips() == 1, "semantic hit, vector known: exact check and search on the scope's node"
     assert backend.size() == 7
     assert cluster_round_trips() == 4, "size: one report per partition"
     assert cache.invalidate(tags=["t"]) == 1
@@ -463,8 +464,8 @@ _SINGLE_NODE_VALUES = {
     "cluster_mode": True, "host": "127.0.0.1", "username": "default", "password": None, "db": 0,
     "ssl": False, "ssl_ca_certs": None, "ssl_certfile": None, "ssl_keyfile": None, "name": "every-keyword",
     "max_size": 50, "eviction_strategy": "lfu", "sliding_ttl": True, "index_algorithm": "HNSW", "hnsw_m": 8,
-    "hnsw_ef_construction": 100, "hnsw_ef_runtime": 20, "dimension": 4, "socket_timeout": 2.0,
-    "socket_connect_timeout": 2.0, "clock": time.time, "partitions": 4,
+    "hnsw_ef_construction": 100, "hnsw_ef_runtime": 20, "vector_dtype": "FLOAT32", "dimension": 4,
+    "socket_timeout": 2.0, "socket_connect_timeout": 2.0, "clock": time.time, "partitions": 4,
 }  # fmt: skip
 # Keywords whose only value in a cluster is the default.
 _REJECTED_IN_CLUSTER = {"db": 3}

@@ -12,7 +12,7 @@ from redis_semcache.backends.redis import RedisCacheBackend
 
 from ..chat_contract import ChatContract
 from ..contract import CacheContract
-from ..quality_contract import QualityContract
+from ..quality_contract import EXACT_SIMILARITIES, QualityContract
 from ..sync_via_async import SyncViaAsync
 
 
@@ -24,8 +24,9 @@ def make_cache(request, redis_url, clock, cache_names):
         given = redis.asyncio.Redis.from_url(redis_url) if request.param == "async-client-only" else None
         connection: dict = {"url": redis_url} if given is None else {"async_client": given}
         backend = RedisCacheBackend(
-            **connection, name=cache_names.new(), max_size=max_size, eviction_strategy=eviction_strategy, clock=clock
-        )
+            **connection, name=cache_names.new(), max_size=max_size, eviction_strategy=eviction_strategy,
+            clock=clock, **getattr(request.cls, "backend_options", {}),
+        )  # fmt: skip
         # strict: a backend error must fail the test, not pass as a miss.
         manager = LLMCachingManager(backend, embedder=embedder, strict=True, **kwargs)
         if request.param == "sync":
@@ -48,4 +49,4 @@ class TestRedisChatContract(ChatContract):
 
 
 class TestRedisQualityContract(QualityContract):
-    pass
+    backend_options = EXACT_SIMILARITIES

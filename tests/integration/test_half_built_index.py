@@ -46,7 +46,7 @@ def rebuild_index_elsewhere(server: LocalRedis, backend: RedisCacheBackend) -> r
     assert name is not None
     admin.execute_command("FT.DROPINDEX", name)
     part = backend.partition
-    vector = VectorConfig(dim=DIM, algorithm="HNSW", m=16, ef_construction=200)
+    vector = VectorConfig(dim=DIM, algorithm="HNSW", m=16, ef_construction=200, dtype="FLOAT16")
     admin.execute_command("FT.CREATE", *load_schema().create_args(name, part._prefix, vector))
     assert int(parse_info(admin.execute_command("FT.INFO", name))["indexing"]), "the scan finished too soon"
     return admin

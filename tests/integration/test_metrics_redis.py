@@ -54,9 +54,7 @@ def test_two_managers_on_one_redis_report_the_same_cache_wide_numbers(redis_url,
 def test_an_outage_drops_the_shared_series_and_shows_the_fallback():
     server = LocalRedis().start()
     try:
-        backend = RedisCacheBackend(
-            url=server.url, name="metrics-outage", socket_timeout=5, socket_connect_timeout=5
-        )
+        backend = RedisCacheBackend(url=server.url, name="metrics-outage", socket_timeout=5, socket_connect_timeout=5)
         cache = LLMCachingManager(
             backend, embedder=None, fallback_backend=InMemoryCacheBackend(),
             circuit_breaker=CircuitBreaker(failure_threshold=1, cooldown=60),

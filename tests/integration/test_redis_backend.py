@@ -80,6 +80,8 @@ def test_constructor_checks_its_settings(redis_url):
         {"dimension": 0},
         {"hnsw_m": 0},
         {"hnsw_ef_runtime": 0},
+        {"vector_dtype": "FLOAT64"},
+        {"vector_dtype": 16},
         {"socket_timeout": -1},
         {"url": "redis://x", "client": redis.Redis()},
         {"ssl_ca_certs": "/ca.pem"},
@@ -179,7 +181,7 @@ def test_the_first_vector_upgrades_a_plain_index(redis_url, cache_names, redis_c
     rng = np.random.default_rng(5)
     v = unit(rng, 12)
     cache.set("with vector", "b", embedding=v)
-    assert b.index_name.endswith(":idx:s1:d12:flat") and b.dimension == 12
+    assert b.index_name.endswith(":idx:s1:d12:flat:f16") and b.dimension == 12
     names = [n.decode() for n in redis_client.execute_command("FT._LIST")]
     assert b.index_name in names and not any(n.startswith(f"semcache:{{{b.name}:0}}:idx:s1:d0") for n in names)
     assert cache.invalidate(tags=["t"]) == 1  # entries from before the upgrade are in the new index
@@ -223,7 +225,7 @@ def test_hnsw_index_serves_lookups(redis_url, cache_names, redis_client):
     vectors = [unit(rng, 16) for _ in range(50)]
     for i, v in enumerate(vectors):
         cache.set(f"p{i}", i, embedding=v)
-    assert b.index_name.endswith(":d16:hnsw")
+    assert b.index_name.endswith(":d16:hnsw:f16")
     attrs = str(redis_client.ft(b.index_name).info()["attributes"])
     assert "HNSW" in attrs and "16" in attrs
     assert [cache.get(f"q{i}", embedding=near(v, 0.97, rng)) for i, v in enumerate(vectors)] == list(range(50))

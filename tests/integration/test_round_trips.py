@@ -18,7 +18,7 @@ from redis_semcache.backends.base import STORE_MANY_BATCH
 from redis_semcache.backends.redis import RedisCacheBackend
 
 from ..entries import bulk
-from ..fakes import near, unit
+from ..fakes import CountingEmbedder, near, unit
 from ..sync_via_async import SyncViaAsync
 
 
@@ -87,9 +87,9 @@ def test_round_trips_per_operation(counted):
     assert cache.get("q", embedding=v) == "A"
     assert counter.take() == 1, "exact hit"
     assert cache.get("paraphrase", embedding=near(v, 0.95, rng)) == "A"
-    assert counter.take() == 2, "semantic hit: exact miss + KNN with touch"
+    assert counter.take() == 1, "semantic hit, vector known: exact check, search and touch in one script"
     assert cache.get("unrelated", embedding=near(v, 0.2, rng)) is None
-    assert counter.take() == 2, "semantic miss: exact miss + KNN"
+    assert counter.take() == 1, "miss, vector known: exact check and search in one script"
     assert manager(backend, enable_semantic=False).get("nothing") is None
     assert counter.take() == 1, "exact miss, no semantic lookup"
     backend.size()
@@ -110,6 +110,24 @@ def test_round_trips_per_operation(counted):
     assert counter.take() == 1, "invalidate with no match: one search"
 
 
+def test_a_vector_the_cache_must_compute_costs_one_more_round_trip_once(counted):
+    backend, counter = counted
+    embedder = CountingEmbedder(dim=16)
+    cache = manager(backend, embedder=embedder)
+    cache.set("warm up", "x")
+    assert cache.set("what is redis", "A")
+    counter.take()
+    assert cache.get("tell me about valkey") is None
+    assert counter.take() == 2, "vector unknown: exact miss (no embedding), then embed and search"
+    assert cache.get("tell me about valkey") is None
+    assert counter.take() == 1, "the embedding cache knows the vector now: one script"
+    assert cache.get("what is redis") == "A"
+    assert counter.take() == 1, "exact hit (the vector was cached by set: one script all the same)"
+    assert embedder.texts_embedded == 3  # warm up, what is redis, tell me about valkey: each once
+    stats = cache.get_statistics()
+    assert (stats["exact_hits"], stats["misses"]) == (1, 2)
+
+
 def test_round_trips_with_an_accept_callback(counted):
     backend, counter = counted
     rng = np.random.default_rng(1)
@@ -118,18 +136,27 @@ def test_round_trips_with_an_accept_callback(counted):
 
     def accept(query, candidate, similarity):
         verdicts.append((query, candidate, round(similarity, 3)))
-        return query != "reject me"
+        return query != "reject me" and (query, candidate) != ("not the nearest", "stored")
 
     cache = manager(backend, verifier=accept, guards=())
     cache.set("stored", "S", embedding=v)
     counter.take()
     assert cache.get("accept me", embedding=near(v, 0.95, rng)) == "S"
-    assert counter.take() == 3, "vetted semantic hit: exact miss + KNN list + touch"
+    assert counter.take() == 1, "vetted semantic hit: exact check, search and an optimistic touch in one script"
     assert cache.get("reject me", embedding=near(v, 0.95, rng)) is None
-    assert counter.take() == 2, "vetted semantic miss: exact miss + KNN list"
+    assert counter.take() == 2, "vetoed: the script's hit, then its count moved to the misses"
     assert [v[:2] for v in verdicts] == [("accept me", "stored"), ("reject me", "stored")]
     stats = cache.get_statistics()
     assert (stats["semantic_hits"], stats["misses"]) == (1, 1)
+
+    cache.set("second", "T", embedding=near(v, 0.93, rng))
+    verdicts.clear()
+    counter.take()
+    assert cache.get("not the nearest", embedding=v) == "T"
+    assert counter.take() == 3, "nearest vetoed: its hit moved to the misses, then the next one touched (touch.lua)"
+    assert [v[:2] for v in verdicts] == [("not the nearest", "stored"), ("not the nearest", "second")]
+    stats = cache.get_statistics()
+    assert (stats["semantic_hits"], stats["misses"]) == (2, 1)
 
 
 def test_invalidation_round_trips_grow_with_pages(counted):

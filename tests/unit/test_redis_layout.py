@@ -66,9 +66,30 @@ def test_plan_creates_a_plain_index_until_a_dimension_is_known():
 
 def test_plan_upgrades_the_plain_index_on_the_first_vector():
     p = plan([IndexName(1, 0)], vector_dim=8)
-    assert (p.use, p.create, p.drop, p.wait) == (IndexName(1, 8, "FLAT"), True, (IndexName(1, 0),), True)
+    assert (p.use, p.create, p.drop, p.wait) == (IndexName(1, 8, "FLAT", "FLOAT16"), True, (IndexName(1, 0),), True)
     p = plan([], dimension=384, algorithm="HNSW")
-    assert p.use == IndexName(1, 384, "HNSW") and p.create
+    assert p.use == IndexName(1, 384, "HNSW", "FLOAT16") and p.create
+    assert plan([], dimension=384, dtype="FLOAT32").use == IndexName(1, 384, "FLAT", "FLOAT32")
+
+
+def test_an_existing_cache_keeps_its_vector_type_unless_one_is_asked_for():
+    fp32 = IndexName(1, 8, "FLAT", "FLOAT32")  # a cache made before FLOAT16 was the default
+    assert plan([fp32]).use == fp32 and not plan([fp32]).create
+    assert plan([fp32], dtype="FLOAT32").use == fp32
+    with pytest.raises(ConfigurationError, match=r"stores FLOAT32 vectors.*vector_dtype='FLOAT16'"):
+        plan([fp32], dtype="FLOAT16")
+    fp16 = IndexName(1, 8, "FLAT", "FLOAT16")
+    with pytest.raises(ConfigurationError, match="stores FLOAT16 vectors"):
+        plan([fp16], dtype="FLOAT32")
+
+
+def test_index_names_carry_the_vector_type_and_old_names_read_as_float32():
+    layout = KeyLayout("c")
+    assert layout.index(0, IndexName(1, 8, "FLAT", "FLOAT32")) == "semcache:{c:0}:idx:s1:d8:flat"
+    assert layout.index(0, IndexName(1, 8, "HNSW", "FLOAT16")) == "semcache:{c:0}:idx:s1:d8:hnsw:f16"
+    assert layout.parse_index(0, "semcache:{c:0}:idx:s1:d8:flat") == IndexName(1, 8, "FLAT", "FLOAT32")
+    assert layout.parse_index(0, "semcache:{c:0}:idx:s1:d8:hnsw:f16") == IndexName(1, 8, "HNSW", "FLOAT16")
+    assert layout.parse_index(0, "semcache:{c:0}:idx:s1:d8:flat:f8") is None
 
 
 def test_plan_finishes_someone_elses_upgrade():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import fnmatch
 import re
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,12 +12,14 @@ from hypothesis import strategies as st
 from redis_semcache.backends.redis import queries as q
 from redis_semcache.backends.redis.queries import (
     PATTERN_KEY_CHARS,
-    KnnQuery,
+    SMALL_SCOPE_DIVISOR,
     SweepQuery,
+    VectorSearch,
     digest,
     escape_tag,
     glob_filters,
     pattern_key,
+    search_texts,
     tag_filter,
 )
 
@@ -131,37 +132,30 @@ def test_glob_filter_narrows():
     assert evaluate(f.short, "user_1") and not evaluate(f.short, "admin_1") and not evaluate(f.short, "user")
 
 
-def test_knn_query_args_are_complete_and_ordered():
-    vec = np.arange(4, dtype="<f4").tobytes()
-    knn = KnnQuery(vector=vec, scope="0123456789abcdef", model="gpt-4|x", version="v 1", k=3)
-    args = knn.args()
-    text = args[0]
-    assert text == "(@scope:{0123456789abcdef} @version_h:{" + digest("v 1") + "})=>[KNN $k @embedding $vec AS dist]"
-    assert knn.model_digest() == digest("gpt-4|x")  # checked by the lookup script, not pre-filtered
-    assert args[args.index("RETURN") : args.index("RETURN") + 6] == ["RETURN", 4, "dist", "fmt", "seq", "model_h"]
-    assert args[args.index("SORTBY") + 1] == "dist"
-    assert args[args.index("LIMIT") : args.index("LIMIT") + 3] == ["LIMIT", 0, 3]
-    assert args[args.index("DIALECT") + 1] == 2
-    params = args[args.index("PARAMS") :]
-    assert params == ["PARAMS", 4, "vec", vec, "k", 3]
+def test_vector_search_on_flat_ranges_a_large_scope_and_scans_a_small_one():
+    search = VectorSearch(scope="0123456789abcdef", algorithm="FLAT", max_distance=0.08, version="v 1", k=3)
+    large, small = search.texts()
+    where = "@scope:{0123456789abcdef} @version_h:{" + digest("v 1") + "}"
+    assert large == where + " @embedding:[VECTOR_RANGE 0.08 $vec]=>{$YIELD_DISTANCE_AS: dist}"
+    assert small == "(" + where + ")=>[KNN 3 @embedding $vec HYBRID_POLICY ADHOC_BF AS dist]"
+    assert search.small_scope_divisor == SMALL_SCOPE_DIVISOR["FLAT"]
 
 
-def test_knn_query_without_version_and_with_hnsw_ef():
-    knn = KnnQuery(vector=b"\x00" * 16, scope="ab", model="m", ef_runtime=50)
-    args = knn.args()
-    assert "version_h" not in args[0]
-    assert "EF_RUNTIME $ef" in args[0]
-    assert args[-2:] == ["ef", 50]
+def test_vector_search_on_hnsw_walks_the_graph_with_ef_runtime_for_a_large_scope():
+    search = VectorSearch(scope="ab", algorithm="HNSW", max_distance=0.1, ef_runtime=50)
+    large, small = search.texts()
+    assert "version_h" not in large
+    assert large == "(@scope:{ab})=>[KNN 4 @embedding $vec EF_RUNTIME 50 HYBRID_POLICY BATCHES AS dist]"
+    assert small == "(@scope:{ab})=>[KNN 4 @embedding $vec HYBRID_POLICY ADHOC_BF AS dist]"  # no EF: exact
+    assert SMALL_SCOPE_DIVISOR["HNSW"] > SMALL_SCOPE_DIVISOR["FLAT"]
 
 
-def test_knn_hybrid_policy_variants():
-    knn = KnnQuery(vector=b"\x00" * 16, scope="ab", model="m", ef_runtime=50)
-    batches = knn.with_policy("BATCHES").text()
-    adhoc = knn.with_policy("ADHOC_BF").text()
-    assert knn.with_policy("BATCHES").args()[0] == batches
-    assert batches.endswith("=>[KNN $k @embedding $vec EF_RUNTIME $ef HYBRID_POLICY BATCHES AS dist]")
-    assert adhoc.endswith("=>[KNN $k @embedding $vec HYBRID_POLICY ADHOC_BF AS dist]")
-    assert knn.with_policy("ADHOC_BF").args()[1:] != [] and knn.filter() == "@scope:{ab}"
+def test_search_texts_are_built_once_per_scope():
+    search_texts.cache_clear()
+    first = search_texts("ab", "FLAT", 0.1, None, 4, None)
+    again = search_texts("ab", "FLAT", 0.1, None, 4, None)
+    assert again is first and search_texts.cache_info().hits == 1
+    assert first == VectorSearch("ab", "FLAT", 0.1).texts()
 
 
 @pytest.mark.parametrize(
@@ -170,14 +164,15 @@ def test_knn_hybrid_policy_variants():
         {"k": 0},
         {"k": True},
         {"scope": "not hex!"},
-        {"hybrid_policy": "FAST"},
-        {"hybrid_policy": "ADHOC_BF", "ef_runtime": 5},
+        {"algorithm": "IVF"},
+        {"max_distance": -0.1},
+        {"max_distance": 2.5},
     ],
 )
-def test_knn_query_checks_its_arguments(kwargs):
-    base = {"vector": b"", "scope": "ab", "model": "m"}
+def test_vector_search_checks_its_arguments(kwargs):
+    base = {"scope": "ab", "algorithm": "FLAT", "max_distance": 0.1}
     with pytest.raises(ValueError):
-        KnnQuery(**{**base, **kwargs})
+        VectorSearch(**{**base, **kwargs})
 
 
 def test_sweep_query_args():

@@ -48,12 +48,17 @@ def test_create_args_flat_and_hnsw():
     assert dict(zip(tail[::2], tail[1::2], strict=True)) == {
         "TYPE": "FLOAT32", "DIM": 8, "DISTANCE_METRIC": "COSINE", "M": 24, "EF_CONSTRUCTION": 300,
     }  # fmt: skip
+    half = load_schema().create_args("idx", "p:", VectorConfig(dim=8, dtype="FLOAT16"))
+    assert half[half.index("TYPE") + 1] == "FLOAT16"
 
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"dim": 0}, {"dim": True}, {"dim": 8, "algorithm": "IVF"}, {"dim": 8, "m": 0}, {"dim": 8, "ef_construction": -1}],
-)
+    [
+        {"dim": 0}, {"dim": True}, {"dim": 8, "algorithm": "IVF"}, {"dim": 8, "m": 0},
+        {"dim": 8, "ef_construction": -1}, {"dim": 8, "dtype": "BFLOAT16"}, {"dim": 8, "dtype": "float16"},
+    ],
+)  # fmt: skip
 def test_vector_config_checks_itself(kwargs):
     with pytest.raises(ConfigurationError):
         VectorConfig(**kwargs)

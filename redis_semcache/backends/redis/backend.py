@@ -7,8 +7,10 @@ blocking driver, and each ``a``-prefixed twin runs the same plan on
 ready (measured in tests/integration/test_round_trips.py), the same for both:
 
 =================================  ===========================================
-exact hit / exact miss             1 (lookup_exact.lua)
-semantic lookup, no ``accept``     1 more (lookup_semantic.lua: KNN + touch)
+exact hit / exact miss             1 (lookup.lua)
+lookup: exact, then semantic       1 (lookup.lua: both checks and the bookkeeping), for a
+                                   request whose vector is known before the call
+semantic lookup, no ``accept``     1 more (lookup.lua: the search and the bookkeeping)
 semantic lookup with ``accept``    1 more, plus 1 per accepted candidate (touch.lua)
 store                              1 (store.lua), +1 per extra eviction batch
 store_many                         1 per STORE_BATCH entries (pipelined store.lua)
@@ -47,6 +49,7 @@ from ..base import Match, SemanticQuery, check_max_size
 from .client import ConnectionSettings, describe, is_cluster_client, parse_cluster_nodes, secrets_of
 from .cluster import DEFAULT_PARTITIONS, ClusterAsyncDriver, ClusterSyncDriver
 from .errors import translate
+from .index import DEFAULT_DTYPE
 from .labels import read_labels, record_label
 from .layout import KeyLayout, check_name
 from .partition import Partition, Settings
@@ -73,7 +76,10 @@ class RedisCacheBackend:
     backend never closes those, and with only one of them the methods of the
     other kind raise ConfigurationError.  ``name`` separates caches sharing one
     Redis.  ``dimension`` fixes the vector size up front; otherwise the first
-    stored embedding fixes it.  ``clock`` supplies the timestamps used for
+    stored embedding fixes it.  ``vector_dtype`` ("FLOAT16" or "FLOAT32") is the
+    type of the vectors in the index; unset, a new cache gets FLOAT16 (half the
+    memory and scan time; its error is in docs/quality.md) and an existing one
+    keeps its type.  ``clock`` supplies the timestamps used for
     LRU/LFU/FIFO order and reported times; TTLs themselves are kept by Redis
     (PEXPIRE).
 
@@ -112,13 +118,16 @@ class RedisCacheBackend:
         hnsw_m: int = 16,
         hnsw_ef_construction: int = 200,
         hnsw_ef_runtime: int = 10,
+        vector_dtype: str | None = None,
         dimension: int | None = None,
         socket_timeout: float | None = 1.0,
         socket_connect_timeout: float | None = 1.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.name = check_name(name)
-        self._index_settings = index_settings(index_algorithm, hnsw_m, hnsw_ef_construction, hnsw_ef_runtime, dimension)
+        self._index_settings = index_settings(
+            index_algorithm, hnsw_m, hnsw_ef_construction, hnsw_ef_runtime, dimension, vector_dtype
+        )
         given = [c for c in (client, async_client) if c is not None]
         clustered = bool(cluster_mode) or any(is_cluster_client(c) for c in given)
         if clustered and not all(is_cluster_client(c) for c in given):
@@ -243,6 +252,12 @@ class RedisCacheBackend:
 
     async def alookup_semantic(self, query: SemanticQuery) -> Match | None:
         return await self._arun(self.routing.lookup_semantic(query))
+
+    def lookup(self, key: str, query: SemanticQuery) -> Match | None:
+        return self._run(self.routing.lookup(key, query))
+
+    async def alookup(self, key: str, query: SemanticQuery) -> Match | None:
+        return await self._arun(self.routing.lookup(key, query))
 
     def store(self, entry: CacheEntry, ttl: float | None) -> None:
         self._run(self.routing.store(entry, ttl))
@@ -424,19 +439,26 @@ class RedisCacheBackend:
 
 
 def index_settings(
-    index_algorithm: str, hnsw_m: int, hnsw_ef_construction: int, hnsw_ef_runtime: int, dimension: int | None
+    index_algorithm: str,
+    hnsw_m: int,
+    hnsw_ef_construction: int,
+    hnsw_ef_runtime: int,
+    dimension: int | None,
+    vector_dtype: str | None = None,
 ) -> Settings:
     """Validated index settings (ConfigurationError otherwise)."""
     algorithm = str(index_algorithm).upper()
     if algorithm not in ALGORITHMS:
         raise ConfigurationError(f"index_algorithm must be one of {ALGORITHMS}, got {index_algorithm!r}")
-    # Validates dimension and the HNSW build parameters.
+    dtype = None if vector_dtype is None else str(vector_dtype).upper()
+    # Validates dimension, the HNSW build parameters and the vector type.
     VectorConfig(
-        dim=1 if dimension is None else dimension, algorithm=algorithm, m=hnsw_m, ef_construction=hnsw_ef_construction
-    )
+        dim=1 if dimension is None else dimension, algorithm=algorithm, m=hnsw_m,
+        ef_construction=hnsw_ef_construction, dtype=dtype or DEFAULT_DTYPE,
+    )  # fmt: skip
     return Settings(
         algorithm=algorithm, hnsw_m=hnsw_m, hnsw_ef_construction=hnsw_ef_construction,
-        hnsw_ef_runtime=check_ef_runtime(hnsw_ef_runtime), dimension=dimension,
+        hnsw_ef_runtime=check_ef_runtime(hnsw_ef_runtime), dimension=dimension, vector_dtype=dtype,
     )  # fmt: skip
 
 

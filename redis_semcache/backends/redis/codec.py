@@ -57,8 +57,9 @@ def _utf8(value: str, what: str) -> bytes:
         raise InvalidInputError(f"{what} is not valid Unicode text (lone surrogate?): {exc}") from exc
 
 
-def encode_entry(entry: CacheEntry, *, now: float, ttl: float | None) -> dict[str, bytes]:
-    """The hash fields of a new entry, except ``seq`` (the store script assigns it)."""
+def encode_entry(entry: CacheEntry, *, now: float, ttl: float | None, dtype: str = "FLOAT32") -> dict[str, bytes]:
+    """The hash fields of a new entry, except ``seq`` (the store script assigns it);
+    the embedding in the index's vector type ``dtype``."""
     kind, body = encode_response(entry.response)
     out: dict[str, bytes] = {
         F.FMT: F.FORMAT.encode(),
@@ -79,7 +80,7 @@ def encode_entry(entry: CacheEntry, *, now: float, ttl: float | None) -> dict[st
         F.PROMPT_LEN: str(len(entry.prompt)).encode(),
     }
     if entry.embedding is not None:
-        out[F.EMBEDDING] = to_bytes(entry.embedding)
+        out[F.EMBEDDING] = to_bytes(entry.embedding, dtype)
     return out
 
 

@@ -34,7 +34,7 @@ VERSION_H = "version_h"  # TAG: digest of VERSION
 TAG_H = "tag_h"  # TAG: digests of TAGS
 PATTERN_KEY = "pk"  # TAG: prompt head mapped to [A-Za-z0-9_] for wildcard queries
 PROMPT_LEN = "plen"  # NUMERIC: len(prompt) in characters
-EMBEDDING = "embedding"  # VECTOR: float32 little-endian
+EMBEDDING = "embedding"  # VECTOR: little-endian float16 or float32 (the index name says which)
 
 DIST = "dist"  # the KNN distance alias in search replies
 

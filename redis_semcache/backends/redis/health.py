@@ -68,6 +68,7 @@ class Health:
             "search_version": search_version,
             "index": self._layout.index(self._number, index),
             "index_algorithm": index.algorithm,
+            "vector_dtype": index.dtype if index.dim else None,
             "index_state": {
                 "num_docs": int(info.get("num_docs", 0)),
                 "indexing": bool(int(info.get("indexing", 0))),

@@ -11,6 +11,8 @@ a clear error instead of ever mixing incompatible data:
                                               a vector of another length is refused by
                                               the caller (DimensionMismatchError)
 * a vector index of another algorithm      -> ConfigurationError
+* a vector index of another vector type    -> ConfigurationError when ``vector_dtype=``
+                                              was given; otherwise the cache keeps its type
 * two vector indexes that disagree         -> ConfigurationError
 
 A cache that has stored no embedding yet has an index without a vector field
@@ -27,7 +29,11 @@ from dataclasses import dataclass
 from ..._errors import ConfigurationError
 from .layout import IndexName
 
-__all__ = ["IndexPlan", "Settings", "plan_index"]
+__all__ = ["DEFAULT_DTYPE", "IndexPlan", "Settings", "plan_index"]
+
+# Half the memory of FLOAT32 and half the FLAT scan time; the largest cosine
+# distance error it adds is documented in docs/quality.md (bench/fp16_error.py).
+DEFAULT_DTYPE = "FLOAT16"
 
 
 @dataclass(kw_only=True)
@@ -42,6 +48,7 @@ class Settings:
     hnsw_ef_construction: int
     hnsw_ef_runtime: int
     dimension: int | None
+    vector_dtype: str | None = None  # None: FLOAT16 for a new index, an existing one keeps its type
 
 
 @dataclass(frozen=True)
@@ -64,12 +71,15 @@ def plan_index(
     algorithm: str,
     dimension: int | None,
     vector_dim: int | None = None,
+    dtype: str | None = None,
 ) -> IndexPlan:
     """Decide the index for a cache.
 
     ``dimension`` is the backend's configured dimension; ``vector_dim`` the
     length of a vector about to be stored, or the dimension this backend saw
     before the index vanished (it fixes the dimension when nothing else has).
+    ``dtype`` is the configured vector type; None adopts an existing index's
+    and creates FLOAT16.
     """
     foreign = sorted({n.schema for n in existing if n.schema != schema})
     if foreign:
@@ -96,9 +106,14 @@ def plan_index(
                 f"cache {cache!r} has a {current.algorithm} vector index, but this backend is configured with "
                 f"index_algorithm={algorithm!r}: use the same algorithm everywhere, or another name="
             )
+        if dtype is not None and current.dtype != dtype:
+            raise ConfigurationError(
+                f"cache {cache!r} stores {current.dtype} vectors, but this backend is configured with "
+                f"vector_dtype={dtype!r}: leave vector_dtype unset to use the cache's type, or use another name="
+            )
         return IndexPlan(use=current, create=False, drop=plain)
     dim = dimension if dimension is not None else vector_dim
     if dim is not None:
-        return IndexPlan(use=IndexName(schema, dim, algorithm), create=True, drop=plain)
+        return IndexPlan(use=IndexName(schema, dim, algorithm, dtype or DEFAULT_DTYPE), create=True, drop=plain)
     target = IndexName(schema, 0)
     return IndexPlan(use=target, create=target not in plain)

@@ -13,7 +13,7 @@ touch any of them::
     semcache:{<name>:<p>}:seq               write sequence number
     semcache:{<name>:<p>}:scopes            hash scope id -> entries (sizes the KNN pre-filter)
     semcache:{<name>:<p>}:lock:<entry id>   single-flight compute lock (token, PX)
-    semcache:{<name>:<p>}:idx:s<schema>:d<dim>[:<algorithm>]   the search index
+    semcache:{<name>:<p>}:idx:s<schema>:d<dim>[:<algorithm>[:f16]]   the search index
 
 The partition ``p`` is derived from the scope id (the first 16 hex digits of
 every entry id), so an entry id alone names its partition.  A single Redis
@@ -34,7 +34,7 @@ __all__ = ["ROOT", "IndexName", "KeyLayout", "check_name"]
 ROOT = "semcache"
 ZSETS = ("fifo", "lru", "lfu", "exp")
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_INDEX_TAIL = re.compile(r"s(?P<schema>[0-9]+):d(?P<dim>[0-9]+)(?::(?P<algorithm>[a-z]+))?")
+_INDEX_TAIL = re.compile(r"s(?P<schema>[0-9]+):d(?P<dim>[0-9]+)(?::(?P<algorithm>[a-z]+)(?::(?P<dtype>f16))?)?")
 
 
 def check_name(name: object) -> str:
@@ -49,15 +49,20 @@ class IndexName:
     """What an index was built for, as carried by its name.
 
     ``dim`` 0 means "no vector field yet": the cache has stored no embedding.
+    ``dtype`` is the vector type, FLOAT32 or FLOAT16: a FLOAT32 index keeps the
+    name it had before FLOAT16 existed (no type in it), a FLOAT16 one ends in ``:f16``.
     """
 
     schema: int
     dim: int
     algorithm: str | None = None
+    dtype: str = "FLOAT32"
 
     def suffix(self) -> str:
         tail = f"s{self.schema}:d{self.dim}"
-        return tail if self.dim == 0 or self.algorithm is None else f"{tail}:{self.algorithm.lower()}"
+        if self.dim == 0 or self.algorithm is None:
+            return tail
+        return f"{tail}:{self.algorithm.lower()}" + (":f16" if self.dtype == "FLOAT16" else "")
 
     @classmethod
     def parse(cls, suffix: str) -> IndexName | None:
@@ -65,7 +70,8 @@ class IndexName:
         if m is None:
             return None
         algorithm = m["algorithm"]
-        return cls(int(m["schema"]), int(m["dim"]), None if algorithm is None else algorithm.upper())
+        dtype = "FLOAT16" if m["dtype"] else "FLOAT32"
+        return cls(int(m["schema"]), int(m["dim"]), None if algorithm is None else algorithm.upper(), dtype)
 
 
 @dataclass(frozen=True)

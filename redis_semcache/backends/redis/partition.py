@@ -17,21 +17,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..._entry import CacheEntry
 from ..._enums import CacheStrategy
 from ..._errors import BackendError, DimensionMismatchError
-from ..._vectors import similarity_floor, to_bytes
+from ..._vectors import distance_slack, similarity_floor, to_bytes
 from ..base import COUNTERS, Match, SemanticQuery, check_max_size, check_sort_by
-from . import fields as F
-from .codec import MalformedEntryError, decode_record, encode_entry, parse_info, text
+from .codec import RECORD_LEN, MalformedEntryError, decode_record, encode_entry, parse_info, text
 from .errors import IndexExistsError, IndexMissingError, OutOfMemoryError, ScriptMissingError
 from .health import Health
 from .index import Settings, plan_index
 from .layout import IndexName, KeyLayout
-from .queries import MATCH_ALL, KnnQuery, SweepQuery
+from .queries import MATCH_ALL, SMALL_SCOPE_DIVISOR, SweepQuery, digest, search_texts
 from .schema import VectorConfig, load_schema
 from .scripts import sha
 from .sweep import Invalidation
@@ -121,89 +120,107 @@ class Partition(Invalidation, Health):
     # -- lookups -------------------------------------------------------
 
     def lookup_exact(self, key: str, *, version: str | None, final: bool) -> WirePlan[CacheEntry | None]:
-        yield from self._ready()
-        reply = yield self._script(
-            "lookup_exact",
-            key,
-            *_version_args(version),
-            "1" if final else "0",
-            "1" if self.sliding_ttl else "0",
-        )
-        status = int(reply[0])
-        if status in _HIT:
-            self._booked(status)
-            return self._decode(reply[1:])
-        if status == -1:
-            log.warning("redis_semcache: skipping key %s%s: not an entry this library wrote", self._prefix, key)
-        return None
+        match = yield from self._lookup(key, version, None, count_miss=final)
+        return None if match is None else match.entry
+
+    def lookup_semantic(self, query: SemanticQuery) -> WirePlan[Match | None]:
+        return (yield from self._lookup(None, query.version, query, count_miss=query.count_miss))
+
+    def lookup(self, key: str, query: SemanticQuery) -> WirePlan[Match | None]:
+        """The exact check of ``key``, then the semantic search of ``query``, in one round trip."""
+        return (yield from self._lookup(key, query.version, query, count_miss=query.count_miss))
 
     def count_skipped_long(self, count_miss: bool = True) -> WirePlan[None]:
         yield from self._count(("misses", "semantic_skipped_long") if count_miss else ("semantic_skipped_long",))
 
-    def lookup_semantic(self, query: SemanticQuery) -> WirePlan[Match | None]:
+    def _lookup(
+        self, key: str | None, version: str | None, query: SemanticQuery | None, *, count_miss: bool
+    ) -> WirePlan[Match | None]:
+        """lookup.lua: the exact check of ``key`` (when given), then the search of ``query`` (when given)."""
         index = yield from self._ready()
-        if index.dim == 0 or query.vector.shape[0] != index.dim:  # nothing stored can match
-            yield from self._count_miss(query)
+        search = None if query is None else self._search_args(index, query)
+        if key is None and search is None:  # nothing stored can match
+            if count_miss:
+                yield from self._count(("misses",))
             return None
-        vet = query.accept is not None
-        knn = KnnQuery(
-            vector=to_bytes(query.vector),
-            scope=query.scope,
-            model=query.model,
-            version=query.version,
-            k=query.k,
-            ef_runtime=self._settings.hnsw_ef_runtime if index.algorithm == "HNSW" else None,
-            return_fields=(F.DIST, F.FMT, F.SEQ, F.MODEL_H, F.PROMPT) if vet else (F.DIST, F.FMT, F.SEQ, F.MODEL_H),
-        )
-        max_distance = 1.0 - similarity_floor(query.min_similarity)
         sliding = "1" if self.sliding_ttl else "0"
-        miss_counter = "misses" if query.count_miss else ""
-        # The script picks the hybrid policy from the scope's share of the cache.
-        texts = [knn.with_policy("BATCHES").text(), query.scope, knn.with_policy("ADHOC_BF").text()]
+        miss_counter = "misses" if count_miss else ""
+        args = [key or "", *_version_args(version), sliding, miss_counter, *(search or ("",))]
+        extra_keys = () if search is None else (self._layout.index(self._number, index),)
         try:
-            reply = yield self._script(
-                "lookup_semantic",
-                "list" if vet else "best",
-                repr(max_distance),
-                sliding,
-                miss_counter,
-                knn.model_digest(),
-                *texts,
-                *knn.args()[1:],
-                extra_keys=(self._layout.index(self._number, index),),
-            )
-        except IndexMissingError:
+            reply = yield self._script("lookup", *args, extra_keys=extra_keys)
+        except IndexMissingError:  # the exact check missed, then the search failed
             self._index = None  # recreated by the next operation
-            yield from self._count_miss(query)
+            if count_miss:
+                yield from self._count(("misses",))
             return None
         status = int(reply[0])
-        if status in _HIT:
-            self._booked(status)
-            entry = self._decode(reply[2:])
-            return None if entry is None else Match(entry, 1.0 - float(text(reply[1])))
-        if status == 2 and query.accept is not None:
-            for i in range(1, len(reply) - 3, 4):
-                entry_id, dist, seq, prompt = (text(v) for v in reply[i : i + 4])
-                similarity = 1.0 - float(dist)
-                if not query.accept(query.prompt, prompt, similarity):
-                    continue
-                touched = yield self._script("touch", entry_id, seq, sliding, miss_counter)
-                if int(touched[0]) in _HIT:
-                    self._booked(int(touched[0]))
-                    entry = self._decode(touched[1:])
-                    if entry is not None:
-                        return Match(entry, similarity)
+        if status not in _HIT:
+            if reply[1]:
+                foreign = text(reply[1])
+                log.warning("redis_semcache: skipping key %s%s: not an entry this library wrote", self._prefix, foreign)
+            return None
+        self._booked(status)
+        entry = self._decode(reply[2 : 2 + RECORD_LEN])
+        if not reply[1]:  # an exact hit
+            return None if entry is None else Match(entry, 1.0)
+        similarity = 1.0 - float(reply[1])
+        assert query is not None  # a semantic hit answers a query
+        if query.accept is None or (entry is not None and query.accept(query.prompt, entry.prompt, similarity)):
+            return None if entry is None else Match(entry, similarity)
+        # Vetoed (or unreadable): the script counted a hit on it; count a miss instead
+        # and offer the other candidates, as touch.lua expects.
+        recount = {"semantic_hits": -1} if status == HIT else {}
+        yield from self._count({**recount, **({miss_counter: 1} if miss_counter else {})})
+        return (yield from self._vet(query, reply[2 + RECORD_LEN :], sliding, miss_counter))
+
+    def _search_args(self, index: IndexName, query: SemanticQuery) -> tuple[Any, ...] | None:
+        """ARGV[8..] of lookup.lua for ``query``, or None when nothing stored can match it."""
+        max_distance = 1.0 - similarity_floor(float(query.min_similarity)) + distance_slack(index.dtype, index.dim)
+        if index.dim == 0 or query.vector.shape[0] != index.dim or max_distance < 0:
+            return None
+        algorithm = index.algorithm or "FLAT"
+        ef = self._settings.hnsw_ef_runtime if algorithm == "HNSW" else None
+        large, small = search_texts(query.scope, algorithm, min(max_distance, 2.0), query.version, query.k, ef)
+        return (
+            "vet" if query.accept is not None else "best",
+            repr(max_distance),
+            digest(query.model),
+            query.scope,
+            SMALL_SCOPE_DIVISOR[algorithm],
+            large,
+            small,
+            to_bytes(query.vector, index.dtype),
+            query.k,
+        )
+
+    def _vet(
+        self, query: SemanticQuery, listed: Sequence[Any], sliding: str, miss_counter: str
+    ) -> WirePlan[Match | None]:
+        """Offer the listed candidates to ``query.accept``; record a hit on the first accepted
+        one that is still the entry that was listed (touch.lua)."""
+        assert query.accept is not None
+        for i in range(0, len(listed) - 3, 4):
+            entry_id, dist, seq, prompt = (text(v) for v in listed[i : i + 4])
+            similarity = 1.0 - float(dist)
+            if not query.accept(query.prompt, prompt, similarity):
+                continue
+            touched = yield self._script("touch", entry_id, seq, sliding, miss_counter)
+            if int(touched[0]) in _HIT:
+                self._booked(int(touched[0]))
+                entry = self._decode(touched[1:])
+                if entry is not None:
+                    return Match(entry, similarity)
         return None
 
-    def _count_miss(self, query: SemanticQuery) -> WirePlan[None]:
-        if query.count_miss:
-            yield from self._count(("misses",))
-
-    def _count(self, counters: Sequence[str]) -> WirePlan[None]:
-        """Add one to each of ``counters`` in one round trip.  A read's bookkeeping:
-        a full server refusing it (out of memory) must not fail the read."""
+    def _count(self, counters: Sequence[str] | Mapping[str, int]) -> WirePlan[None]:
+        """Add one to each of ``counters`` (or the amount a mapping gives) in one round trip.
+        A read's bookkeeping: a full server refusing it (out of memory) must not fail the read."""
+        if not counters:
+            return
         stats = self._layout.stats(self._number)
-        replies = yield Pipeline(tuple(Command(("HINCRBY", stats, c, 1)) for c in counters))
+        amounts = counters if isinstance(counters, Mapping) else dict.fromkeys(counters, 1)
+        replies = yield Pipeline(tuple(Command(("HINCRBY", stats, c, n)) for c, n in amounts.items()))
         refused = False
         for reply in replies:
             if isinstance(reply, OutOfMemoryError):
@@ -345,6 +362,7 @@ class Partition(Invalidation, Health):
             algorithm=settings.algorithm,
             dimension=settings.dimension,
             vector_dim=vector_dim or self._seen_dim,
+            dtype=settings.vector_dtype,
         )
         full = self._layout.index(self._number, plan.use)
         if plan.create:
@@ -352,7 +370,7 @@ class Partition(Invalidation, Health):
             if plan.use.dim:
                 vector = VectorConfig(
                     dim=plan.use.dim, algorithm=settings.algorithm, m=settings.hnsw_m,
-                    ef_construction=settings.hnsw_ef_construction,
+                    ef_construction=settings.hnsw_ef_construction, dtype=plan.use.dtype,
                 )  # fmt: skip
             try:
                 yield self.on_node("FT.CREATE", *self._schema.create_args(full, self._prefix, vector))
@@ -456,7 +474,8 @@ class Partition(Invalidation, Health):
             str(self.STORE_EVICTION_LIMIT),
             str(self.PRUNE_LIMIT),
         ]
-        for field_name, value in encode_entry(entry, now=now, ttl=ttl).items():
+        dtype = self._index.dtype if self._index is not None else "FLOAT32"  # resolved by _index_for first
+        for field_name, value in encode_entry(entry, now=now, ttl=ttl, dtype=dtype).items():
             args.extend((field_name, value))
         return args
 

@@ -29,10 +29,9 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
-
-from redis.commands.search.query import Query
 
 from . import fields as F
 
@@ -40,12 +39,13 @@ __all__ = [
     "MATCH_ALL",
     "PATTERN_KEY_CHARS",
     "GlobFilter",
-    "KnnQuery",
     "SweepQuery",
+    "VectorSearch",
     "digest",
     "escape_tag",
     "glob_filters",
     "pattern_key",
+    "search_texts",
     "tag_filter",
 ]
 
@@ -179,46 +179,50 @@ def tag_filter(field: str, values: Sequence[str]) -> str:
     return f"@{field}:{{{' | '.join(escape_tag(digest(v)) for v in values)}}}"
 
 
-def _params_args(params: dict[str, Any]) -> list[Any]:
-    out: list[Any] = ["PARAMS", 2 * len(params)]
-    for name, value in params.items():
-        out.extend((name, value))
-    return out
+# The small-scope query (ADHOC_BF) runs when the scope holds less than 1/D of
+# the cache's entries.  Measured at 10k entries, 384-d FLOAT16
+# (bench/query_crossover.py): ADHOC_BF costs about as much as the range
+# query when the scope holds 55-70% on FLAT; on HNSW the filtered graph walk
+# (BATCHES) slows down sharply below a quarter.
+SMALL_SCOPE_DIVISOR = {"FLAT": 2, "HNSW": 4}
 
 
 @dataclass(frozen=True)
-class KnnQuery:
-    """A KNN query restricted to one scope and (optionally) version.
+class VectorSearch:
+    """The semantic search of one scope (and optionally version), as lookup.lua runs it.
 
-    ``args()`` are the ``FT.SEARCH`` arguments after the index name; results
-    come sorted by cosine distance, nearest first, with ``return_fields``.
+    ``texts()`` are the two query strings the script chooses between by the
+    scope's share of the cache: for a large scope, a ``VECTOR_RANGE`` at
+    ``max_distance`` on FLAT (exact, and cheaper than KNN there) or a KNN with
+    ``EF_RUNTIME`` on HNSW (a range query on HNSW misses near matches); for a
+    small scope, a KNN with ``HYBRID_POLICY ADHOC_BF`` (exact: it computes the
+    distances of the scope's entries only).  The script asks for at most ``k``
+    results sorted by distance (``dist``) with ``$vec`` as the only parameter.
 
     The model is not part of the pre-filter: the scope id already hashes the
     model (with namespace and parameters), and intersecting a second TAG
     iterator nearly doubled the query's server time (measured: 96 vs 53 us at
     500 candidates, 384-d FLAT).  The lookup script compares each candidate's
-    ``model_h`` with :meth:`model_digest` instead, so another model's entry can
+    ``model_h`` with the model's digest instead, so another model's entry can
     never be returned even if two scope ids collided.
     """
 
-    vector: bytes
     scope: str
-    model: str
+    algorithm: str
+    max_distance: float
     version: str | None = None
     k: int = 4
     ef_runtime: int | None = None  # HNSW only
-    hybrid_policy: str | None = None  # None (RediSearch decides), "BATCHES" or "ADHOC_BF"
-    return_fields: tuple[str, ...] = (F.DIST, F.FMT, F.SEQ, F.MODEL_H)
 
     def __post_init__(self) -> None:
         if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
             raise ValueError(f"k must be a positive int, got {self.k!r}")
-        if self.hybrid_policy not in (None, "BATCHES", "ADHOC_BF"):
-            raise ValueError(f"hybrid_policy must be None, BATCHES or ADHOC_BF, got {self.hybrid_policy!r}")
-        if self.hybrid_policy == "ADHOC_BF" and self.ef_runtime is not None:
-            raise ValueError("EF_RUNTIME does not apply to HYBRID_POLICY ADHOC_BF")
+        if self.algorithm not in SMALL_SCOPE_DIVISOR:
+            raise ValueError(f"algorithm must be FLAT or HNSW, got {self.algorithm!r}")
         if not re.fullmatch(r"[0-9a-f]+", self.scope):
             raise ValueError(f"scope must be a hex scope id, got {self.scope!r}")
+        if not 0.0 <= self.max_distance <= 2.0:
+            raise ValueError(f"max_distance must be in [0, 2], got {self.max_distance!r}")
 
     def filter(self) -> str:
         parts = [f"@{F.SCOPE}:{{{escape_tag(self.scope)}}}"]
@@ -226,29 +230,29 @@ class KnnQuery:
             parts.append(tag_filter(F.VERSION_H, [self.version]))
         return " ".join(parts)
 
-    def model_digest(self) -> str:
-        return digest(self.model)
+    def texts(self) -> tuple[str, str]:
+        """(query for a large scope, query for a small scope)."""
+        where = self.filter()
+        small = f"({where})=>[KNN {self.k} @{F.EMBEDDING} $vec HYBRID_POLICY ADHOC_BF AS {F.DIST}]"
+        if self.algorithm == "FLAT":
+            radius = repr(float(self.max_distance))
+            large = f"{where} @{F.EMBEDDING}:[VECTOR_RANGE {radius} $vec]=>{{$YIELD_DISTANCE_AS: {F.DIST}}}"
+        else:
+            ef = "" if self.ef_runtime is None else f" EF_RUNTIME {self.ef_runtime}"
+            large = f"({where})=>[KNN {self.k} @{F.EMBEDDING} $vec{ef} HYBRID_POLICY BATCHES AS {F.DIST}]"
+        return large, small
 
-    def with_policy(self, policy: str | None) -> KnnQuery:
-        """The same query with a HYBRID_POLICY (ADHOC_BF drops EF_RUNTIME, which it rejects)."""
-        ef = None if policy == "ADHOC_BF" else self.ef_runtime
-        return replace(self, hybrid_policy=policy, ef_runtime=ef)
+    @property
+    def small_scope_divisor(self) -> int:
+        return SMALL_SCOPE_DIVISOR[self.algorithm]
 
-    def text(self) -> str:
-        """The query string (the first FT.SEARCH argument)."""
-        ef = "" if self.ef_runtime is None else " EF_RUNTIME $ef"
-        if self.hybrid_policy is not None:
-            ef += f" HYBRID_POLICY {self.hybrid_policy}"
-        return f"({self.filter()})=>[KNN $k @{F.EMBEDDING} $vec{ef} AS {F.DIST}]"
 
-    def query(self) -> Query:
-        return Query(self.text()).return_fields(*self.return_fields).sort_by(F.DIST).paging(0, self.k).dialect(2)
-
-    def args(self) -> list[Any]:
-        params: dict[str, Any] = {"vec": self.vector, "k": self.k}
-        if self.ef_runtime is not None:
-            params["ef"] = self.ef_runtime
-        return [*self.query().get_args(), *_params_args(params)]
+@lru_cache(maxsize=4096)
+def search_texts(
+    scope: str, algorithm: str, max_distance: float, version: str | None, k: int, ef_runtime: int | None
+) -> tuple[str, str]:
+    """``VectorSearch(...).texts()``, built once per scope, version and threshold (lookups repeat them)."""
+    return VectorSearch(scope, algorithm, max_distance, version, k, ef_runtime).texts()
 
 
 @dataclass(frozen=True)

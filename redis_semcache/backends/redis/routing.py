@@ -96,6 +96,9 @@ class Routing:
     def lookup_exact(self, key: str, version: str | None, final: bool) -> WirePlan[CacheEntry | None]:
         return self.partition_of(key).lookup_exact(key, version=version, final=final)
 
+    def lookup(self, key: str, query: SemanticQuery) -> WirePlan[Match | None]:
+        return self.partition_of(key).lookup(key, query)  # the key's scope is query.scope: one partition
+
     def count_skipped_long(self, key: str, count_miss: bool) -> WirePlan[None]:
         return self.partition_of(key).count_skipped_long(count_miss)
 

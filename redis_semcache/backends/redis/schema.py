@@ -18,6 +18,7 @@ from redis.commands.search.field import Field, NumericField, TagField, VectorFie
 from redis.commands.search.index_definition import IndexDefinition, IndexType
 
 from ..._errors import ConfigurationError
+from ..._vectors import VECTOR_DTYPES
 
 __all__ = ["ALGORITHMS", "IndexSchema", "VectorConfig", "load_schema"]
 
@@ -33,10 +34,13 @@ class VectorConfig:
     algorithm: str = "FLAT"
     m: int = 16
     ef_construction: int = 200
+    dtype: str = "FLOAT32"
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
             raise ConfigurationError(f"index_algorithm must be one of {ALGORITHMS}, got {self.algorithm!r}")
+        if self.dtype not in VECTOR_DTYPES:
+            raise ConfigurationError(f"vector_dtype must be one of {tuple(VECTOR_DTYPES)}, got {self.dtype!r}")
         for what, value in (
             ("dimension", self.dim),
             ("hnsw_m", self.m),
@@ -72,7 +76,7 @@ class IndexSchema:
             elif kind == "VECTOR":
                 if vector is not None:
                     attributes: dict[str, Any] = {
-                        "TYPE": spec["data_type"],
+                        "TYPE": vector.dtype,
                         "DIM": vector.dim,
                         "DISTANCE_METRIC": spec["distance_metric"],
                     }
@@ -109,8 +113,8 @@ def parse_schema(data: Any) -> IndexSchema:
         seen.add(name)
         if spec.get("type") not in ("TAG", "NUMERIC", "VECTOR"):
             raise ConfigurationError(f"index schema: field {name!r} has unsupported type {spec.get('type')!r}")
-        if spec["type"] == "VECTOR" and (spec.get("data_type") != "FLOAT32" or not spec.get("distance_metric")):
-            raise ConfigurationError(f"index schema: vector field {name!r} must be FLOAT32 with a distance_metric")
+        if spec["type"] == "VECTOR" and not spec.get("distance_metric"):
+            raise ConfigurationError(f"index schema: vector field {name!r} needs a distance_metric")
     if sum(spec["type"] == "VECTOR" for spec in fields) != 1:
         raise ConfigurationError("index schema needs exactly one VECTOR field")
     return IndexSchema(version=data["schema_version"], fields=tuple(dict(spec) for spec in fields))

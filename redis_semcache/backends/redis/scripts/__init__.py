@@ -17,8 +17,7 @@ from typing import Any
 __all__ = ["NAMES", "ScriptSet", "sha", "source"]
 
 NAMES = (
-    "lookup_exact",
-    "lookup_semantic",
+    "lookup",
     "touch",
     "store",
     "trim",

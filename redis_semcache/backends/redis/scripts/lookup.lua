@@ -1,0 +1,115 @@
+-- lookup: a request's exact check, then (optionally) its semantic search, with
+-- the hit bookkeeping, in one round trip.
+--   KEYS[1..7]  partition keys (see _lib.lua)
+--   KEYS[8]     the partition's search index (semantic lookups only)
+--   ARGV[1..2]  entry key prefix, now
+--   ARGV[3]     entry id of the exact check, '' to skip it
+--   ARGV[4]     '1' when the entry's version must equal ARGV[5], else '0'
+--   ARGV[5]     version
+--   ARGV[6]     '1' for sliding TTL (a hit restarts the TTL)
+--   ARGV[7]     the counter a miss goes to: 'misses', or '' to count none (the
+--               caller counts it: a semantic lookup follows, or get_or_compute
+--               counts its outcome once it knows it)
+--   ARGV[8]     semantic search: '' none; 'best': touch and return the nearest
+--               candidate within the threshold; 'vet': the same, followed by the
+--               other candidates within the threshold, for a caller that vets them
+--   ARGV[9]     max cosine distance (1 - min_similarity + epsilon)
+--   ARGV[10]    digest of the model: candidates with another model_h are skipped
+--   ARGV[11]    the scope id
+--   ARGV[12]    D: the query for a small scope runs when the scope holds less
+--               than 1/D of the cache's entries
+--   ARGV[13]    query text for a large scope (VECTOR_RANGE on FLAT, KNN on HNSW)
+--   ARGV[14]    query text for a small scope (KNN with HYBRID_POLICY ADHOC_BF)
+--   ARGV[15]    the query vector ($vec), in the index's vector type
+--   ARGV[16]    at most this many candidates (LIMIT)
+-- Returns {1, dist, record...} on a hit: dist is '' for an exact hit (counts
+-- exact_hits or semantic_hits; status 3 when a full server refused the
+-- bookkeeping, see _lib.lua); {0, foreign} on a miss (counts ARGV[7]).
+-- 'vet' mode adds the other candidates to a hit: {1, dist, record...,
+-- id, dist, seq, prompt, id, ...}.  The hit is optimistic: a caller that vetoes
+-- it moves the count back to ARGV[7] and offers the others to touch.lua.
+-- `foreign` is the entry id when that key holds something this library did
+-- not write (the caller logs a warning), else ''.
+-- Why the two queries: on FLAT a range query is exact and cheaper than KNN when
+-- the scope holds most of the cache, ADHOC_BF (distances of the scope's entries
+-- only) when it holds a small part; on HNSW, ADHOC_BF is exact for a small scope
+-- where a filtered graph walk is slow (bench/query_crossover.py).
+local id = ARGV[3]
+local foreign = ''
+local mode = ARGV[8]
+
+local function miss(reply)
+  if ARGV[7] ~= '' then
+    count_if_possible(ARGV[7], 1)
+  end
+  return reply
+end
+
+local function hit(entry_id, v, dist, counter)
+  local booked, lru, lfu, exp = touch_if_possible(entry_id, v, ARGV[6] == '1', counter)
+  local rec = as_record(entry_id, v, lru, lfu, exp)
+  table.insert(rec, 1, dist)
+  table.insert(rec, 1, hit_status(booked))
+  return rec
+end
+
+if id ~= '' then
+  local key = PREFIX .. id
+  local v = redis.pcall('HMGET', key, unpack(ENTRY_FIELDS))
+  if type(v) ~= 'table' or v.err or (v[1] and v[1] ~= FORMAT) then
+    foreign = id
+  elseif v[1] then
+    if ARGV[4] ~= '1' or v[I_VERSION] == ARGV[5] then
+      return hit(id, v, '', 'exact_hits')
+    end
+  elseif redis.call('EXISTS', key) == 1 then
+    foreign = id
+  end
+end
+if mode == '' then
+  return miss({0, foreign})
+end
+
+local text = ARGV[13]
+local kept = tonumber(redis.call('HGET', SCOPES, ARGV[11]) or '0')
+if kept * tonumber(ARGV[12]) < redis.call('ZCARD', Z_FIFO) then
+  text = ARGV[14]
+end
+local res
+if mode == 'vet' then
+  res = redis.call('FT.SEARCH', KEYS[8], text, 'RETURN', 5, 'dist', 'fmt', 'seq', 'model_h', 'prompt',
+    'SORTBY', 'dist', 'LIMIT', 0, ARGV[16], 'PARAMS', 2, 'vec', ARGV[15], 'DIALECT', 2)
+else
+  res = redis.call('FT.SEARCH', KEYS[8], text, 'RETURN', 4, 'dist', 'fmt', 'seq', 'model_h',
+    'SORTBY', 'dist', 'LIMIT', 0, ARGV[16], 'PARAMS', 2, 'vec', ARGV[15], 'DIALECT', 2)
+end
+local max_distance = tonumber(ARGV[9])
+local found = {}
+for i = 2, #res, 2 do
+  local key, fields = res[i], res[i + 1] or {}  -- nil for a hash that expired but is still indexed
+  local doc = {}
+  for j = 1, #fields - 1, 2 do
+    doc[fields[j]] = fields[j + 1]
+  end
+  local d = tonumber(doc['dist'])
+  local ours = doc['fmt'] == FORMAT and doc['model_h'] == ARGV[10] and string.sub(key, 1, #PREFIX) == PREFIX
+  if d and d <= max_distance and ours then
+    found[#found + 1] = {string.sub(key, #PREFIX + 1), doc['dist'], doc['seq'] or '', doc['prompt'] or ''}
+  end
+end
+
+for i, c in ipairs(found) do
+  local v = read(c[1])
+  if v then
+    local rec = hit(c[1], v, c[2], 'semantic_hits')
+    if mode == 'vet' then
+      for j = i + 1, #found do
+        for f = 1, 4 do
+          rec[#rec + 1] = found[j][f]
+        end
+      end
+    end
+    return rec
+  end
+end
+return miss({0, foreign})
