@@ -9,7 +9,9 @@ question1 vectors in two FLAT indexes of one Redis (FLOAT32 and FLOAT16), asks
 every question2 for its 10 nearest in each, and compares each reported distance
 with the float64 cosine distance computed by numpy.  Prints the largest errors
 and how many accept/reject decisions at the usual thresholds differ from
-float64's; writes bench/results/fp16_error.json.  Asserts nothing.
+float64's.  Then, for random unit vectors of 8, 32 and 384 dimensions, the
+distance at which each comes back when asked for itself (exactly 0).  Writes
+bench/results/fp16_error.json.  Asserts nothing.
 """
 
 from __future__ import annotations
@@ -104,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                         flips[dtype][str(t)] += (dist <= floor) != (exact <= floor)
             if qi % 1000 == 999:
                 log(f"{qi + 1:,} queries")
+        identical = {dim: self_distances(client, dim, np.random.default_rng(dim)) for dim in (8, 32, 384)}
         client.flushall()
         client.close()
     result = {
@@ -115,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         "p99_abs_error": {d: float(np.quantile(e, 0.99)) for d, e in errors.items()},
         "decision_flips_vs_float64": flips,
         "distances_within_1e-4_of_threshold": near,
+        "identical_vector_distance": {str(dim): d for dim, d in identical.items()},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
@@ -123,7 +127,19 @@ def main(argv: list[str] | None = None) -> int:
             f"{dtype}: {len(errors[dtype]):,} distances, largest error {result['max_abs_error'][dtype]:.2e}, "
             f"p99 {result['p99_abs_error'][dtype]:.2e}, flipped decisions {flips[dtype]}"
         )
+    for dim, d in identical.items():
+        print(f"FLOAT16, {dim}-d: an identical vector comes back at distance {d['min']:.2e} to {d['max']:.2e}")
     return 0
+
+
+def self_distances(client, dim: int, rng: np.random.Generator, n: int = 300) -> dict[str, float]:
+    """The distances FLOAT16 reports between each of ``n`` random unit vectors and itself."""
+    vectors = rng.standard_normal((n, dim))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    build(client, f"self{dim}", "FLOAT16", vectors)
+    found = [knn(client, f"self{dim}", "FLOAT16", vec).get(i) for i, vec in enumerate(vectors)]
+    dists = [d for d in found if d is not None]
+    return {"min": min(dists), "max": max(dists), "found": len(dists)}
 
 
 if __name__ == "__main__":

@@ -229,6 +229,10 @@ def test_hnsw_index_serves_lookups(redis_url, cache_names, redis_client):
     attrs = str(redis_client.ft(b.index_name).info()["attributes"])
     assert "HNSW" in attrs and "16" in attrs
     assert [cache.get(f"q{i}", embedding=near(v, 0.97, rng)) for i, v in enumerate(vectors)] == list(range(50))
+    b.hnsw_ef_runtime = None  # the default: EF_RUNTIME scaled with the entry count, in the script
+    assert [cache.get(f"r{i}", embedding=near(v, 0.97, rng)) for i, v in enumerate(vectors)] == list(range(50))
+    with pytest.raises(ConfigurationError):
+        b.hnsw_ef_runtime = 0
 
 
 def test_a_dropped_index_means_misses_then_recreation(redis_url, cache_names, redis_client):

@@ -142,18 +142,18 @@ def test_vector_search_on_flat_ranges_a_large_scope_and_scans_a_small_one():
 
 
 def test_vector_search_on_hnsw_walks_the_graph_with_ef_runtime_for_a_large_scope():
-    search = VectorSearch(scope="ab", algorithm="HNSW", max_distance=0.1, ef_runtime=50)
+    search = VectorSearch(scope="ab", algorithm="HNSW", max_distance=0.1)
     large, small = search.texts()
     assert "version_h" not in large
-    assert large == "(@scope:{ab})=>[KNN 4 @embedding $vec EF_RUNTIME 50 HYBRID_POLICY BATCHES AS dist]"
+    assert large == "(@scope:{ab})=>[KNN 4 @embedding $vec EF_RUNTIME $ef HYBRID_POLICY BATCHES AS dist]"
     assert small == "(@scope:{ab})=>[KNN 4 @embedding $vec HYBRID_POLICY ADHOC_BF AS dist]"  # no EF: exact
     assert SMALL_SCOPE_DIVISOR["HNSW"] > SMALL_SCOPE_DIVISOR["FLAT"]
 
 
 def test_search_texts_are_built_once_per_scope():
     search_texts.cache_clear()
-    first = search_texts("ab", "FLAT", 0.1, None, 4, None)
-    again = search_texts("ab", "FLAT", 0.1, None, 4, None)
+    first = search_texts("ab", "FLAT", 0.1, None, 4)
+    again = search_texts("ab", "FLAT", 0.1, None, 4)
     assert again is first and search_texts.cache_info().hits == 1
     assert first == VectorSearch("ab", "FLAT", 0.1).texts()
 

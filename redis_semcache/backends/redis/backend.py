@@ -117,7 +117,7 @@ class RedisCacheBackend:
         index_algorithm: str = "FLAT",
         hnsw_m: int = 16,
         hnsw_ef_construction: int = 200,
-        hnsw_ef_runtime: int = 10,
+        hnsw_ef_runtime: int | None = None,
         vector_dtype: str | None = None,
         dimension: int | None = None,
         socket_timeout: float | None = 1.0,
@@ -196,12 +196,13 @@ class RedisCacheBackend:
         return self._index_settings.algorithm
 
     @property
-    def hnsw_ef_runtime(self) -> int:
-        """EF_RUNTIME of HNSW queries; may be changed at any time (it is a query argument)."""
+    def hnsw_ef_runtime(self) -> int | None:
+        """EF_RUNTIME of HNSW queries, None to scale it with the partition's entry count;
+        may be changed at any time (it is a query argument)."""
         return self._index_settings.hnsw_ef_runtime
 
     @hnsw_ef_runtime.setter
-    def hnsw_ef_runtime(self, value: int) -> None:
+    def hnsw_ef_runtime(self, value: int | None) -> None:
         self._index_settings.hnsw_ef_runtime = check_ef_runtime(value)
 
     @property
@@ -442,7 +443,7 @@ def index_settings(
     index_algorithm: str,
     hnsw_m: int,
     hnsw_ef_construction: int,
-    hnsw_ef_runtime: int,
+    hnsw_ef_runtime: int | None,
     dimension: int | None,
     vector_dtype: str | None = None,
 ) -> Settings:
@@ -472,7 +473,7 @@ def _partition_count(partitions: Any, clustered: bool) -> int:
     return partitions
 
 
-def check_ef_runtime(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"hnsw_ef_runtime must be a positive int, got {value!r}")
+def check_ef_runtime(value: Any) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ConfigurationError(f"hnsw_ef_runtime must be a positive int or None, got {value!r}")
     return value

@@ -40,13 +40,14 @@ DEFAULT_DTYPE = "FLOAT16"
 class Settings:
     """The index settings every partition of a cache shares (validated by the backend).
 
-    Mutable: ``hnsw_ef_runtime`` is a query argument, changeable at any time.
+    Mutable: ``hnsw_ef_runtime`` is a query argument, changeable at any time
+    (None: lookup.lua scales it with the partition's entry count).
     """
 
     algorithm: str
     hnsw_m: int
     hnsw_ef_construction: int
-    hnsw_ef_runtime: int
+    hnsw_ef_runtime: int | None
     dimension: int | None
     vector_dtype: str | None = None  # None: FLOAT16 for a new index, an existing one keeps its type
 

@@ -180,8 +180,8 @@ class Partition(Invalidation, Health):
         if index.dim == 0 or query.vector.shape[0] != index.dim or max_distance < 0:
             return None
         algorithm = index.algorithm or "FLAT"
-        ef = self._settings.hnsw_ef_runtime if algorithm == "HNSW" else None
-        large, small = search_texts(query.scope, algorithm, min(max_distance, 2.0), query.version, query.k, ef)
+        large, small = search_texts(query.scope, algorithm, min(max_distance, 2.0), query.version, query.k)
+        ef = "" if algorithm == "FLAT" else str(self._settings.hnsw_ef_runtime or "auto")
         return (
             "vet" if query.accept is not None else "best",
             repr(max_distance),
@@ -192,6 +192,7 @@ class Partition(Invalidation, Health):
             small,
             to_bytes(query.vector, index.dtype),
             query.k,
+            ef,
         )
 
     def _vet(

@@ -194,7 +194,7 @@ class VectorSearch:
     ``texts()`` are the two query strings the script chooses between by the
     scope's share of the cache: for a large scope, a ``VECTOR_RANGE`` at
     ``max_distance`` on FLAT (exact, and cheaper than KNN there) or a KNN with
-    ``EF_RUNTIME`` on HNSW (a range query on HNSW misses near matches); for a
+    ``EF_RUNTIME $ef`` on HNSW (a range query on HNSW misses near matches); for a
     small scope, a KNN with ``HYBRID_POLICY ADHOC_BF`` (exact: it computes the
     distances of the scope's entries only).  The script asks for at most ``k``
     results sorted by distance (``dist``) with ``$vec`` as the only parameter.
@@ -212,7 +212,6 @@ class VectorSearch:
     max_distance: float
     version: str | None = None
     k: int = 4
-    ef_runtime: int | None = None  # HNSW only
 
     def __post_init__(self) -> None:
         if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
@@ -237,9 +236,8 @@ class VectorSearch:
         if self.algorithm == "FLAT":
             radius = repr(float(self.max_distance))
             large = f"{where} @{F.EMBEDDING}:[VECTOR_RANGE {radius} $vec]=>{{$YIELD_DISTANCE_AS: {F.DIST}}}"
-        else:
-            ef = "" if self.ef_runtime is None else f" EF_RUNTIME {self.ef_runtime}"
-            large = f"({where})=>[KNN {self.k} @{F.EMBEDDING} $vec{ef} HYBRID_POLICY BATCHES AS {F.DIST}]"
+        else:  # $ef: the script passes EF_RUNTIME (the configured one, or scaled with the cache's size)
+            large = f"({where})=>[KNN {self.k} @{F.EMBEDDING} $vec EF_RUNTIME $ef HYBRID_POLICY BATCHES AS {F.DIST}]"
         return large, small
 
     @property
@@ -248,11 +246,9 @@ class VectorSearch:
 
 
 @lru_cache(maxsize=4096)
-def search_texts(
-    scope: str, algorithm: str, max_distance: float, version: str | None, k: int, ef_runtime: int | None
-) -> tuple[str, str]:
+def search_texts(scope: str, algorithm: str, max_distance: float, version: str | None, k: int) -> tuple[str, str]:
     """``VectorSearch(...).texts()``, built once per scope, version and threshold (lookups repeat them)."""
-    return VectorSearch(scope, algorithm, max_distance, version, k, ef_runtime).texts()
+    return VectorSearch(scope, algorithm, max_distance, version, k).texts()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,93 @@
+"""HNSW recall@1 against EF_RUNTIME, on the head-to-head benchmark's data.
+
+    python -m bench.hnsw_recall                      # 10,000 entries
+    python -m bench.hnsw_recall --entries 100000     # ~7 minutes to build on 2 busy cores
+
+Stores the benchmark workload's random 384-d unit vectors (bench/speed/workload.py,
+FLOAT16, M 16, EF_CONSTRUCTION 200) in one HNSW index, asks its semantic queries
+(each at cosine 0.95 of one stored vector) with the lookup script's large-scope
+query at several EF_RUNTIME values, and prints recall@1 against numpy brute force
+with the median round trip.  Random vectors are the hard case for HNSW; real
+embeddings reach the same recall at a lower EF_RUNTIME (docs/design.md).  The
+"auto" EF_RUNTIME of lookup.lua is fitted to these results.  Writes
+bench/results/hnsw_recall-<entries>.json.  Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.speed.record import log
+from bench.speed.server import redis_server
+from bench.speed.workload import Workload
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--entries", type=int, default=10_000)
+    p.add_argument("--queries", type=int, default=300)
+    p.add_argument("--ef", default="10,20,40,80,160", help="EF_RUNTIME values, comma separated")
+    p.add_argument("--redis-url", help="a Redis Stack to use (it gets FLUSHALLed!); default: start one")
+    args = p.parse_args(argv)
+    work = Workload(args.entries, queries=args.queries, sets=10)
+    queries = work.semantic(args.entries)
+    vectors = work.entries.vectors[: args.entries]
+    truth = np.argmax(queries.vectors @ vectors.T, axis=1)
+    import redis
+
+    from redis_semcache.backends.redis.codec import parse_info
+
+    rows = []
+    with redis_server(args.redis_url) as info:
+        client = redis.Redis.from_url(info.url, protocol=2)
+        client.flushall()
+        params = ["TYPE", "FLOAT16", "DIM", 384, "DISTANCE_METRIC", "COSINE", "M", 16, "EF_CONSTRUCTION", 200]
+        client.execute_command(
+            "FT.CREATE", "h", "ON", "HASH", "PREFIX", 1, "h:", "SCHEMA", "s", "TAG", "v", "VECTOR", "HNSW", 10, *params
+        )  # fmt: skip
+        t0 = time.perf_counter()
+        pipe = client.pipeline(transaction=False)
+        for i, vec in enumerate(vectors):
+            pipe.hset(f"h:{i}", mapping={"s": "a", "v": vec.astype("<f2").tobytes()})
+            if i % 1000 == 999:
+                pipe.execute()
+        pipe.execute()
+        while int(parse_info(client.execute_command("FT.INFO", "h")).get("indexing", 0)):
+            time.sleep(0.2)
+        log(f"built {args.entries:,} entries in {time.perf_counter() - t0:.0f} s")
+        for ef in (int(x) for x in args.ef.split(",")):
+            found, times = 0, []
+            for j, vec in enumerate(queries.vectors):
+                t1 = time.perf_counter()
+                reply = client.execute_command(
+                    "FT.SEARCH", "h", "(@s:{a})=>[KNN 4 @v $vec EF_RUNTIME $ef HYBRID_POLICY BATCHES AS dist]",
+                    "RETURN", 1, "dist", "SORTBY", "dist", "LIMIT", 0, 4, "DIALECT", 2,
+                    "PARAMS", 4, "vec", vec.astype("<f2").tobytes(), "ef", ef,
+                )  # fmt: skip
+                times.append(time.perf_counter() - t1)
+                found += bool(reply[0]) and reply[1].decode() == f"h:{truth[j]}"
+            row = {"ef_runtime": ef, "recall_at_1": found / len(queries), "p50_us": float(np.median(times)) * 1e6}
+            rows.append(row)
+            print(f"{args.entries:,} entries, EF_RUNTIME {ef:>4}: recall@1 {row['recall_at_1']:.3f}, "
+                  f"p50 {row['p50_us']:,.0f} us")  # fmt: skip
+        client.flushall()
+        client.close()
+    out = ROOT / "bench" / "results" / f"hnsw_recall-{args.entries}.json"
+    out.write_text(json.dumps({"command": "python -m bench.hnsw_recall " + " ".join(argv or sys.argv[1:]),
+                               "entries": args.entries, "rows": rows}, indent=1) + "\n", encoding="utf-8")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
