@@ -27,7 +27,7 @@
 local text = ARGV[8]
 if ARGV[9] ~= '' then
   local kept = tonumber(redis.call('HGET', SCOPES, ARGV[9]) or '0')
-  if kept * 4 < redis.call('ZCARD', Z_FIFO) then
+  if kept * 4 < entry_count() then
     text = ARGV[10]
   end
 end
