@@ -227,7 +227,7 @@ local function settle_order()
   local rows = redis.call('ZRANGE', old_lfu, 1, '+inf', 'BYSCORE', 'WITHSCORES')
   for i = 1, #rows, 2 do
     local id, score = rows[i], tonumber(rows[i + 1])
-    if redis.call('HEXISTS', ACC, id) == 0 then
+    if not redis.call('HGET', ACC, id) then
       local last = redis.call('ZSCORE', old_lru, id) or num((score % 1) * LFU_TIME_SCALE)
       redis.call('HSET', ACC, id, math.floor(score) .. ' ' .. last)
     end

@@ -22,7 +22,8 @@ local seq = redis.call('INCR', SEQ)
 -- Overwrite in place (one re-index, where DEL then HSET costs two): only the
 -- optional fields the new entry lacks can be left over from the old one.
 local old = redis.pcall('HGET', key, 'fmt')
-if old == FORMAT then
+local drops_ttl = ARGV[4] == '' and redis.call('ZREM', Z_EXP, id) == 1
+if old == FORMAT and not drops_ttl then
   local written = {}
   for i = 10, #ARGV, 2 do
     written[ARGV[i]] = true
@@ -33,16 +34,16 @@ if old == FORMAT then
       stale[#stale + 1] = name
     end
   end
-  redis.call('HDEL', key, unpack(stale))
-else  -- absent (a no-op), another type, or a hash we did not write: replace it whole
+  if #stale > 0 then
+    redis.call('HDEL', key, unpack(stale))
+  end
+else  -- absent (a no-op), another type, a hash we did not write, or a TTL to drop: replace it whole
   redis.call('DEL', key)
 end
 redis.call('HSET', key, 'seq', seq, unpack(ARGV, 10))
 if ARGV[4] ~= '' then
   redis.call('PEXPIRE', key, ARGV[4])
   redis.call('ZADD', Z_EXP, ARGV[5], id)
-elseif redis.call('ZREM', Z_EXP, id) == 1 then  -- the old entry had a TTL
-  redis.call('PERSIST', key)
 end
 redis.call('HDEL', ACC, id)
 if redis.call('ZADD', Z_ORDER, order_score(ORDER, 0, NOW_TEXT, NOW_TEXT), id) == 1 then

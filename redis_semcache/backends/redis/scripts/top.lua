@@ -33,22 +33,17 @@ if rank == ORDER then
   return out
 end
 
-local hits, last = {}, {}
-local acc = redis.call('HGETALL', ACC)
-for i = 1, #acc, 2 do
-  local h, t = string.match(acc[i + 1], '^(%d+) (.+)$')
-  hits[acc[i]], last[acc[i]] = tonumber(h), tonumber(t)
-end
 local ranked = {}
 for _, id in ipairs(redis.call('ZRANGE', Z_ORDER, 0, -1)) do
   local created_at = tonumber(redis.call('HGET', PREFIX .. id, 'created_at'))
   if created_at then
-    local t = last[id] or created_at
     local key = created_at
-    if rank == 'lru' then
-      key = t
-    elseif rank == 'lfu' then
-      key = (hits[id] or 0) + recency(t)
+    if rank ~= 'fifo' then
+      local hits, last = access(id, created_at)
+      key = tonumber(last)
+      if rank == 'lfu' then
+        key = hits + recency(key)
+      end
     end
     ranked[#ranked + 1] = {key, id}
   end
