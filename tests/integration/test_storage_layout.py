@@ -58,6 +58,18 @@ def test_only_the_strategys_order_zset_is_kept(redis_url, cache_names, redis_cli
     assert [e["prompt"] for e in cache.get_top_entries(limit=2, sort_by="created_at")] == ["p7", "p6"]
 
 
+@pytest.mark.parametrize("strategy", ["lru", "lfu", "fifo"])
+def test_top_entries_skip_an_entry_gone_behind_the_librarys_back(redis_url, cache_names, redis_client, strategy):
+    b = backend(redis_url, cache_names, eviction_strategy=strategy)
+    cache = manager(b)
+    cache.set("gone", 1)
+    cache.set("kept", 2)
+    assert cache.get("gone") == 1 and cache.get("kept") == 2  # both in acc
+    redis_client.delete(KeyLayout(b.name).entry_prefix(0) + make_cache_key("gone"))  # e.g. a maxmemory policy
+    for sort_by in ("access_count", "last_access", "created_at"):
+        assert [e["prompt"] for e in cache.get_top_entries(limit=5, sort_by=sort_by)] == ["kept"], sort_by
+
+
 def test_a_strategy_change_rebuilds_the_order(redis_url, cache_names, redis_client, clock):
     b = backend(redis_url, cache_names, max_size=3, eviction_strategy="lru", clock=clock)
     cache = manager(b, default_ttl=None)

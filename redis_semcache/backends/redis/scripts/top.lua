@@ -58,13 +58,13 @@ for first = 1, #rows, 2000 do
       created = tonumber(redis.call('HGET', PREFIX .. id, 'created_at'))
     end
     last = last or created
-    if last then  -- nil: the entry is gone
-      local key = created
-      if rank == 'lru' then
-        key = last
-      elseif rank == 'lfu' then
-        key = hits + recency(last)
-      end
+    local key = created
+    if rank == 'lru' then
+      key = last
+    elseif rank == 'lfu' and last then
+      key = hits + recency(last)
+    end
+    if key then  -- nil: the entry is gone
       ranked[#ranked + 1] = {key, id}
     end
   end
