@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+import redis
 
 from redis_semcache import CacheEntry, CacheStrategy, LLMCachingManager, make_cache_key
 from redis_semcache.backends.redis import RedisCacheBackend
@@ -17,6 +18,7 @@ from redis_semcache.backends.redis.layout import ORDER_OF, ORDERS, IndexName, Ke
 from redis_semcache.backends.redis.schema import VectorConfig, parse_schema
 
 from ..fakes import near, unit
+from ..redis_server import LocalRedis
 
 
 def backend(redis_url, cache_names, **kwargs):
@@ -105,8 +107,13 @@ def test_another_process_with_another_strategy_does_not_split_the_count(redis_ur
 # -- hits and writes -------------------------------------------------------------
 
 
-def test_hits_never_write_the_entry_hash(redis_url, cache_names, redis_client, clock):
-    b = backend(redis_url, cache_names, eviction_strategy="lfu", sliding_ttl=True, clock=clock)
+def test_hits_never_write_the_entry_hash():
+    with LocalRedis() as server:  # its own server: the test turns on keyspace events
+        check_hits_never_write_the_entry_hash(server.url, redis.Redis.from_url(server.url))
+
+
+def check_hits_never_write_the_entry_hash(url, redis_client):
+    b = RedisCacheBackend(url=url, name="hits", eviction_strategy="lfu", sliding_ttl=True)
     cache = manager(b, enable_semantic=True, sliding_ttl=True)
     rng = np.random.default_rng(3)
     v = unit(rng, 8)
@@ -123,8 +130,9 @@ def test_hits_never_write_the_entry_hash(redis_url, cache_names, redis_client, c
         assert events.get_message(timeout=1)["data"] == b"hset"
     finally:
         events.close()
-        redis_client.config_set("notify-keyspace-events", "")
     assert cache.get_top_entries(limit=1)[0]["access_count"] == 0  # the rewrite reset its hits
+    b.close()
+    redis_client.close()
 
 
 def test_a_replaced_entry_keeps_no_field_of_the_old_one(redis_url, cache_names, redis_client):
