@@ -233,7 +233,7 @@ class Sampler:
         for key in keys:
             pipe.hmget(key, "created_at", "ttl")
             pipe.pttl(key)
-        pipe.zcard(self.layout.zset(0, "fifo"))
+        pipe.zcard(self.layout.partition_keys(0, "lru")[0])  # the backend's default strategy
         replies = pipe.execute()
         now = time.time()
         tracked = int(replies[-1])

@@ -404,7 +404,7 @@ def test_a_stale_slot_map_still_reaches_each_partitions_owner(cluster_client, na
     assert cache.set("q2", "b", model="m", embedding=-v, tags=["t"])
     mislead()
     assert cache.invalidate(tags=["t"]) == 2
-    index = f"semcache:{{{name}:{part}}}:idx:s1:d4:flat:f16"
+    index = f"semcache:{{{name}:{part}}}:idx:s2:d4:flat:f16"
     lists = {n.name: [i.decode() for i in cluster_client.execute_command("FT._LIST", target_nodes=n)]
              for n in cluster_client.get_primaries()}  # fmt: skip
     assert [node for node, indexes in lists.items() if index in indexes] == [owner.name]

@@ -63,7 +63,7 @@ def test_two_instances_creating_the_index_at_once_both_carry_on(own_redis):
             t.join()
     if errors:
         raise errors[0]
-    assert [i.decode() for i in admin.execute_command("FT._LIST")] == ["semcache:{race:0}:idx:s1:d8:flat:f16"]
+    assert [i.decode() for i in admin.execute_command("FT._LIST")] == ["semcache:{race:0}:idx:s2:d8:flat:f16"]
     caches = [LLMCachingManager(b, embedder=None, strict=True, enable_semantic=True) for b in (first, second)]
     v = np.ones(8)
     assert caches[0].set("q", "from the first", embedding=v)
@@ -84,7 +84,7 @@ def test_an_index_still_scanning_after_the_timeout_fails_the_write_then_serves(o
     assert cache.set("first vector", "V", embedding=v)
     assert cache.get("a paraphrase", embedding=v) == "V"
     assert cache.get("bulk 29999") == 29999  # the scan covered what was there before
-    assert backend.index_name == "semcache:{scan:0}:idx:s1:d8:flat:f16"
+    assert backend.index_name == "semcache:{scan:0}:idx:s2:d8:flat:f16"
     admin = redis.Redis(port=own_redis.port)
     assert [i.decode() for i in admin.execute_command("FT._LIST")] == [backend.index_name]  # d0 dropped
 
@@ -98,5 +98,5 @@ def test_the_first_write_after_flushall_recreates_the_index(own_redis):
     assert cache.set("before", "B", embedding=v) and cache.set("again", "A", embedding=-v)
     admin.flushall()
     assert cache.set("after", "C", embedding=v)
-    assert [i.decode() for i in admin.execute_command("FT._LIST")] == ["semcache:{flushed:0}:idx:s1:d8:flat:f16"]
+    assert [i.decode() for i in admin.execute_command("FT._LIST")] == ["semcache:{flushed:0}:idx:s2:d8:flat:f16"]
     assert cache.get("a paraphrase", embedding=v) == "C"

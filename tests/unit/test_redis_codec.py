@@ -57,6 +57,17 @@ def test_encode_then_decode_round_trips():
     assert (back.expires_at, back.ttl) == (2000.0, 60.0)
 
 
+def test_default_values_are_not_written_and_read_back_as_defaults():
+    e = entry(response="plain", model="default", namespace="", tags=(), embedding=None)
+    fields = encode_entry(e, now=5.0, ttl=None)
+    assert not {F.KIND, F.MODEL, F.NAMESPACE, F.TAGS, F.TAG_H, F.TTL, F.EMBEDDING} & set(fields)
+    back = decode_record(as_record(e, fields))
+    assert (back.response, back.model, back.namespace, back.tags, back.ttl) == ("plain", "default", "", (), None)
+    # an entry written before schema 2 holds the defaults as values
+    old = {**fields, F.KIND: b"str", F.MODEL: b"default", F.NAMESPACE: b"", F.TAGS: b"[]", F.TTL: b""}
+    assert decode_record(as_record(e, old)) == back
+
+
 def test_decode_accepts_str_replies_and_missing_scores():
     e = entry(response="plain text")
     fields = encode_entry(e, now=5.0, ttl=None)
@@ -104,6 +115,9 @@ def test_lua_entry_fields_and_constants_match_python():
     assert tuple(re.findall(r"'([a-z_]+)'", names)) == F.ENTRY_FIELDS
     positions = re.search(r"local I_VERSION, I_TTL, I_SEQ = (\d+), (\d+), (\d+)", lib).groups()
     assert [int(p) for p in positions] == [F.ENTRY_FIELDS.index(n) + 1 for n in (F.VERSION, F.TTL, F.SEQ)]
+    assert f"local I_CREATED_AT = {F.ENTRY_FIELDS.index(F.CREATED_AT) + 1}" in lib
+    optional = re.search(r"local OPTIONAL_FIELDS = \{(.*?)\}", lib).group(1)
+    assert set(re.findall(r"'([a-z_]+)'", optional)) == {*F.DEFAULTS, F.TAG_H, F.EMBEDDING}
     assert f"local FORMAT = '{F.FORMAT}'" in lib
     assert "local LFU_TIME_SCALE = 1e10" in lib and F.LFU_TIME_SCALE == 1e10
 

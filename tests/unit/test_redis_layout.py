@@ -21,7 +21,7 @@ def test_keys_share_one_hash_tag_per_partition():
     layout = KeyLayout("llmcache")
     key = make_cache_key("hi")
     index = layout.index(0, IndexName(1, 8, "FLAT"))
-    names = [layout.entry_prefix(0) + key, *layout.partition_keys(0), layout.lock(0, key), index]
+    names = [layout.entry_prefix(0) + key, *layout.partition_keys(0, "lru"), layout.lock(0, key), index]
     assert all(n.startswith("semcache:{llmcache:0}:") for n in names)
     assert layout.entry_prefix(0) + key == f"semcache:{{llmcache:0}}:e:{key}"
     assert layout.index(0, IndexName(1, 384, "HNSW")) == "semcache:{llmcache:0}:idx:s1:d384:hnsw"
@@ -95,6 +95,19 @@ def test_index_names_carry_the_vector_type_and_old_names_read_as_float32():
 def test_plan_finishes_someone_elses_upgrade():
     p = plan([IndexName(1, 0), IndexName(1, 8, "FLAT")])
     assert (p.use, p.create, p.drop) == (IndexName(1, 8, "FLAT"), False, (IndexName(1, 0),))
+
+
+def test_plan_upgrades_an_index_of_an_older_schema_in_place():
+    p = plan([IndexName(1, 8, "FLAT")], schema=2)
+    assert (p.use, p.create, p.drop, p.wait) == (IndexName(2, 8, "FLAT"), True, (IndexName(1, 8, "FLAT"),), True)
+    p = plan([IndexName(1, 0)], schema=2)
+    assert (p.use, p.create, p.drop) == (IndexName(2, 0), True, (IndexName(1, 0),))
+    p = plan([IndexName(1, 0), IndexName(1, 8, "FLAT")], schema=2)  # an old cache caught mid-upgrade
+    assert (p.use, p.create, p.drop) == (IndexName(2, 8, "FLAT"), True, (IndexName(1, 0), IndexName(1, 8, "FLAT")))
+    p = plan([IndexName(1, 8, "FLAT"), IndexName(2, 8, "FLAT")], schema=2)  # another process created it already
+    assert (p.use, p.create, p.drop) == (IndexName(2, 8, "FLAT"), False, (IndexName(1, 8, "FLAT"),))
+    with pytest.raises(ConfigurationError, match="dimension=16"):  # an old index is held to the same rules
+        plan([IndexName(1, 8, "FLAT")], schema=2, dimension=16)
 
 
 def test_plan_refuses_incompatible_indexes():

@@ -21,7 +21,7 @@ def test_packaged_schema_is_the_top_level_file():
 
 def test_schema_fields_are_the_named_constants():
     schema = load_schema()
-    indexed = {F.SCOPE, F.MODEL_H, F.VERSION_H, F.TAG_H, F.PATTERN_KEY, F.PROMPT_LEN, F.SEQ, F.CREATED_AT, F.EMBEDDING}
+    indexed = {F.SCOPE, F.VERSION_H, F.TAG_H, F.PROMPT_LEN, F.SEQ, F.EMBEDDING}
     assert {f["name"] for f in schema.fields} == indexed
     assert schema.version >= 1
 
@@ -33,7 +33,7 @@ def test_create_args_without_vector():
     i = args.index("tag_h")
     assert args[i : i + 5] == ["tag_h", "TAG", "SEPARATOR", ",", "CASESENSITIVE"]
     i = args.index("seq")
-    assert args[i : i + 3] == ["seq", "NUMERIC", "SORTABLE"]
+    assert args[i:] == ["seq", "NUMERIC"]  # nothing sorts the index: the sweep's SORTBY sorts LOADed values
 
 
 def test_create_args_flat_and_hnsw():

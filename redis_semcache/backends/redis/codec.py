@@ -30,7 +30,7 @@ __all__ = [
     "text",
 ]
 
-# A record, as the Lua scripts return it: [id, *ENTRY_FIELDS, lru score, lfu score, exp score].
+# A record, as the Lua scripts return it: [id, *ENTRY_FIELDS, last access, hits, exp score].
 RECORD_LEN = 1 + len(F.ENTRY_FIELDS) + 3
 Record = Sequence[Any]
 
@@ -59,26 +59,36 @@ def _utf8(value: str, what: str) -> bytes:
 
 def encode_entry(entry: CacheEntry, *, now: float, ttl: float | None, dtype: str = "FLOAT32") -> dict[str, bytes]:
     """The hash fields of a new entry, except ``seq`` (the store script assigns it);
-    the embedding in the index's vector type ``dtype``."""
+    the embedding in the index's vector type ``dtype``.
+
+    Optional fields holding their default (``F.DEFAULTS``: no tags, no TTL, ...)
+    are left out: each hash field costs about 64 bytes of Redis memory.
+    """
     kind, body = encode_response(entry.response)
     out: dict[str, bytes] = {
         F.FMT: F.FORMAT.encode(),
         F.PROMPT: _utf8(entry.prompt, "prompt"),
         F.RESPONSE: _utf8(body, "response"),
-        F.KIND: kind.encode(),
-        F.MODEL: _utf8(entry.model, "model"),
-        F.NAMESPACE: _utf8(entry.namespace, "namespace"),
         F.SCOPE: entry.scope.encode(),
-        F.TAGS: _utf8(json.dumps(list(entry.tags), ensure_ascii=False), "tag"),
         F.VERSION: _utf8(entry.version, "version"),
         F.CREATED_AT: repr(float(now)).encode(),
-        F.TTL: b"" if ttl is None else repr(float(ttl)).encode(),
         F.MODEL_H: digest(entry.model).encode(),
         F.VERSION_H: digest(entry.version).encode(),
-        F.TAG_H: ",".join(digest(t) for t in entry.tags).encode(),
         F.PATTERN_KEY: pattern_key(entry.prompt).encode(),
         F.PROMPT_LEN: str(len(entry.prompt)).encode(),
     }
+    optional = {
+        F.KIND: kind,
+        F.MODEL: entry.model,
+        F.NAMESPACE: entry.namespace,
+        F.TAGS: json.dumps(list(entry.tags), ensure_ascii=False),
+        F.TTL: "" if ttl is None else repr(float(ttl)),
+    }
+    for name, value in optional.items():
+        if value != F.DEFAULTS[name]:
+            out[name] = _utf8(value, "tag" if name == F.TAGS else name)
+    if entry.tags:
+        out[F.TAG_H] = ",".join(digest(t) for t in entry.tags).encode()
     if entry.embedding is not None:
         out[F.EMBEDDING] = to_bytes(entry.embedding, dtype)
     return out
@@ -106,7 +116,10 @@ def decode_record(record: Record) -> CacheEntry:
     try:
         key = text(record[0])
         values = dict(zip(F.ENTRY_FIELDS, record[1 : 1 + len(F.ENTRY_FIELDS)], strict=True))
-        missing = [name for name, v in values.items() if v is None and name != F.TTL]
+        for name, default in F.DEFAULTS.items():
+            if values[name] is None:
+                values[name] = default
+        missing = [name for name, v in values.items() if v is None]
         if missing:
             raise MalformedEntryError(f"missing fields {missing}")
         if text(values[F.FMT]) != F.FORMAT:
@@ -115,9 +128,9 @@ def decode_record(record: Record) -> CacheEntry:
         tags = json.loads(text(values[F.TAGS]))
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             raise MalformedEntryError("tags is not a list of strings")
-        ttl_text = "" if values[F.TTL] is None else text(values[F.TTL])
+        ttl_text = text(values[F.TTL])
         ttl = _float(ttl_text, "ttl") if ttl_text else None
-        lru, lfu, exp = record[1 + len(F.ENTRY_FIELDS) :]
+        lru, hits, exp = record[1 + len(F.ENTRY_FIELDS) :]
         return CacheEntry(
             key=key,
             prompt=text(values[F.PROMPT]),
@@ -129,7 +142,7 @@ def decode_record(record: Record) -> CacheEntry:
             version=text(values[F.VERSION]),
             created_at=_float(values[F.CREATED_AT], "created_at"),
             last_access=_float(lru, "last_access") if lru is not None else 0.0,
-            access_count=lfu_hits(_float(lfu, "access_count")) if lfu is not None else 0,
+            access_count=lfu_hits(_float(hits, "access_count")) if hits is not None else 0,
             expires_at=None if exp is None else _float(exp, "expires_at"),
             ttl=ttl,
         )

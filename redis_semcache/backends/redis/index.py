@@ -6,7 +6,7 @@ cache's prefix and the backend's settings, :func:`plan_index` says which one
 to use, whether to create it, and which superseded index to drop - or raises
 a clear error instead of ever mixing incompatible data:
 
-* an index of another schema version      -> ConfigurationError
+* an index of a newer schema version      -> ConfigurationError (an older one is upgraded, below)
 * a vector index of another dimension      -> ConfigurationError (``dimension=``);
                                               a vector of another length is refused by
                                               the caller (DimensionMismatchError)
@@ -18,13 +18,16 @@ a clear error instead of ever mixing incompatible data:
 A cache that has stored no embedding yet has an index without a vector field
 (``d0``).  The first vector upgrades it: the ``d<dim>`` index is created over
 the same prefix, and once it has indexed every existing entry the ``d0`` index
-is dropped (without its documents).
+is dropped (without its documents).  An index of an older schema version is
+upgraded the same way: its successor (same dimension and algorithm, this
+schema) is created over the same prefix, and the old index dropped once the
+new one has indexed every entry.  The entries stay where they are.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..._errors import ConfigurationError
 from .layout import IndexName
@@ -82,12 +85,35 @@ def plan_index(
     ``dtype`` is the configured vector type; None adopts an existing index's
     and creates FLOAT16.
     """
-    foreign = sorted({n.schema for n in existing if n.schema != schema})
-    if foreign:
+    newer = sorted({n.schema for n in existing if n.schema > schema})
+    if newer:
         raise ConfigurationError(
-            f"cache {cache!r} has a search index built for schema version {foreign[0]}, and this library uses "
+            f"cache {cache!r} has a search index built for schema version {newer[0]}, and this library uses "
             f"version {schema}: drop the old cache (RedisCacheBackend.drop()) or use another name="
         )
+    older = tuple(n for n in existing if n.schema < schema)
+    present = [n for n in existing if n.schema == schema]
+    successors = [m for m in dict.fromkeys(replace(n, schema=schema) for n in older) if m not in present]
+    plan = _plan(present + successors, cache=cache, schema=schema, algorithm=algorithm, dimension=dimension,
+                 vector_dim=vector_dim, dtype=dtype)  # fmt: skip
+    return IndexPlan(
+        use=plan.use,
+        create=plan.create or plan.use not in present,
+        drop=tuple(n for n in plan.drop if n in present) + older,
+    )
+
+
+def _plan(
+    existing: Sequence[IndexName],
+    *,
+    cache: str,
+    schema: int,
+    algorithm: str,
+    dimension: int | None,
+    vector_dim: int | None,
+    dtype: str | None,
+) -> IndexPlan:
+    """The decision among indexes of this schema version."""
     vector_indexes = sorted({n for n in existing if n.dim > 0}, key=lambda n: (n.dim, n.algorithm or ""))
     plain = tuple(n for n in existing if n.dim == 0)
     if len(vector_indexes) > 1:

@@ -5,10 +5,13 @@ and its search index sit in one cluster slot (one node) and Lua scripts may
 touch any of them::
 
     semcache:{<name>:<p>}:e:<entry id>      hash, one per entry (the index PREFIX)
-    semcache:{<name>:<p>}:z:fifo            zset id -> created_at   (also: the member list)
-    semcache:{<name>:<p>}:z:lru             zset id -> last_access
-    semcache:{<name>:<p>}:z:lfu             zset id -> hits + recency fraction
+    semcache:{<name>:<p>}:z:<order>         zset, every entry in the eviction order of the
+                                            configured strategy (only this one exists):
+                                              z:lru  id -> last_access
+                                              z:lfu  id -> hits + recency fraction
+                                              z:fifo id -> created_at (strategies fifo and ttl)
     semcache:{<name>:<p>}:z:exp             zset id -> expires_at   (entries with a TTL only)
+    semcache:{<name>:<p>}:acc               hash id -> "hits last_access" (entries hit at least once)
     semcache:{<name>:<p>}:stats             hash of shared counters
     semcache:{<name>:<p>}:seq               write sequence number
     semcache:{<name>:<p>}:scopes            hash scope id -> entries (sizes the KNN pre-filter)
@@ -32,7 +35,10 @@ from ..._keys import SCOPE_ID_LEN
 __all__ = ["ROOT", "IndexName", "KeyLayout", "check_name"]
 
 ROOT = "semcache"
-ZSETS = ("fifo", "lru", "lfu", "exp")
+ORDERS = ("fifo", "lru", "lfu")  # the possible order zsets; one exists at a time
+ZSETS = (*ORDERS, "exp")
+# The order zset each eviction strategy evicts by ("ttl" evicts by z:exp first, then creation order).
+ORDER_OF = {"lru": "lru", "lfu": "lfu", "fifo": "fifo", "ttl": "fifo"}
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _INDEX_TAIL = re.compile(r"s(?P<schema>[0-9]+):d(?P<dim>[0-9]+)(?::(?P<algorithm>[a-z]+)(?::(?P<dtype>f16))?)?")
 
@@ -123,9 +129,15 @@ class KeyLayout:
     def scopes(self, p: int) -> str:
         return f"{self.base(p)}scopes"
 
-    def partition_keys(self, p: int) -> list[str]:
-        """KEYS[1..7] of every Lua script: fifo, lru, lfu, exp, stats, seq, scopes."""
-        return [*(self.zset(p, z) for z in ZSETS), self.stats(p), self.seq(p), self.scopes(p)]
+    def access(self, p: int) -> str:
+        return f"{self.base(p)}acc"
+
+    def partition_keys(self, p: int, strategy: str) -> list[str]:
+        """KEYS[1..7] of every Lua script: the order zset of eviction ``strategy``, acc,
+        the order zset again (KEYS[3] is spare: script-specific keys start at KEYS[8]),
+        exp, stats, seq, scopes."""
+        order = self.zset(p, ORDER_OF[strategy])
+        return [order, self.access(p), order, self.zset(p, "exp"), self.stats(p), self.seq(p), self.scopes(p)]
 
     def index_prefix(self, p: int) -> str:
         return f"{self.base(p)}idx:"

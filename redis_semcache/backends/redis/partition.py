@@ -82,7 +82,7 @@ class Partition(Invalidation, Health):
         self._settings = settings
         self._clock = clock
         self._schema = load_schema()
-        self._keys = tuple(layout.partition_keys(number))
+        self._keys: tuple[str, ...] = ()
         self._prefix = layout.entry_prefix(number)
         self._index: IndexName | None = None
         self._seen_dim: int | None = None  # kept when the index vanishes, to recreate it alike
@@ -100,6 +100,9 @@ class Partition(Invalidation, Health):
         self.max_size = max_size
         self.eviction_strategy = CacheStrategy(eviction_strategy)
         self.sliding_ttl = bool(sliding_ttl)
+        # The scripts keep the order zset of this strategy; the next store, trim,
+        # report or top moves the entries over from another one (settle_order).
+        self._keys = tuple(self._layout.partition_keys(self._number, self.eviction_strategy.value))
 
     @property
     def dimension(self) -> int | None:
@@ -388,6 +391,10 @@ class Partition(Invalidation, Health):
             except IndexMissingError:
                 pass
         yield LoadScripts()
+        if any(old.schema != plan.use.schema for old in plan.drop):
+            # A cache of an older layout: move its bookkeeping over now (settle_order
+            # in _lib.lua), before a lookup counts a hit the old order zsets hold.
+            yield self._script("report", str(self.PRUNE_LIMIT), *COUNTERS)
         self._index = plan.use
         self._seen_dim = plan.use.dim or self._seen_dim
         return plan.use

@@ -3,9 +3,12 @@
 -- text registered once and called by SHA.
 --
 -- Every script receives one cache partition's keys, in this order:
---   KEYS[1] zset fifo   entry id -> created_at (also: the list of our entries)
---   KEYS[2] zset lru    entry id -> last_access
---   KEYS[3] zset lfu    entry id -> hits + recency fraction (see LFU_TIME_SCALE)
+--   KEYS[1] zset order  every entry, in the eviction order of the caller's strategy;
+--                       its name ends in the order: z:lru (id -> last_access),
+--                       z:lfu (id -> hits + recency fraction, see LFU_TIME_SCALE)
+--                       or z:fifo (id -> created_at; strategies fifo and ttl)
+--   KEYS[2] hash acc    entry id -> "hits last_access", for entries hit at least once
+--   KEYS[3] (spare: the order zset again, so script-specific keys start at KEYS[8])
 --   KEYS[4] zset exp    entry id -> expires_at (entries with a TTL only)
 --   KEYS[5] hash stats  shared counters
 --   KEYS[6] string seq  write sequence number
@@ -14,10 +17,17 @@
 -- Entry keys are ARGV[1] .. id: they share the partition's hash tag, so they sit
 -- in the same cluster slot as KEYS.
 --
+-- Only one order zset exists at a time.  When the strategy changed (here or in
+-- another process), the next store, trim, report or top moves every entry into
+-- the new one (settle_order).  Hits never write to the entry hash: RediSearch
+-- re-indexes the whole document on any HSET, so access counts live in acc.
+--
 -- Times are the backend's clock (injectable); only the TTL itself is the
 -- server's (PEXPIRE, relative), so clock skew cannot shorten or extend it.
 
-local Z_FIFO, Z_LRU, Z_LFU, Z_EXP, STATS, SEQ, SCOPES = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local Z_ORDER, ACC, Z_EXP, STATS, SEQ, SCOPES = KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local Z_BASE, ORDER = string.match(Z_ORDER, '^(.*:z:)(%a+)$')
+local ORDERS = {'fifo', 'lru', 'lfu'}
 local SCOPE_ID_LEN = 16
 local PREFIX = ARGV[1]
 local NOW_TEXT = ARGV[2]
@@ -27,6 +37,9 @@ local FORMAT = '1'
 local ENTRY_FIELDS = {
   'fmt', 'prompt', 'response', 'kind', 'model', 'namespace', 'scope', 'tags', 'version', 'created_at', 'ttl', 'seq'
 }
+-- Fields a store leaves out when they hold their default (codec.encode_entry);
+-- replacing an entry deletes those the new one lacks.
+local OPTIONAL_FIELDS = {'kind', 'model', 'namespace', 'tags', 'tag_h', 'ttl', 'embedding'}
 local LFU_TIME_SCALE = 1e10
 
 -- Lua's tostring keeps 14 digits; scores need all 17.
@@ -47,7 +60,7 @@ local function count(field, n)
   end
 end
 
--- Entry ids start with their scope id; SCOPES counts the members of Z_FIFO per scope.
+-- Entry ids start with their scope id; SCOPES counts the members of Z_ORDER per scope.
 local function scope_count(id, delta)
   local scope = string.sub(id, 1, SCOPE_ID_LEN)
   if redis.call('HINCRBY', SCOPES, scope, delta) <= 0 then
@@ -56,18 +69,22 @@ local function scope_count(id, delta)
 end
 
 local function forget(id)
-  if redis.call('ZREM', Z_FIFO, id) == 1 then
+  if redis.call('ZREM', Z_ORDER, id) == 1 then
     scope_count(id, -1)
   end
-  redis.call('ZREM', Z_LRU, id)
-  redis.call('ZREM', Z_LFU, id)
+  redis.call('HDEL', ACC, id)
   redis.call('ZREM', Z_EXP, id)
+end
+
+-- The number of entries.
+local function entry_count()
+  return redis.call('ZCARD', Z_ORDER)
 end
 
 -- Settle up to `limit` entries whose expiry time has passed on our clock.
 -- Gone on the server: forget them and count an expiration.  Still alive there
 -- (our clock runs ahead of the server's): re-score them from the server's TTL.
--- Returns true when more may be due.
+-- Returns true when more may be due.  One O(log n) read when nothing is due.
 local function prune(limit)
   local due = redis.call('ZRANGE', Z_EXP, '-inf', NOW_TEXT, 'BYSCORE', 'LIMIT', 0, limit)
   local expired = 0
@@ -88,6 +105,7 @@ end
 
 -- Positions in ENTRY_FIELDS (a unit test checks them against the list).
 local I_VERSION, I_TTL, I_SEQ = 9, 11, 12
+local I_CREATED_AT = 10
 
 local function ms(seconds)
   return math.max(1, math.floor(seconds * 1000 + 0.5))
@@ -103,7 +121,7 @@ local function read(id)
   return v
 end
 
--- The reply form of an entry: {id, ENTRY_FIELDS values..., lru, lfu, exp}.
+-- The reply form of an entry: {id, ENTRY_FIELDS values..., last_access, hits, exp}.
 local function as_record(id, v, lru, lfu, exp)
   local out = {id}
   for i = 1, #ENTRY_FIELDS do
@@ -115,46 +133,68 @@ local function as_record(id, v, lru, lfu, exp)
   return out
 end
 
+-- Hits and last access of an entry: from acc, or 0 and `created_at` when never hit.
+local function access(id, created_at)
+  local a = redis.call('HGET', ACC, id)
+  if a then
+    local hits, last = string.match(a, '^(%d+) (.+)$')
+    return tonumber(hits), last
+  end
+  return 0, created_at
+end
+
 -- The record of an entry without touching it, or nil.
 local function record(id)
   local v = read(id)
   if not v then
     return nil
   end
-  return as_record(id, v, redis.call('ZSCORE', Z_LRU, id), redis.call('ZSCORE', Z_LFU, id),
-    redis.call('ZSCORE', Z_EXP, id))
+  local hits, last = access(id, v[I_CREATED_AT])
+  return as_record(id, v, last, hits, redis.call('ZSCORE', Z_EXP, id))
 end
 
--- Hit bookkeeping for entry `id` whose fields are `v`: last access, hit count
--- and (sliding TTL) a fresh expiry.  Only zsets and the key's TTL change: the
--- hash itself stays untouched, so RediSearch does not re-index the entry.
--- Returns the new lru, lfu and exp scores.
+-- An entry's score in order zset `order`.
+local function order_score(order, hits, last, created_at)
+  if order == 'lru' then
+    return last
+  elseif order == 'lfu' then
+    return num(hits + recency(tonumber(last)))
+  end
+  return created_at
+end
+
+-- Hit bookkeeping for entry `id` whose fields are `v`: hit count and last
+-- access (acc), its place in the order zset, and (sliding TTL) a fresh expiry.
+-- The hash itself stays untouched, so RediSearch does not re-index the entry.
+-- Returns the new last access, hits and exp score.
 local function touch(id, v, sliding)
-  redis.call('ZADD', Z_LRU, NOW_TEXT, id)
-  local hits = math.floor(tonumber(redis.call('ZSCORE', Z_LFU, id) or '0')) + 1
-  local lfu = num(hits + recency(NOW))
-  redis.call('ZADD', Z_LFU, lfu, id)
+  local hits = access(id, nil) + 1
+  redis.call('HSET', ACC, id, hits .. ' ' .. NOW_TEXT)
+  if ORDER ~= 'fifo' then  -- XX: while another order zset is still being replaced, add nothing
+    redis.call('ZADD', Z_ORDER, 'XX', order_score(ORDER, hits, NOW_TEXT, nil), id)
+  end
   local ttl = tonumber(v[I_TTL])
   if sliding and ttl then
     local exp = num(NOW + ttl)
     redis.call('PEXPIRE', PREFIX .. id, ms(ttl))
     redis.call('ZADD', Z_EXP, exp, id)
-    return NOW_TEXT, lfu, exp
+    return NOW_TEXT, hits, exp
   end
-  return NOW_TEXT, lfu, redis.call('ZSCORE', Z_EXP, id)
+  return NOW_TEXT, hits, redis.call('ZSCORE', Z_EXP, id)
 end
 
--- A read's bookkeeping (LRU/LFU scores, a sliding TTL, the hit counter) is
+-- A read's bookkeeping (hit count, order, a sliding TTL, the hit counter) is
 -- optional: with maxmemory and noeviction a full Redis refuses every write
 -- that needs memory, and the entry must still be served.  Returns whether the
--- bookkeeping was done, and the scores the record reports.
+-- bookkeeping was done, and the last access, hits and exp the record reports.
 local function touch_if_possible(id, v, sliding, counter)
   local ok, lru, lfu, exp = pcall(touch, id, v, sliding)
   if ok then
     pcall(count, counter, 1)
     return true, lru, lfu, exp
   end
-  return false, redis.call('ZSCORE', Z_LRU, id), redis.call('ZSCORE', Z_LFU, id), redis.call('ZSCORE', Z_EXP, id)
+  local hits, last = access(id, v[I_CREATED_AT])
+  return false, last, hits, redis.call('ZSCORE', Z_EXP, id)
 end
 
 -- A counter a read keeps, skipped when the server refuses the write (see above).
@@ -168,10 +208,56 @@ local function hit_status(booked)
   return 3
 end
 
-local VICTIM_ORDER = {lru = {Z_LRU}, lfu = {Z_LFU}, fifo = {Z_FIFO}, ttl = {Z_EXP, Z_FIFO}}
+-- Move the entries of any other order zset (left by another strategy, or by
+-- the layout before schema 2, which kept all three) into Z_ORDER, scored from
+-- acc and the entry hashes, then delete it and recount SCOPES.  O(n), once per
+-- strategy change; a single EXISTS per other order when there is nothing to do.
+local function settle_order()
+  local others = {}
+  for _, order in ipairs(ORDERS) do
+    if order ~= ORDER and redis.call('EXISTS', Z_BASE .. order) == 1 then
+      others[#others + 1] = order
+    end
+  end
+  if #others == 0 then
+    return
+  end
+  -- The layout before schema 2 kept hits only in z:lfu (and last access in z:lru).
+  local old_lfu, old_lru = Z_BASE .. 'lfu', Z_BASE .. 'lru'
+  local rows = redis.call('ZRANGE', old_lfu, 1, '+inf', 'BYSCORE', 'WITHSCORES')
+  for i = 1, #rows, 2 do
+    local id, score = rows[i], tonumber(rows[i + 1])
+    if not redis.call('HGET', ACC, id) then
+      local last = redis.call('ZSCORE', old_lru, id) or num((score % 1) * LFU_TIME_SCALE)
+      redis.call('HSET', ACC, id, math.floor(score) .. ' ' .. last)
+    end
+  end
+  for _, order in ipairs(others) do
+    local ids = redis.call('ZRANGE', Z_BASE .. order, 0, -1)
+    for _, id in ipairs(ids) do
+      local created_at = redis.call('HGET', PREFIX .. id, 'created_at')
+      if created_at and not redis.call('ZSCORE', Z_ORDER, id) then
+        local hits, last = access(id, created_at)
+        redis.call('ZADD', Z_ORDER, order_score(ORDER, hits, last, created_at), id)
+      end
+    end
+  end
+  for _, order in ipairs(others) do
+    redis.call('DEL', Z_BASE .. order)
+  end
+  redis.call('DEL', SCOPES)
+  local ids = redis.call('ZRANGE', Z_ORDER, 0, -1)
+  for _, id in ipairs(ids) do
+    redis.call('HINCRBY', SCOPES, string.sub(id, 1, SCOPE_ID_LEN), 1)
+  end
+end
 
 local function victim(strategy, protect)
-  for _, z in ipairs(VICTIM_ORDER[strategy]) do
+  local order = {Z_ORDER}
+  if strategy == 'ttl' then
+    order = {Z_EXP, Z_ORDER}
+  end
+  for _, z in ipairs(order) do
     for _, id in ipairs(redis.call('ZRANGE', z, 0, 1)) do
       if id ~= protect then
         return id
@@ -186,7 +272,7 @@ end
 -- Returns the number evicted and whether the cache is still over max_size.
 local function evict(max_size, strategy, protect, limit)
   local evicted, expired, n = 0, 0, 0
-  while n < limit and redis.call('ZCARD', Z_FIFO) > max_size do
+  while n < limit and entry_count() > max_size do
     local id = victim(strategy, protect)
     if not id then
       break
@@ -201,5 +287,5 @@ local function evict(max_size, strategy, protect, limit)
   end
   count('evictions', evicted)
   count('expirations', expired)
-  return evicted, redis.call('ZCARD', Z_FIFO) > max_size
+  return evicted, entry_count() > max_size
 end

@@ -72,7 +72,7 @@ if mode == '' then
   return miss({0, foreign})
 end
 
-local total = redis.call('ZCARD', Z_FIFO)
+local total = entry_count()
 local kept = tonumber(redis.call('HGET', SCOPES, ARGV[11]) or '0')
 local text = ARGV[13]
 local params = {'vec', ARGV[15]}

@@ -5,8 +5,9 @@
 --   ARGV[4..]   counter names
 -- Returns {more, entries, counter values...}: more is 1 when expired entries
 -- remain to be settled (call again).
+settle_order()
 local more = prune(tonumber(ARGV[3]))
-local out = {more and 1 or 0, redis.call('ZCARD', Z_FIFO)}
+local out = {more and 1 or 0, entry_count()}
 for i = 4, #ARGV do
   out[#out + 1] = redis.call('HGET', STATS, ARGV[i]) or '0'
 end

@@ -7,6 +7,7 @@
 --   ARGV[5]     at most this many evictions in this call
 --   ARGV[6]     at most this many expired entries settled first
 -- Returns {evicted, overflow}: overflow is 1 when another call is needed.
+settle_order()
 prune(tonumber(ARGV[6]))
 local evicted, overflow = evict(tonumber(ARGV[3]), ARGV[4], nil, tonumber(ARGV[5]))
 return {evicted, overflow and 1 or 0}
