@@ -96,6 +96,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="pass vector_dtype= to our Redis backend (refused if the library under test has no such option);\n"
         "default: the library's own default",
     )
+    h.add_argument(
+        "--redisvl-ef-runtime",
+        type=int,
+        help="EF_RUNTIME of RedisVL's HNSW index (default: RedisVL's, 10), e.g. to compare at equal recall@1",
+    )
     p.add_argument("--throughput-seconds", type=float, help="duration of each ops/s run (default 1; quick 0.3)")
     p.add_argument("--systems", default=",".join(ALL_SYSTEMS), help=f"comma list from {','.join(ALL_SYSTEMS)}")
     p.add_argument("--threshold", type=float, default=0.9, help="cosine similarity threshold for every system")
@@ -436,6 +441,7 @@ def main_head_to_head(args: argparse.Namespace, argv: list[str] | None) -> int:
         batch=args.batch,
         threshold=args.threshold,
         ours_options={} if args.vector_dtype is None else {"vector_dtype": args.vector_dtype},
+        peer_hnsw={} if args.redisvl_ef_runtime is None else {"ef_runtime": args.redisvl_ef_runtime},
         progress=not args.no_progress,
     )
     budget = headtohead.expected_seconds(settings)

@@ -40,9 +40,18 @@ __all__ = ["OPS", "Settings", "expected_seconds", "run", "sets_needed"]
 OPS = ("exact", "semantic", "miss", "set")
 OURS, PEER = "ours", "RedisVL"
 
-# Seconds per entry and system of a bulk load, measured on the 2-core machine the
-# project's runs use (10k entries: FLAT 1.7 s, HNSW 10 s); HNSW grows with size.
+# Seconds per entry and system of a bulk load of 10k entries, measured on the project's
+# shared 2-core machine at load 4-7 (FLAT 1.5-2 s, HNSW 9-13 s).  An HNSW insert costs
+# more as the graph grows: 100k entries took 329 s (3.7 ms each), hence the exponent.
 _LOAD_S = {"FLAT": 2.0e-4, "HNSW": 1.2e-3}
+_HNSW_GROWTH = 0.48  # per-entry HNSW cost ~ entries ** 0.48 (1.2 ms at 10k, 3.6 ms at 100k)
+
+
+def _load_seconds(algorithm: str, entries: int) -> float:
+    per_entry = _LOAD_S[algorithm]
+    if algorithm == "HNSW":
+        per_entry *= max(1.0, entries / 10_000) ** _HNSW_GROWTH
+    return entries * per_entry
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,7 @@ class Settings:
     batch: int  # calls per turn
     threshold: float  # cosine similarity
     ours_options: dict[str, Any] = field(default_factory=dict)  # extra RedisCacheBackend arguments
+    peer_hnsw: dict[str, int] = field(default_factory=dict)  # RedisVL HNSW attributes changed from its defaults
     progress: bool = True
 
     def set_samples(self, entries: int) -> int:
@@ -68,9 +78,7 @@ def sets_needed(s: Settings) -> int:
 
 def expected_seconds(s: Settings) -> dict[str, float]:
     """A rough budget: loading both systems, plus the measuring caps (an upper bound)."""
-    biggest = max(s.sizes)
-    load = sum(2 * biggest * _LOAD_S[a.upper()] * (1.5 if a.upper() == "HNSW" and biggest > 10_000 else 1)
-               for a in s.algorithms)  # fmt: skip
+    load = sum(2 * _load_seconds(a.upper(), max(s.sizes)) for a in s.algorithms)
     measure = len(s.algorithms) * len(s.sizes) * len(OPS) * s.seconds
     return {"loading": round(load), "measuring_at_most": round(measure)}
 
@@ -149,10 +157,13 @@ def measure(
 
 def _build(url: str, algorithm: str, work: Workload, s: Settings) -> dict[str, Any]:
     threshold = systems.Threshold(s.threshold)
-    ours = systems.ours_redis(url, algorithm, threshold=threshold, options=s.ours_options)
+    # A long socket timeout: the library's 1 s default can expire during the 4-thread bulk
+    # load into HNSW on a busy machine; it changes nothing else (no timeout fires in a good run).
+    options = {"socket_timeout": 60.0, **s.ours_options}
+    ours = systems.ours_redis(url, algorithm, threshold=threshold, options=options)
     try:
-        # RedisVL's HNSW attributes left at its defaults (M 16, EF_CONSTRUCTION 200, EF_RUNTIME 10)
-        peer = systems.RedisVLSystem(url, algorithm, dim=work.dim, threshold=threshold, hnsw={})
+        # RedisVL's HNSW attributes at its defaults (M 16, EF_CONSTRUCTION 200, EF_RUNTIME 10) unless set
+        peer = systems.RedisVLSystem(url, algorithm, dim=work.dim, threshold=threshold, hnsw=dict(s.peer_hnsw))
     except BaseException:
         ours.close()
         raise
@@ -160,13 +171,18 @@ def _build(url: str, algorithm: str, work: Workload, s: Settings) -> dict[str, A
 
 
 def _index_settings(client: redis.Redis) -> dict[str, Any]:
-    """Each index's vector field as the server reports it (algorithm, type, M, EF...), for the record."""
+    """Each index's vector field as FT.INFO reports it (algorithm, data type, M, EF_CONSTRUCTION), for the record."""
     out = {}
     for name in client.execute_command("FT._LIST"):
-        text = name.decode() if isinstance(name, bytes) else str(name)
-        attrs = memory.ft_info(client, text).get("attributes", [])
-        vec = [a for a in attrs if b"VECTOR" in a or "VECTOR" in a]
-        out[text] = [[x.decode() if isinstance(x, bytes) else x for x in a] for a in vec]
+        text = memory.text(name)
+        fields = []
+        for attr in memory.ft_info(client, text).get("attributes", []):
+            if not isinstance(attr, dict):  # RESP2 without redis-py's parsing: a flat list of pairs
+                attr = dict(zip(attr[::2], attr[1::2], strict=False))
+            plain = {memory.text(k): (memory.text(v) if isinstance(v, bytes) else v) for k, v in attr.items()}
+            if plain.get("type") == "VECTOR":
+                fields.append({k: v for k, v in plain.items() if k != "flags"})
+        out[text] = fields
     return out
 
 
@@ -195,11 +211,20 @@ def _load_both(
     return rows
 
 
+def _describe(sys_: Any) -> dict[str, Any]:
+    """The adapter's own description, plus our backend's query-time EF_RUNTIME (FT.INFO does not show it)."""
+    info = dict(sys_.info)
+    backend = getattr(getattr(sys_, "manager", None), "backend", None)
+    if backend is not None and hasattr(backend, "hnsw_ef_runtime"):
+        info["hnsw_ef_runtime"] = backend.hnsw_ef_runtime
+    return info
+
+
 def run_algorithm(client: redis.Redis, url: str, algorithm: str, work: Workload, s: Settings) -> dict[str, Any]:
     """Every size for one index algorithm, on an emptied Redis; return latency, memory and settings rows."""
     client.flushall()
     pair = _build(url, algorithm, work, s)
-    out: dict[str, Any] = {"latency": [], "memory": [], "ping": [], "indexes": {}}
+    out: dict[str, Any] = {"latency": [], "memory": [], "ping": [], "indexes": {}, "systems": {}}
     stored = Stored(work)
     per_entry = {name: [0, 0] for name in pair}  # bytes, entries over this algorithm's loads
     try:
@@ -214,6 +239,7 @@ def run_algorithm(client: redis.Redis, url: str, algorithm: str, work: Workload,
                 stored.loaded = target
             if not out["indexes"]:
                 out["indexes"] = _index_settings(client)
+                out["systems"] = {name: _describe(sys_) for name, sys_ in pair.items()}
             ping = runner.latency(lambda _i: client.ping(), 1, Budget(samples=300, seconds=1.0))
             out["ping"].append({"algorithm": algorithm, "entries": n, "p50_us": ping["p50_us"],
                                 "p99_us": ping["p99_us"]})  # fmt: skip
@@ -278,14 +304,21 @@ def run(url: str, s: Settings) -> dict[str, Any]:
     ping: list[dict[str, Any]] = []
     indexes: dict[str, Any] = {}
     per_entry: dict[str, Any] = {}
+    errors: list[dict[str, str]] = []
     try:
         for algorithm in s.algorithms:
             t0 = time.perf_counter()
-            part = run_algorithm(client, url, algorithm, work, s)
+            try:
+                part = run_algorithm(client, url, algorithm, work, s)
+            except Exception as exc:  # keep the other algorithm's results
+                log(f"{algorithm}: failed: {type(exc).__name__}: {exc}")
+                errors.append({"algorithm": algorithm, "error": f"{type(exc).__name__}: {exc}"})
+                client.flushall()
+                continue
             latency += part["latency"]
             mem += part["memory"]
             ping += part["ping"]
-            indexes[algorithm] = part["indexes"]
+            indexes[algorithm] = {"ft_info": part["indexes"], "systems": part["systems"]}
             per_entry[algorithm] = part["bytes_per_entry"]
             log(f"{algorithm}: all sizes in {time.perf_counter() - t0:.0f}s")
     finally:
@@ -294,6 +327,7 @@ def run(url: str, s: Settings) -> dict[str, Any]:
         "settings": asdict(s),
         "workload": {"dim": work.dim, "semantic_query_similarity": work.similarity},
         "indexes": indexes,
+        "errors": errors,
         "ratios": ratios(latency),
         "memory": mem,
         "ping": ping,

@@ -102,7 +102,8 @@ def goal_table(results: dict[str, Any]) -> str:
         note = ""
         if algorithm == "HNSW":
             rec = by.get((algorithm, n, "semantic", OURS), {}).get("recall_at_1")
-            note = f"ours recall@1 {rec if rec is not None else '-'}"
+            peer_rec = by.get((algorithm, n, "semantic", PEER), {}).get("recall_at_1")
+            note = f"semantic recall@1 ours {rec if rec is not None else '-'}, RedisVL {peer_rec}"
             met = met and rec is not None and rec >= HNSW_MIN_RECALL
         body.append([f"{algorithm} {n:,} {OP_TITLES[op]}", f"≤ {goal:g}", fmt_ratio(r), note,
                      "met" if met else "**missed**"])  # fmt: skip
@@ -125,14 +126,19 @@ def markdown_report(results: dict[str, Any]) -> str:
     head = [
         f"Command: `{results.get('command', '?')}`",
         "",
-        f"Library commit {str(src.get('commit'))[:10]}{' (modified)' if src.get('library_modified') else ''}; "
+        f"Library at commit {str(src.get('library_commit') or src.get('commit'))[:10]}"
+        f"{' with uncommitted changes' if src.get('library_modified') else ''} "
+        f"(checkout {str(src.get('commit'))[:10]}); "
         f"Redis {mach.get('redis_server', '?')} with {mach.get('redis_modules', {})}; {mach.get('cores', '?')} cores "
         f"({mach.get('cpu', '?')}); load average before {la}, after {lb}; {results.get('duration_s', '?')} s.",
         f"{s['samples']} timed calls per operation and system at most (capped at {s['seconds']:g} s per "
         f"operation for both), in alternating turns of {s['batch']}; cosine threshold {s['threshold']}; "
-        f"ours with {s['ours_options'] or 'no extra options'}.",
+        f"ours with {s['ours_options'] or 'no extra options'}; RedisVL's HNSW "
+        f"{s.get('peer_hnsw') or 'at its defaults'}.",
         "",
     ]
+    for e in results.get("errors", []):
+        head.append(f"**{e['algorithm']} did not finish:** {e['error']}")
     parts = ["\n".join(head), "**Goals of issue #15**", goal_table(results)]
     for algorithm in s["algorithms"]:
         for n in s["sizes"]:
@@ -191,7 +197,8 @@ def plot_ratios(results: dict[str, Any], path: Path) -> Path:
         ax.set_ylabel("ratio (below 1: ours faster / smaller)")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-    commit = str(results.get("source", {}).get("commit"))[:7]
+    src = results.get("source", {})
+    commit = str(src.get("library_commit") or src.get("commit"))[:7]
     fig.suptitle(f"Head to head, one Redis, interleaved (library {commit})")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

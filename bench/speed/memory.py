@@ -15,10 +15,10 @@ from typing import Any
 
 import redis
 
-__all__ = ["ft_info", "load_delta", "settle", "used_memory"]
+__all__ = ["ft_info", "load_delta", "settle", "text", "used_memory"]
 
 
-def _text(value: Any) -> str:
+def text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
@@ -26,12 +26,12 @@ def ft_info(client: redis.Redis, index: str) -> dict[str, Any]:
     """FT.INFO's top-level pairs as a dict with str keys (values as the server sent them)."""
     reply = client.execute_command("FT.INFO", index)
     if isinstance(reply, dict):  # redis-py parsed it already
-        return {_text(k): v for k, v in reply.items()}
-    return {_text(reply[i]): reply[i + 1] for i in range(0, len(reply) - 1, 2)}
+        return {text(k): v for k, v in reply.items()}
+    return {text(reply[i]): reply[i + 1] for i in range(0, len(reply) - 1, 2)}
 
 
 def _indexes(client: redis.Redis) -> list[str]:
-    return [_text(name) for name in client.execute_command("FT._LIST")]
+    return [text(name) for name in client.execute_command("FT._LIST")]
 
 
 def settle(client: redis.Redis, *, timeout: float = 600.0) -> float:
