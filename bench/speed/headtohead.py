@@ -20,6 +20,7 @@ cosine threshold.  At each size:
 from __future__ import annotations
 
 import os
+import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -279,16 +280,34 @@ def _add(
                      "load_average_1m": round(load[0], 2), **r})  # fmt: skip
 
 
-def ratios(latency: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """p50 and p99 ours / RedisVL per algorithm, size and operation."""
+def ratios(latency: list[dict[str, Any]], batch: int) -> list[dict[str, Any]]:
+    """Ratios ours / RedisVL per algorithm, size and operation: of the p50s, of the p99s, and turn by turn.
+
+    ``turn_ratio`` is the median over rounds of (ours' median in its turn / RedisVL's
+    median in its turn of the same round): a check on the p50 ratio that a change
+    of load between rounds cannot move, since both turns of a round see about the same.
+    """
     by = {(r["algorithm"], r["entries"], r["op"], r["system"]): r for r in latency}
     out = []
     for a, n, op in dict.fromkeys((r["algorithm"], r["entries"], r["op"]) for r in latency):
         ours, peer = by.get((a, n, op, OURS), {}), by.get((a, n, op, PEER), {})
         out.append({"algorithm": a, "entries": n, "op": op,
                     "p50_ratio": _round(ratio(ours.get("p50_us"), peer.get("p50_us"))),
-                    "p99_ratio": _round(ratio(ours.get("p99_us"), peer.get("p99_us")))})  # fmt: skip
+                    "p99_ratio": _round(ratio(ours.get("p99_us"), peer.get("p99_us"))),
+                    "turn_ratio": _round(turn_ratio(ours.get("raw_us", []), peer.get("raw_us", []), batch)),
+                    })  # fmt: skip
     return out
+
+
+def turn_ratio(ours: Sequence[float], peer: Sequence[float], batch: int) -> float | None:
+    """Median over rounds of median(ours' turn) / median(peer's turn); None without a complete pair."""
+    per_round = []
+    for lo in range(0, min(len(ours), len(peer)), batch):
+        a, b = ours[lo : lo + batch], peer[lo : lo + batch]
+        r = ratio(statistics.median(a), statistics.median(b)) if a and b else None
+        if r is not None:
+            per_round.append(r)
+    return statistics.median(per_round) if per_round else None
 
 
 def _round(x: float | None) -> float | None:
@@ -328,7 +347,7 @@ def run(url: str, s: Settings) -> dict[str, Any]:
         "workload": {"dim": work.dim, "semantic_query_similarity": work.similarity},
         "indexes": indexes,
         "errors": errors,
-        "ratios": ratios(latency),
+        "ratios": ratios(latency, s.batch),
         "memory": mem,
         "ping": ping,
         "latency": latency,

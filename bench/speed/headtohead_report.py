@@ -63,6 +63,8 @@ def _pct(x: float | None) -> str:
 
 def size_table(results: dict[str, Any], algorithm: str, n: int) -> str:
     by = _latency(results)
+    here = [r for r in results["ratios"] if (r["algorithm"], r["entries"]) == (algorithm, n)]
+    turns = {r["op"]: r.get("turn_ratio") for r in here}
     body = []
     for op in OPS:
         o, p = by.get((algorithm, n, op, OURS)), by.get((algorithm, n, op, PEER))
@@ -74,7 +76,8 @@ def size_table(results: dict[str, Any], algorithm: str, n: int) -> str:
         errors = " ".join(f"{name} error: {row['error']}" for name, row in ((OURS, o), (PEER, p)) if row.get("error"))
         body.append([
             OP_TITLES[op], fmt_us(o.get("p50_us")), fmt_us(p.get("p50_us")), fmt_ratio(r),
-            _goal_cell(r, GOALS.get((algorithm, n, op))), fmt_us(o.get("p99_us")), fmt_us(p.get("p99_us")),
+            _goal_cell(r, GOALS.get((algorithm, n, op))), fmt_ratio(turns.get(op)),
+            fmt_us(o.get("p99_us")), fmt_us(p.get("p99_us")),
             fmt_ratio(ratio(o.get("p99_us"), p.get("p99_us"))), f"{o['samples']} / {p['samples']}", hits,
             recall + (f" {errors}" if errors else ""),
         ])  # fmt: skip
@@ -83,10 +86,10 @@ def size_table(results: dict[str, Any], algorithm: str, n: int) -> str:
         mr = ratio(mo, mp)
         goal = MEMORY_GOAL[2] if (algorithm, n) == MEMORY_GOAL[:2] else None
         body.append(["bytes / entry", f"{mo:,.0f}", f"{mp:,.0f}", fmt_ratio(mr), _goal_cell(mr, goal),
-                     "", "", "", "", "", ""])  # fmt: skip
-    header = ["", "ours p50 µs", "RedisVL p50 µs", "p50 ratio", "goal", "ours p99 µs", "RedisVL p99 µs",
-              "p99 ratio", "samples", "hits ours / RedisVL", "recall@1 ours / RedisVL"]  # fmt: skip
-    return markdown_table(header, body, align="lrrrlrrrrrr")
+                     "", "", "", "", "", "", ""])  # fmt: skip
+    header = ["", "ours p50 µs", "RedisVL p50 µs", "p50 ratio", "goal", "turn ratio", "ours p99 µs",
+              "RedisVL p99 µs", "p99 ratio", "samples", "hits ours / RedisVL", "recall@1 ours / RedisVL"]  # fmt: skip
+    return markdown_table(header, body, align="lrrrlrrrrrrr")
 
 
 def goal_table(results: dict[str, Any]) -> str:
