@@ -10,6 +10,16 @@ with the built-in all-MiniLM-L6-v2 model embedding each prompt.
 
 Writes bench/results/speed.json (speed-quick.json with --quick), a PNG of
 latency against entry count and a Markdown rendering of the tables next to it.
+
+With --head-to-head it instead runs ours against RedisVL's SemanticCache only,
+both loaded in the same Redis and timed in alternating turns, with bytes per
+entry and recall@1 (bench/speed/headtohead.py; issue #15's goals):
+
+    python -m bench.bench_ops --head-to-head           # FLAT and HNSW, 1k/10k/100k (< 20 min)
+    python -m bench.bench_ops --head-to-head --quick   # 1k and 10k (about 2 min)
+
+It writes bench/results/headtohead.json (headtohead-quick.json with --quick)
+and its .md and .png.
 Needs the dev, embeddings and bench extras: pip install -e ".[dev,embeddings,bench]".
 Prints numbers; asserts nothing about them.
 """
@@ -19,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -31,7 +42,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 
 import numpy as np
 
-from bench.speed import report, runner, systems
+from bench.speed import headtohead, headtohead_report, report, runner, systems
 from bench.speed.record import e2e_prompts, log, machine, run_record
 from bench.speed.runner import Budget
 from bench.speed.server import redis_server
@@ -65,8 +76,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--throughput-sizes", type=_csv_ints, help="entry counts at which ops/s is measured (default 10000; quick 1000)"
     )
-    p.add_argument("--samples", type=int, help="latency samples per operation (default 2000; quick 300)")
-    p.add_argument("--seconds", type=float, help="time cap per latency measurement (default 2; quick 0.4)")
+    p.add_argument(
+        "--samples",
+        type=int,
+        help="latency samples per operation (default 2000; quick 300;\nhead-to-head: per system, 1000; quick 150)",
+    )
+    p.add_argument(
+        "--seconds",
+        type=float,
+        help="time cap per latency measurement (default 2; quick 0.4;\n"
+        "head-to-head: per operation, both systems together, 20; quick 3)",
+    )
+    h = p.add_argument_group("head to head (ours against RedisVL SemanticCache, interleaved)")
+    h.add_argument("--head-to-head", action="store_true", help="run this mode instead of the multi-system one")
+    h.add_argument("--algorithms", default="FLAT,HNSW", help="index algorithms to pair (default FLAT,HNSW)")
+    h.add_argument("--batch", type=int, default=25, help="calls per turn before the other system's (default 25)")
+    h.add_argument(
+        "--vector-dtype",
+        help="pass vector_dtype= to our Redis backend (refused if the library under test has no such option);\n"
+        "default: the library's own default",
+    )
+    h.add_argument(
+        "--redisvl-ef-runtime",
+        type=int,
+        help="EF_RUNTIME of RedisVL's HNSW index (default: RedisVL's, 10), e.g. to compare at equal recall@1",
+    )
     p.add_argument("--throughput-seconds", type=float, help="duration of each ops/s run (default 1; quick 0.3)")
     p.add_argument("--systems", default=",".join(ALL_SYSTEMS), help=f"comma list from {','.join(ALL_SYSTEMS)}")
     p.add_argument("--threshold", type=float, default=0.9, help="cosine similarity threshold for every system")
@@ -93,6 +127,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     q = args.quick
     args.sizes = args.sizes or ([1000, 10_000] if q else [1000, 10_000, 100_000])
+    if args.head_to_head:
+        args.samples = args.samples or (150 if q else 1000)
+        args.seconds = args.seconds or (3.0 if q else 20.0)
+        args.out = args.out or RESULTS / ("headtohead-quick.json" if q else "headtohead.json")
+        args.algorithms = [a.strip().upper() for a in args.algorithms.split(",") if a.strip()]
+        if set(args.algorithms) - {"FLAT", "HNSW"}:
+            p.error(f"--algorithms takes FLAT and/or HNSW, got {args.algorithms}")
     args.throughput_sizes = args.throughput_sizes or ([1000] if q else [10_000])
     args.samples = args.samples or (300 if q else 2000)
     args.seconds = args.seconds or (0.4 if q else 2.0)
@@ -365,11 +406,58 @@ def limit_threads(n: int) -> None:
 
 
 def render(results: dict[str, Any], out: Path) -> str:
-    """Write ``out``'s .md and .png siblings from ``results``; return the Markdown."""
-    md = report.markdown_report(results)
+    """Write ``out``'s .md and .png siblings from ``results`` (either mode's); return the Markdown."""
+    if "ratios" in results:  # a head-to-head run
+        md = headtohead_report.markdown_report(results)
+        headtohead_report.plot_ratios(results, out.with_suffix(".png"))
+    else:
+        md = report.markdown_report(results)
+        report.plot_latency(results, out.with_suffix(".png"))
     out.with_suffix(".md").write_text(md, encoding="utf-8")
-    report.plot_latency(results, out.with_suffix(".png"))
     return md
+
+
+_NUMBER_LIST = re.compile(r"\[[-\d.eE+,\s]*\d[-\d.eE+,\s]*\]")
+
+
+def write_results(results: dict[str, Any], out: Path) -> None:
+    """JSON with one item per line, except lists of numbers (the raw timings), which stay on one line."""
+    text = json.dumps(results, indent=1, default=str)
+    text = _NUMBER_LIST.sub(lambda m: re.sub(r"\s+", "", m[0]).replace(",", ", "), text)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text + "\n", encoding="utf-8")
+
+
+def main_head_to_head(args: argparse.Namespace, argv: list[str] | None) -> int:
+    started = time.time()
+    t_start = time.perf_counter()
+    load_before = os.getloadavg()
+    limit_threads(args.blas_threads)
+    settings = headtohead.Settings(
+        sizes=args.sizes,
+        algorithms=args.algorithms,
+        samples=args.samples,
+        seconds=args.seconds,
+        batch=args.batch,
+        threshold=args.threshold,
+        ours_options={} if args.vector_dtype is None else {"vector_dtype": args.vector_dtype},
+        peer_hnsw={} if args.redisvl_ef_runtime is None else {"ef_runtime": args.redisvl_ef_runtime},
+        progress=not args.no_progress,
+    )
+    budget = headtohead.expected_seconds(settings)
+    log(
+        f"load average {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; expected: about "
+        f"{budget['loading']} s loading, at most {budget['measuring_at_most']} s measuring"
+    )
+    with redis_server(args.redis_url) as rinfo:
+        log(f"Redis {rinfo.redis_version} modules {rinfo.modules} at {rinfo.url}")
+        part = headtohead.run(rinfo.url, settings)
+        mach = machine(rinfo)
+    results = {**run_record("bench.bench_ops", argv, started, t_start, load_before, mach), **part}
+    write_results(results, args.out)
+    print(render(results, args.out))
+    log(f"wrote {args.out} and its .md and .png in {results['duration_s']:.0f}s")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -377,6 +465,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.render is not None:
         print(render(json.loads(args.render.read_text(encoding="utf-8")), args.render))
         return 0
+    if args.head_to_head:
+        return main_head_to_head(args, argv)
     started = time.time()
     t_start = time.perf_counter()
     load_before = os.getloadavg()

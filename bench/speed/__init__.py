@@ -7,5 +7,8 @@ Entry point: ``python -m bench.bench_ops`` (see ``--help``).  Modules:
 * ``systems``  - one adapter per system under test (ours, RedisVL, GPTCache);
 * ``server``   - a throwaway Redis Stack server for the run;
 * ``runner``   - latency and threaded-throughput loops;
-* ``report``   - Markdown tables and the latency plot from the results JSON.
+* ``report``   - Markdown tables and the latency plot from the results JSON;
+* ``headtohead`` - ``--head-to-head``: ours against RedisVL in alternating turns (issue #15);
+* ``headtohead_report`` - its tables, goal checks and ratio plot;
+* ``memory``   - INFO used_memory around a bulk load, on a settled server.
 """

@@ -55,6 +55,7 @@ def source_state() -> dict[str, Any]:
 
     return {
         "commit": git("rev-parse", "HEAD") or None,
+        "library_commit": git("log", "-1", "--format=%H", "--", "redis_semcache") or None,  # last to touch it
         "library_modified": bool(git("status", "--porcelain", "--", "redis_semcache")),
         "library_path": str(Path(redis_semcache.__file__).parent),
     }

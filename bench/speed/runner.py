@@ -3,7 +3,9 @@
 ``latency`` and ``throughput`` are bounded by a sample count and a time
 budget, whichever ends first.  ``run_sync``, ``run_threads`` and ``run_tasks``
 (one thread, a thread pool, asyncio tasks) run for a fixed window and return a
-:class:`Cell`.  Errors are counted and reported, never raised past the loop,
+:class:`Cell`.  ``alternate`` times two or more systems on the same items in
+turns of a few calls each, so that a change in the machine's load falls on all
+of them alike.  Errors are counted and reported, never raised past the loop,
 so one broken mode does not end the run.
 """
 
@@ -13,7 +15,7 @@ import asyncio
 import gc
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +23,10 @@ from typing import Any
 from .cpu import Window
 from .stats import summarize
 
-__all__ = ["AsyncOp", "Budget", "Cell", "Op", "latency", "run_sync", "run_tasks", "run_threads", "throughput"]
+__all__ = [
+    "AsyncOp", "Budget", "Cell", "Op", "Turns", "alternate", "latency", "run_sync", "run_tasks", "run_threads",
+    "throughput",
+]  # fmt: skip
 
 # An operation on item i; returns True/False for a hit/miss, or None (writes).
 Op = Callable[[int], "bool | None"]
@@ -77,6 +82,71 @@ def latency(op: Op, items: int, budget: Budget, *, start: int | None = None) -> 
     if error:
         out["error"] = error
     return out
+
+
+@dataclass
+class Turns:
+    """One system's share of an ``alternate`` run: a duration and a result per timed call, in item order."""
+
+    seconds: list[float] = field(default_factory=list)
+    results: list[Any] = field(default_factory=list)
+    items: list[int] = field(default_factory=list)
+    error: str | None = None
+
+
+def alternate(
+    ops: Sequence[Callable[[int], Any]], items: int, budget: Budget, batch: int, *, start: int | None = None
+) -> list[Turns]:
+    """Time each of ``ops`` on the same items, in turns of ``batch`` calls, until the budget is spent.
+
+    A round gives every op the same ``batch`` items, one op after the other; the
+    op that goes first rotates from round to round, so none is always first
+    after a switch.  ``budget.warmup`` untimed calls of each op come first.
+    ``budget.samples`` bounds the timed calls per op, ``budget.seconds`` the
+    whole run (checked between rounds, so every op ends with the same count).
+    Reads cycle over ``items``; with ``start`` set (writes) item k is
+    ``start + k``, the same for every op, and the caller guarantees
+    ``warmup + samples`` of them exist.  An op that raises stops being timed;
+    its error is kept and the others go on.
+    """
+
+    def item(k: int) -> int:
+        return k % items if start is None else start + k
+
+    turns = [Turns() for _ in ops]
+    clock = time.perf_counter
+    for op, turn in zip(ops, turns, strict=True):
+        try:
+            for k in range(budget.warmup):
+                op(item(k))
+        except Exception as exc:  # a failing system is reported, not fatal
+            turn.error = f"{type(exc).__name__}: {exc}"
+    gc.collect()
+    deadline = clock() + budget.seconds
+    k0 = budget.warmup
+    end = budget.warmup + budget.samples
+    rnd = 0
+    while k0 < end and clock() < deadline:
+        ks = range(k0, min(k0 + batch, end))
+        order = [(rnd + j) % len(ops) for j in range(len(ops))]
+        for o in order:
+            op, turn = ops[o], turns[o]
+            if turn.error is not None:
+                continue
+            try:
+                for k in ks:
+                    i = item(k)
+                    t0 = clock()
+                    result = op(i)
+                    t1 = clock()
+                    turn.seconds.append(t1 - t0)
+                    turn.results.append(result)
+                    turn.items.append(i)
+            except Exception as exc:
+                turn.error = f"{type(exc).__name__}: {exc}"
+        k0 = ks.stop
+        rnd += 1
+    return turns
 
 
 def throughput(op: Op, items: int, threads: int, budget: Budget, *, start: int | None = None) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import atexit
 import importlib.machinery
 import importlib.util
+import inspect
 import shutil
 import sys
 import tempfile
@@ -160,6 +161,11 @@ class OursSystem:
             return self.manager.get(queries.prompts[i]) is not None
         return self.manager.get(queries.prompts[i], embedding=queries.vectors[i]) is not None
 
+    def fetch(self, queries: Queries, i: int) -> str | None:
+        """The response found for query ``i`` (precomputed vector), or None on a miss."""
+        found = self.manager.get(queries.prompts[i], embedding=queries.vectors[i])
+        return None if found is None else str(found)
+
     def set(self, queries: Queries, i: int) -> None:
         if self._embed is not None:
             self.manager.set(queries.prompts[i], "response")
@@ -190,27 +196,42 @@ def ours_memory(*, threshold: Threshold, embed: Embed | None = None) -> OursSyst
 
 
 def ours_redis(
-    url: str, algorithm: str, *, threshold: Threshold, embed: Embed | None = None, hnsw: dict[str, int] | None = None
+    url: str,
+    algorithm: str,
+    *,
+    threshold: Threshold,
+    embed: Embed | None = None,
+    hnsw: dict[str, int] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> OursSystem:
+    """Our Redis backend with no size limit; ``hnsw=None`` keeps the library's HNSW defaults.
+
+    ``options`` are further RedisCacheBackend arguments (e.g. ``vector_dtype``);
+    one the installed library does not take raises SystemUnavailable, so a
+    benchmark written for newer code still runs, and says so, on older code.
+    """
     try:
         from redis_semcache.backends.redis import RedisCacheBackend
     except ImportError as exc:
         raise SystemUnavailable(f"redis_semcache.backends.redis is not importable: {exc}") from exc
-    h = hnsw or {}
-    backend = RedisCacheBackend(
-        url=url,
-        max_size=None,
-        index_algorithm=algorithm,
-        hnsw_m=h.get("m", 16),
-        hnsw_ef_construction=h.get("ef_construction", 200),
-        hnsw_ef_runtime=h.get("ef_runtime", 10),
-    )
+    kwargs: dict[str, Any] = {"url": url, "max_size": None, "index_algorithm": algorithm}
+    if hnsw is not None:
+        kwargs.update(
+            hnsw_m=hnsw.get("m", 16),
+            hnsw_ef_construction=hnsw.get("ef_construction", 200),
+            hnsw_ef_runtime=hnsw.get("ef_runtime", 10),
+        )
+    unknown = sorted(set(options or {}) - set(inspect.signature(RedisCacheBackend).parameters))
+    if unknown:
+        raise SystemUnavailable(f"this RedisCacheBackend takes no {', '.join(unknown)}")
+    kwargs.update(options or {})
+    backend = RedisCacheBackend(**kwargs)
     return OursSystem(
         f"ours Redis {algorithm}",
         backend,
         threshold=threshold,
         embed=embed,
-        info={"backend": "redis", "index": algorithm},
+        info={"backend": "redis", "index": algorithm, "options": options or {}},
     )
 
 
@@ -293,6 +314,11 @@ class RedisVLSystem:
         if self._embed is not None:
             return bool(self.cache.check(prompt=queries.prompts[i]))
         return bool(self.cache.check(vector=queries.as_list(i)))
+
+    def fetch(self, queries: Queries, i: int) -> str | None:
+        """The response found for query ``i`` (precomputed vector), or None on a miss."""
+        hits = self.cache.check(vector=queries.as_list(i))
+        return str(hits[0]["response"]) if hits else None
 
     def set(self, queries: Queries, i: int) -> None:
         if self._embed is not None:
