@@ -66,6 +66,7 @@ def escape_tag(value: str) -> str:
     return "".join(ch if _TAG_SAFE.fullmatch(ch) else "\\" + ch for ch in value)
 
 
+@lru_cache(maxsize=4096)  # models, versions and tags repeat on every set and lookup
 def digest(value: str) -> str:
     """The TAG form of a user value: 32 hex digits, equal only for equal strings."""
     return hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
