@@ -8,7 +8,11 @@ bytes per entry for each system, the ratio ours / RedisVL, and where our bytes
 go (FT.INFO sizes, MEMORY USAGE of an entry hash and of the bookkeeping keys).
 Asserts nothing.
 
-    python -m bench.memory_per_entry [--entries 10000] [--dim 384] [--algorithm FLAT] [--redis-url URL]
+    python -m bench.memory_per_entry [--entries 10000] [--dim 384] [--algorithm FLAT]
+                                     [--vector-dtype FLOAT32] [--redis-url URL]
+
+Without ``--vector-dtype`` ours uses the library's default vector type (RedisVL
+always stores FLOAT32 here).
 """
 
 from __future__ import annotations
@@ -69,17 +73,18 @@ def _redisvl_entry(client: redis.Redis) -> dict[str, int]:
     return {}
 
 
-def measure(url: str, entries: int, dim: int, algorithm: str) -> dict[str, Any]:
+def measure(url: str, entries: int, dim: int, algorithm: str, dtype: str | None = None) -> dict[str, Any]:
     work = Workload(entries, dim=dim, queries=1, sets=1)
     prompts, vectors, responses = work.entries.prompts, work.entries.vectors, work.responses
     client = redis.Redis.from_url(url)
     threshold = Threshold(0.9)
-    result: dict[str, Any] = {"entries": entries, "dim": dim, "algorithm": algorithm}
+    result: dict[str, Any] = {"entries": entries, "dim": dim, "algorithm": algorithm, "vector_dtype": dtype}
     for name in ("ours", "redisvl"):
         client.flushall()
         system: OursSystem | RedisVLSystem
         if name == "ours":
-            system = ours_redis(url, algorithm, threshold=threshold)
+            options = None if dtype is None else {"vector_dtype": dtype}
+            system = ours_redis(url, algorithm, threshold=threshold, options=options)
             system.manager.set("warm up", "x", embedding=vectors[0])  # creates the index: not an entry's cost
             system.manager.clear()
         else:
@@ -103,14 +108,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--entries", type=int, default=10_000)
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--algorithm", default="FLAT", choices=("FLAT", "HNSW"))
+    parser.add_argument("--vector-dtype", choices=("FLOAT32", "FLOAT16"), help="ours (default: the library's)")
     parser.add_argument("--redis-url", default=None, help="an existing Redis Stack (FLUSHALLed!); default: start one")
     args = parser.parse_args(argv)
     with redis_server(args.redis_url) as info:
-        result = measure(info.url, args.entries, args.dim, args.algorithm)
+        result = measure(info.url, args.entries, args.dim, args.algorithm, args.vector_dtype)
     result["redis"] = {"version": info.redis_version, "modules": info.modules}
     print(json.dumps({k: v for k, v in result.items() if k in ("ours", "redisvl")}, indent=2))
     print(
-        f"{args.entries} entries, {args.dim}-d {args.algorithm}: "
+        f"{args.entries} entries, {args.dim}-d {args.algorithm} (ours {args.vector_dtype or 'default vectors'}): "
         f"ours {result['ours']['bytes_per_entry']:,.0f} B/entry, "
         f"RedisVL {result['redisvl']['bytes_per_entry']:,.0f} B/entry, ratio {result['ratio']:.2f}x"
     )
