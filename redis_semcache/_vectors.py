@@ -60,10 +60,11 @@ def distance_slack(dtype: str, dim: int) -> float:
     ``dtype`` may stray from the exact one.
 
     FLOAT16 vectors are rounded, then normalised in FLOAT16 by the server, so a
-    distance comes back off by up to about 2e-3 / sqrt(dim): measured, an identical
-    vector came back at up to 4.7e-4 (8-d), 3.7e-4 (32-d) and 8.7e-5 (384-d), and
-    30,000 distances of real 384-d embeddings were off by at most 1.1e-4
-    (bench/fp16_error.py).  The slack is twice that.  A semantic lookup accepts a
+    distance comes back off by up to about 2.7e-3 / sqrt(dim): measured
+    (bench/fp16_error.py), an identical vector came back at up to 5.7e-4 (8-d),
+    3.5e-4 (32-d) and 1.4e-4 (384-d) from 0, and 120,000 distances of real 384-d
+    embeddings were off by at most 1.3e-4.  The slack, 4e-3 / sqrt(dim), is 1.5 to
+    2.5 times those.  A semantic lookup accepts a
     distance up to 1 - threshold + SIMILARITY_EPSILON + slack: everything the exact
     distance accepts is accepted, plus candidates up to 2 x slack below the
     threshold (docs/semantics.md).  FLOAT32 needs none beyond SIMILARITY_EPSILON.
