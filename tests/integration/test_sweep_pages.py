@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from redis_semcache import BackendUnavailableError, InvalidationError, LLMCachingManager, make_cache_key
 from redis_semcache.backends.redis import RedisCacheBackend
@@ -36,6 +39,7 @@ class Recorder:
     def __init__(self) -> None:
         self.commands: list[tuple[str, ...]] = []
         self.writes = 0
+        self.before_second_read: Callable[[], None] | None = None  # runs once, as that read is packed
         recorder = self
 
         class Connection(redis.Connection):
@@ -57,6 +61,9 @@ class Recorder:
     def saw(self, args) -> None:
         command = tuple(a.decode() if isinstance(a, bytes) else str(a) for a in args)
         self.commands.append(command)
+        if command[0] == "FT.AGGREGATE" and len(self.reads()) == 2 and self.before_second_read is not None:
+            run, self.before_second_read = self.before_second_read, None
+            run()
         if len(self.reads()) > RUNAWAY:
             raise RuntimeError("the sweep keeps reading: it does not advance")
 
@@ -85,17 +92,19 @@ def proxy(server: LocalRedis) -> Iterator[FaultProxy]:
         yield p
 
 
-def backend_at(url: str, recorder: Recorder) -> RedisCacheBackend:
-    kwargs = redis.connection.parse_url(url)
-    pool = redis.ConnectionPool(connection_class=recorder.connection_class, socket_timeout=1.0, **kwargs)
+def backend_at(url: str, recorder: Recorder, **pool_kwargs: Any) -> RedisCacheBackend:
+    kwargs = {"socket_timeout": 1.0, **redis.connection.parse_url(url), **pool_kwargs}
+    pool = redis.ConnectionPool(connection_class=recorder.connection_class, **kwargs)
     backend = RedisCacheBackend(client=redis.Redis(connection_pool=pool), name="pages", max_size=None)
     backend.partition.PAGE = PAGE
     return backend
 
 
-def filled(url: str, tags_by_seq: list[list[str]], recorder: Recorder | None = None) -> LLMCachingManager:
+def filled(
+    url: str, tags_by_seq: list[list[str]], recorder: Recorder | None = None, **pool_kwargs: Any
+) -> LLMCachingManager:
     """A cache whose entry ``i`` (seq ``i + 1``) has the tags ``tags_by_seq[i]``."""
-    cache = LLMCachingManager(backend_at(url, recorder or Recorder()), embedder=None, strict=True)
+    cache = LLMCachingManager(backend_at(url, recorder or Recorder(), **pool_kwargs), embedder=None, strict=True)
     for i, tags in enumerate(tags_by_seq):
         assert cache.set(f"entry {i}", i, tags=tags)
     client = redis.Redis.from_url(url)
@@ -117,6 +126,26 @@ def test_dense_matches_are_read_one_page_after_the_other_and_a_last_full_page_en
     assert recorder.ranges() == [("-inf", "+inf"), ("(4", "8"), ("(8", "12")]
     assert recorder.take() == 4, "three page reads (the 2nd and 3rd carry a delete), then the last delete"
     assert cache.backend.size() == 0
+
+
+def test_entries_written_after_the_first_page_survive_the_sweep(server):
+    """Entries 0, 5 and 10 are rewritten, and two more written, after the first page read took the
+    snapshot (seq 12) and before the second: entry 0 is in the first page's delete, but with a new
+    seq; the others are past the snapshot."""
+    recorder = Recorder()
+    cache = filled(server.url, [["t"]] * 12, recorder)
+    writer = LLMCachingManager(RedisCacheBackend(url=server.url, name="pages", max_size=None), embedder=None)
+    late = ["entry 0", "entry 5", "entry 10", "fresh 1", "fresh 2"]
+
+    def write_late() -> None:
+        for prompt in late:
+            assert writer.set(prompt, "new", tags=["t"])
+
+    recorder.before_second_read = write_late
+    recorder.take()
+    assert cache.invalidate(tags=["t"]) == 9
+    assert recorder.before_second_read is None  # the writes did run mid-sweep
+    assert [cache.get(p) for p in late] == ["new"] * 5 and cache.backend.size() == 5
 
 
 def test_the_read_window_widens_over_gaps_and_narrows_where_matches_are_dense(server):
@@ -202,8 +231,8 @@ def test_a_re_sent_delete_of_ids_reports_what_its_first_run_deleted(server, prox
 
 
 def test_a_step_repeated_after_a_lost_reply_is_logged_with_its_cause(server, proxy, caplog):
-    cache = filled(proxy.url, [["t"]] * 10)
-    proxy.swallow_reply("FT.AGGREGATE", nth=2)  # times out: redis-py does not re-send it, the sweep does
+    cache = filled(proxy.url, [["t"]] * 10, retry=Retry(NoBackoff(), 0))  # redis-py does not re-send it,
+    proxy.lose_reply("FT.AGGREGATE", nth=2)  # the sweep does
     with caplog.at_level(logging.INFO, logger="redis_semcache.redis"):
         assert cache.invalidate(tags=["t"]) == 10
     [record] = [r for r in caplog.records if "repeating" in r.getMessage()]
