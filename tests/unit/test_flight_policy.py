@@ -9,6 +9,7 @@ while another caller holds the lock.
 from __future__ import annotations
 
 import logging
+import random
 
 import pytest
 
@@ -55,9 +56,14 @@ def test_compute_must_be_callable():
         make().get_or_compute("q", "not a function")
 
 
-def test_what_is_computed_is_stored_in_its_scope_with_its_ttl_and_tags():
+# Exploring (the quality control's rate > 0) runs get_or_compute through another plan: held to the same.
+EXPLORING = {"explore": 1.0, "explore_rng": random.Random(0)}
+
+
+@pytest.mark.parametrize("quality", [{}, EXPLORING], ids=["plain", "exploring"])
+def test_what_is_computed_is_stored_in_its_scope_with_its_ttl_and_tags(quality):
     clock = FakeClock()
-    cache = make(Backend(clock=clock))
+    cache = make(Backend(clock=clock), **quality)
     calls = []
 
     def compute():
@@ -69,7 +75,8 @@ def test_what_is_computed_is_stored_in_its_scope_with_its_ttl_and_tags():
     assert cache.get_or_compute("q", compute, model="m", **options) == "v"  # found: scope, namespace, params
     assert calls == [1]
     stats = cache.get_statistics()
-    assert (stats["exact_hits"], stats["misses"]) == (1, 1)  # the second call found it by its first lookup
+    # the second call found it by its first lookup, not by the single flight's
+    assert (stats["exact_hits"], stats["misses"], stats["single_flight_joins"]) == (1, 1, 0)
     assert cache.get("q", model="m", namespace="ns", temperature=0) == "v"
     assert cache.get("q", model="m", namespace="ns") is None and cache.get("q", model="m", temperature=0) is None
     clock.advance(61)
@@ -107,6 +114,8 @@ def test_a_waiter_polls_without_retaking_a_held_lock_then_gives_up_and_stores(ca
         assert cache.get_or_compute("q", lambda: "mine", namespace="ns", tags=["t"], ttl=30, temperature=1) == "mine"
     assert [r.getMessage() for r in caplog.records] == [GAVE_UP]
     assert backend.acquires == 1  # polls saw the lock held: no attempt to take it
+    stats = cache.get_statistics()
+    assert (stats["exact_hits"], stats["misses"], stats["single_flight_joins"]) == (0, 1, 0)  # it computed
     assert cache.get("q", namespace="ns", temperature=1) == "mine"  # stored in its scope,
     [top] = cache.get_top_entries(1)
     assert (top["expires_at"] - top["created_at"], top["tags"]) == (30, ["t"])  # with its TTL and tags
@@ -130,3 +139,21 @@ def test_a_backend_failing_while_a_waiter_polls_lets_it_compute_at_once(caplog):
     with caplog.at_level(logging.WARNING, logger="redis_semcache"):
         assert cache.get_or_compute("q", lambda: "mine") == "mine"
     assert GAVE_UP not in caplog.text
+
+
+def test_an_entry_stored_between_the_miss_and_the_lock_is_a_joined_hit():
+    """Another caller stores the value after this one's lookup missed, just before it takes the lock:
+    the value is served, not computed again, and counted as an exact hit joined, not a miss."""
+    backend = Backend()
+    other = make(backend)
+    take_lock = InMemoryCacheBackend.acquire_lock.__get__(backend)
+
+    def store_first_then_lock(*args, **kwargs):
+        assert other.set("q", "stored by another caller", model="m")
+        return take_lock(*args, **kwargs)
+
+    backend.acquire_lock = store_first_then_lock  # type: ignore[method-assign]
+    cache = make(backend)
+    assert cache.get_or_compute("q", lambda: "computed", model="m") == "stored by another caller"
+    stats = cache.get_statistics()
+    assert (stats["exact_hits"], stats["misses"], stats["single_flight_joins"]) == (1, 0, 1)
