@@ -179,8 +179,10 @@ class Partition(Invalidation, Health):
 
     def _search_args(self, index: IndexName, query: SemanticQuery) -> tuple[Any, ...] | None:
         """ARGV[8..] of lookup.lua for ``query``, or None when nothing stored can match it."""
+        if index.dim == 0 or query.vector.shape[0] != index.dim:
+            return None
         max_distance = 1.0 - similarity_floor(float(query.min_similarity)) + distance_slack(index.dtype, index.dim)
-        if index.dim == 0 or query.vector.shape[0] != index.dim or max_distance < 0:
+        if max_distance < 0:  # a rule that serves no semantic match
             return None
         algorithm = index.algorithm or "FLAT"
         large, small = search_texts(query.scope, algorithm, min(max_distance, 2.0), query.version, query.k)
