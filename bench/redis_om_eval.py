@@ -15,10 +15,10 @@ requires.  For each path it reports, per lookup: round trips (counted on the
 wire), server time (INFO commandstats), client CPU time (process_time) and wall
 time p50/p99 (only meaningful on a quiet machine):
 
-* exact hit    - ours: lookup_exact.lua (read + hit bookkeeping in one script);
+* exact hit    - ours: lookup.lua, exact check only (read + hit bookkeeping in one script);
                  redis-om: ``Model.get(pk)`` (HGETALL + pydantic), plus the bookkeeping
                  it lacks as a pipeline (ZADD lru, ZINCRBY lfu, HINCRBY stats);
-* semantic hit - ours: lookup_semantic.lua (KNN + distance check + bookkeeping);
+* semantic hit - ours: lookup.lua, search only (query + distance check + bookkeeping);
                  redis-om: ``Model.find(filters, knn=KNNExpression(...)).first()`` plus the
                  same bookkeeping pipeline.
 
