@@ -79,6 +79,8 @@ class QualityContract:
         assert (found.hit, found.kind, found.response) == (False, None, None)
         assert found.similarity == pytest.approx(0.8, abs=1e-4)
         assert found.candidate_prompt == "what is redis"
+        listed = {e["prompt"]: e["access_count"] for e in cache.get_top_entries(limit=5)}
+        assert listed == {"what is redis": 0}  # named, not served: no access recorded on it
         assert found.candidate_key == cache.lookup("what is redis").candidate_key
         assert cache.get("what is valkey", embedding=query) is None  # get agrees
         stats = cache.get_statistics()

@@ -127,6 +127,10 @@ class SemanticQuery:
     ``accept`` (when given) keeps it.  At most ``k`` nearest candidates are
     considered; the best accepted one wins.  ``count_miss=False`` leaves a miss
     uncounted (``get_or_compute`` counts its outcome itself, see ``count_flight``).
+    ``serve_similarity`` (None: ``min_similarity``) is where ``accept`` is expected
+    to start keeping candidates: a backend may record the hit on a candidate at or
+    above it before ``accept`` decides (Redis does, to save a round trip), never
+    on one below it (``lookup`` lists candidates down to 0.5 it will not serve).
     """
 
     vector: np.ndarray
@@ -138,6 +142,7 @@ class SemanticQuery:
     k: int = 4
     accept: Acceptor | None = None
     count_miss: bool = True
+    serve_similarity: float | None = None
 
 
 @dataclass(frozen=True)

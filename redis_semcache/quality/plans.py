@@ -122,7 +122,8 @@ def lookup_plan(
             return threshold is not None and similarity >= threshold - SIMILARITY_EPSILON
 
         query = engine.query(req.prompt, vector, model=req.model, scope=req.scope, version=version)
-        query = replace(query, min_similarity=CANDIDATE_FLOOR, accept=serve, count_miss=count_miss)
+        query = replace(query, min_similarity=CANDIDATE_FLOOR, accept=serve, count_miss=count_miss,
+                        serve_similarity=2.0 if threshold is None else threshold)  # fmt: skip
         match = yield BackendCall("lookup_semantic", (query,))
         if match is not None:
             return replace(miss, hit=True, kind="semantic", response=match.entry.response,

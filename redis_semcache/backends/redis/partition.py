@@ -158,10 +158,13 @@ class Partition(Invalidation, Health):
                 yield from self._count(("misses",))
             return None
         status = int(reply[0])
+        if status not in _HIT and reply[1]:
+            foreign = text(reply[1])
+            log.warning("redis_semcache: skipping key %s%s: not an entry this library wrote", self._prefix, foreign)
+        if status == 2:  # candidates the caller vets before any is touched
+            assert query is not None
+            return (yield from self._vet(query, reply[2:], sliding, miss_counter))
         if status not in _HIT:
-            if reply[1]:
-                foreign = text(reply[1])
-                log.warning("redis_semcache: skipping key %s%s: not an entry this library wrote", self._prefix, foreign)
             return None
         self._booked(status)
         entry = self._decode(reply[2 : 2 + RECORD_LEN])
@@ -181,12 +184,15 @@ class Partition(Invalidation, Health):
         """ARGV[8..] of lookup.lua for ``query``, or None when nothing stored can match it."""
         if index.dim == 0 or query.vector.shape[0] != index.dim:
             return None
-        max_distance = 1.0 - similarity_floor(float(query.min_similarity)) + distance_slack(index.dtype, index.dim)
+        slack = distance_slack(index.dtype, index.dim)
+        max_distance = 1.0 - similarity_floor(float(query.min_similarity)) + slack
         if max_distance < 0:  # a rule that serves no semantic match
             return None
         algorithm = index.algorithm or "FLAT"
         large, small = search_texts(query.scope, algorithm, min(max_distance, 2.0), query.version, query.k)
         ef = "" if algorithm == "FLAT" else str(self._settings.hnsw_ef_runtime or "auto")
+        serve = query.serve_similarity
+        serve_distance = max_distance if serve is None else 1.0 - similarity_floor(float(serve)) + slack
         return (
             "vet" if query.accept is not None else "best",
             repr(max_distance),
@@ -198,6 +204,7 @@ class Partition(Invalidation, Health):
             to_bytes(query.vector, index.dtype),
             query.k,
             ef,
+            repr(serve_distance),
         )
 
     def _vet(

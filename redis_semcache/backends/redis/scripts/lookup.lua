@@ -24,12 +24,17 @@
 --   ARGV[16]    at most this many candidates (LIMIT)
 --   ARGV[17]    HNSW: EF_RUNTIME ($ef of the large-scope query), or 'auto' to scale it
 --               with the partition's entry count (see below); '' on FLAT
+--   ARGV[18]    'vet' mode: the max distance of a candidate the hit may be recorded on
+--               before the caller vets it (ARGV[9] unless the caller lists more)
 -- Returns {1, dist, record...} on a hit: dist is '' for an exact hit (counts
 -- exact_hits or semantic_hits; status 3 when a full server refused the
 -- bookkeeping, see _lib.lua); {0, foreign} on a miss (counts ARGV[7]).
 -- 'vet' mode adds the other candidates to a hit: {1, dist, record...,
 -- id, dist, seq, prompt, id, ...}.  The hit is optimistic: a caller that vetoes
--- it moves the count back to ARGV[7] and offers the others to touch.lua.
+-- it moves the count back to ARGV[7] and offers the others to touch.lua.  When
+-- the nearest candidate is beyond ARGV[18], nothing is touched: {2, foreign, id,
+-- dist, seq, prompt, ...} after a provisional miss that touch.lua turns into a
+-- hit if the caller accepts a candidate.
 -- `foreign` is the entry id when that key holds something this library did
 -- not write (the caller logs a warning), else ''.
 -- Why the two queries: on FLAT a range query is exact and cheaper than KNN when
@@ -109,6 +114,16 @@ for i = 2, #res, 2 do
 end
 
 for i, c in ipairs(found) do
+  if mode == 'vet' and tonumber(c[2]) > tonumber(ARGV[18]) then
+    miss(nil)
+    local out = {2, foreign}
+    for j = i, #found do
+      for f = 1, 4 do
+        out[#out + 1] = found[j][f]
+      end
+    end
+    return out
+  end
   local v = read(c[1])
   if v then
     local rec = hit(c[1], v, c[2], 'semantic_hits')
