@@ -7,7 +7,9 @@ The server is resolved once per session, in this order:
 3. otherwise a local redis-server from the PyPI wheels (tests/redis_server.py).
 
 Every test gets unique cache names and drops what it created, so tests never
-see each other's entries, even on a shared server.
+see each other's entries, even on a shared server.  Tests that break
+connections or the server itself take ``server`` (a private local redis-server)
+and ``proxy`` (a fault proxy in front of it) instead.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import redis
 from redis_semcache.backends.redis import RedisCacheBackend
 
 from ..fakes import FakeClock
+from ..fault_proxy import FaultProxy
 from ..redis_server import LocalRedis, docker_available
 
 # Pinned so a test run means the same thing tomorrow (Redis 7.4 + RediSearch 2.10).
@@ -128,3 +131,17 @@ class RedisClock(FakeClock):
 @pytest.fixture
 def clock(redis_client: redis.Redis, cache_names: CacheNames) -> RedisClock:
     return RedisClock(redis_client, cache_names)
+
+
+@pytest.fixture
+def server() -> Iterator[LocalRedis]:
+    """A private redis-server with RediSearch, for tests that fault or reconfigure it."""
+    with LocalRedis() as s:
+        yield s
+
+
+@pytest.fixture
+def proxy(server: LocalRedis) -> Iterator[FaultProxy]:
+    """A fault proxy (tests/fault_proxy.py) in front of ``server``."""
+    with FaultProxy(server.port) as p:
+        yield p

@@ -11,8 +11,6 @@ the sweep starts while it is running; the test asserts that it is.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import redis
 
@@ -26,12 +24,6 @@ from ..redis_server import LocalRedis
 
 ENTRIES = 2000
 DIM = 128
-
-
-@pytest.fixture
-def server() -> Iterator[LocalRedis]:
-    with LocalRedis() as s:
-        yield s
 
 
 def backend_on(server: LocalRedis) -> RedisCacheBackend:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -28,18 +27,6 @@ from ..redis_server import LocalRedis
 from ..sync_via_async import SyncViaAsync
 
 ENTRIES = 1200  # more than two sweep pages of 500
-
-
-@pytest.fixture
-def server() -> Iterator[LocalRedis]:
-    with LocalRedis() as s:
-        yield s
-
-
-@pytest.fixture
-def proxy(server: LocalRedis) -> Iterator[FaultProxy]:
-    with FaultProxy(server.port) as p:
-        yield p
 
 
 def backend_via(proxy: FaultProxy, *, timeout: float = 1.0, name: str = "lost") -> RedisCacheBackend:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -24,9 +24,6 @@ from redis_semcache.backends.redis import RedisCacheBackend
 from redis_semcache.backends.redis import fields as F
 from redis_semcache.backends.redis.queries import PATTERN_KEY_CHARS
 from redis_semcache.backends.redis.scripts import sha
-
-from ..fault_proxy import FaultProxy
-from ..redis_server import LocalRedis
 
 PAGE = 4
 DELETE = sha("delete")
@@ -78,18 +75,6 @@ class Recorder:
         writes, self.writes = self.writes, 0
         self.commands.clear()
         return writes
-
-
-@pytest.fixture
-def server() -> Iterator[LocalRedis]:
-    with LocalRedis() as s:
-        yield s
-
-
-@pytest.fixture
-def proxy(server: LocalRedis) -> Iterator[FaultProxy]:
-    with FaultProxy(server.port) as p:
-        yield p
 
 
 def backend_at(url: str, recorder: Recorder, **pool_kwargs: Any) -> RedisCacheBackend:
