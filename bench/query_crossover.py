@@ -12,7 +12,9 @@ of each share (the exact sentence RediSearch runs, from the client):
 * ``knn``: ``(@scope:{a})=>[KNN 4 @v $vec]`` with ``HYBRID_POLICY BATCHES``
   (and ``EF_RUNTIME`` on HNSW);
 * ``adhoc``: the same KNN with ``HYBRID_POLICY ADHOC_BF`` (distances of the
-  scope's documents only).
+  scope's documents only);
+* ``whole``, at share 1.0 only: the range query on FLAT or the KNN on HNSW
+  without the filter, which the script runs when the scope holds every entry.
 
 Prints the median server round trip of each, per share, and writes
 bench/results/query_crossover-<algorithm>-<entries>.json.  The crossover it
@@ -62,14 +64,17 @@ def build(client, algorithm: str, dtype: str, vectors: np.ndarray, rng: np.rando
         time.sleep(0.1)
 
 
-def forms(algorithm: str, j: int, radius: float, ef: int) -> dict[str, str]:
+def forms(algorithm: str, j: int, radius: float, ef: int, *, whole: bool) -> dict[str, str]:
     where = f"@s{j}:{{a}}"
     out = {}
+    vector_range = f"@v:[VECTOR_RANGE {radius} $vec]=>{{$YIELD_DISTANCE_AS: dist}}"
     if algorithm == "FLAT":
-        out["range"] = f"{where} @v:[VECTOR_RANGE {radius} $vec]=>{{$YIELD_DISTANCE_AS: dist}}"
+        out["range"] = f"{where} {vector_range}"
     ef_text = f" EF_RUNTIME {ef}" if algorithm == "HNSW" else ""
     out["knn"] = f"({where})=>[KNN 4 @v $vec{ef_text} HYBRID_POLICY BATCHES AS dist]"
     out["adhoc"] = f"({where})=>[KNN 4 @v $vec HYBRID_POLICY ADHOC_BF AS dist]"
+    if whole:
+        out["whole"] = vector_range if algorithm == "FLAT" else f"*=>[KNN 4 @v $vec{ef_text} AS dist]"
     return out
 
 
@@ -99,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             build(client, algorithm, args.dtype, vectors, rng)
             rows = []
             for j, share in enumerate(SHARES):
-                texts = forms(algorithm, j, args.radius, args.ef_runtime)
+                texts = forms(algorithm, j, args.radius, args.ef_runtime, whole=share == 1.0)
                 times: dict[str, list[float]] = {name: [] for name in texts}
                 for _ in range(args.rounds):
                     for name, text in texts.items():

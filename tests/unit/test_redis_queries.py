@@ -134,16 +134,24 @@ def test_glob_filter_narrows():
 
 def test_vector_search_on_flat_ranges_a_large_scope_and_scans_a_small_one():
     search = VectorSearch(scope="0123456789abcdef", algorithm="FLAT", max_distance=0.08, version="v 1", k=3)
-    large, small = search.texts()
+    large, small, whole = search.texts()
     where = "@scope:{0123456789abcdef} @version_h:{" + digest("v 1") + "}"
     assert large == where + " @embedding:[VECTOR_RANGE 0.08 $vec]=>{$YIELD_DISTANCE_AS: dist}"
     assert small == "(" + where + ")=>[KNN 3 @embedding $vec HYBRID_POLICY ADHOC_BF AS dist]"
+    assert whole == ""  # a version filter is needed even when the scope holds every entry
     assert search.small_scope_divisor == SMALL_SCOPE_DIVISOR["FLAT"]
+
+
+def test_vector_search_drops_the_scope_filter_for_a_scope_holding_every_entry():
+    flat = VectorSearch(scope="ab", algorithm="FLAT", max_distance=0.08).texts()
+    assert flat[2] == "@embedding:[VECTOR_RANGE 0.08 $vec]=>{$YIELD_DISTANCE_AS: dist}"
+    hnsw = VectorSearch(scope="ab", algorithm="HNSW", max_distance=0.1, k=2).texts()
+    assert hnsw[2] == "*=>[KNN 2 @embedding $vec EF_RUNTIME $ef AS dist]"
 
 
 def test_vector_search_on_hnsw_walks_the_graph_with_ef_runtime_for_a_large_scope():
     search = VectorSearch(scope="ab", algorithm="HNSW", max_distance=0.1)
-    large, small = search.texts()
+    large, small, _ = search.texts()
     assert "version_h" not in large
     assert large == "(@scope:{ab})=>[KNN 4 @embedding $vec EF_RUNTIME $ef HYBRID_POLICY BATCHES AS dist]"
     assert small == "(@scope:{ab})=>[KNN 4 @embedding $vec HYBRID_POLICY ADHOC_BF AS dist]"  # no EF: exact

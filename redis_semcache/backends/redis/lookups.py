@@ -125,7 +125,7 @@ class Lookups:
         if max_distance < 0:  # a rule that serves no semantic match
             return None
         algorithm = index.algorithm or "FLAT"
-        large, small = search_texts(query.scope, algorithm, min(max_distance, 2.0), query.version, query.k)
+        large, small, whole = search_texts(query.scope, algorithm, min(max_distance, 2.0), query.version, query.k)
         ef = "" if algorithm == "FLAT" else str(self._settings.hnsw_ef_runtime or "auto")
         serve = query.serve_similarity
         serve_distance = max_distance if serve is None else 1.0 - similarity_floor(float(serve)) + slack
@@ -141,6 +141,7 @@ class Lookups:
             query.k,
             ef,
             repr(serve_distance),
+            whole,
         )
 
     def _vet(

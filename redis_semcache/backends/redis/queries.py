@@ -192,13 +192,19 @@ SMALL_SCOPE_DIVISOR = {"FLAT": 2, "HNSW": 4}
 class VectorSearch:
     """The semantic search of one scope (and optionally version), as lookup.lua runs it.
 
-    ``texts()`` are the two query strings the script chooses between by the
+    ``texts()`` are the query strings the script chooses between by the
     scope's share of the cache: for a large scope, a ``VECTOR_RANGE`` at
     ``max_distance`` on FLAT (exact, and cheaper than KNN there) or a KNN with
     ``EF_RUNTIME $ef`` on HNSW (a range query on HNSW misses near matches); for a
     small scope, a KNN with ``HYBRID_POLICY ADHOC_BF`` (exact: it computes the
-    distances of the scope's entries only).  The script asks for at most ``k``
-    results sorted by distance (``dist``) with ``$vec`` as the only parameter.
+    distances of the scope's entries only); and when the scope holds every
+    entry and no version is asked for, the large-scope query without the
+    filter, which then matches nothing more (measured at 10k entries, 384-d
+    FLOAT16: the TAG filter adds 10-13% to a FLAT range query and makes a
+    filtered HNSW walk 2-10x slower; bench/query_crossover.py).  The script
+    asks for at most ``k`` results sorted by distance (``dist``) with ``$vec``
+    as the only parameter, and keeps only candidates whose id starts with the
+    scope id, so a stale count can cost a hit but never serve another scope.
 
     The model is not part of the pre-filter: the scope id already hashes the
     model (with namespace and parameters), and intersecting a second TAG
@@ -230,16 +236,20 @@ class VectorSearch:
             parts.append(tag_filter(F.VERSION_H, [self.version]))
         return " ".join(parts)
 
-    def texts(self) -> tuple[str, str]:
-        """(query for a large scope, query for a small scope)."""
+    def texts(self) -> tuple[str, str, str]:
+        """(query for a large scope, for a small scope, for a scope holding every
+        entry: '' when a version filter applies)."""
         where = self.filter()
         small = f"({where})=>[KNN {self.k} @{F.EMBEDDING} $vec HYBRID_POLICY ADHOC_BF AS {F.DIST}]"
         if self.algorithm == "FLAT":
             radius = repr(float(self.max_distance))
-            large = f"{where} @{F.EMBEDDING}:[VECTOR_RANGE {radius} $vec]=>{{$YIELD_DISTANCE_AS: {F.DIST}}}"
+            vector = f"@{F.EMBEDDING}:[VECTOR_RANGE {radius} $vec]=>{{$YIELD_DISTANCE_AS: {F.DIST}}}"
+            large, whole = f"{where} {vector}", vector
         else:  # $ef: the script passes EF_RUNTIME (the configured one, or scaled with the cache's size)
-            large = f"({where})=>[KNN {self.k} @{F.EMBEDDING} $vec EF_RUNTIME $ef HYBRID_POLICY BATCHES AS {F.DIST}]"
-        return large, small
+            knn = f"[KNN {self.k} @{F.EMBEDDING} $vec EF_RUNTIME $ef"
+            large = f"({where})=>{knn} HYBRID_POLICY BATCHES AS {F.DIST}]"
+            whole = f"*=>{knn} AS {F.DIST}]"
+        return large, small, ("" if self.version is not None else whole)
 
     @property
     def small_scope_divisor(self) -> int:
@@ -247,7 +257,9 @@ class VectorSearch:
 
 
 @lru_cache(maxsize=4096)
-def search_texts(scope: str, algorithm: str, max_distance: float, version: str | None, k: int) -> tuple[str, str]:
+def search_texts(
+    scope: str, algorithm: str, max_distance: float, version: str | None, k: int
+) -> tuple[str, str, str]:
     """``VectorSearch(...).texts()``, built once per scope, version and threshold (lookups repeat them)."""
     return VectorSearch(scope, algorithm, max_distance, version, k).texts()
 

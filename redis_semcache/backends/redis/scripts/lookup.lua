@@ -26,6 +26,8 @@
 --               with the partition's entry count (see below); '' on FLAT
 --   ARGV[18]    'vet' mode: the max distance of a candidate the hit may be recorded on
 --               before the caller vets it (ARGV[9] unless the caller lists more)
+--   ARGV[19]    query text when the scope holds every entry: the large-scope query
+--               without its filter; '' when a filter is needed anyway (a version)
 -- Returns {1, dist, record...} on a hit: dist is '' for an exact hit (counts
 -- exact_hits or semantic_hits; status 3 when a full server refused the
 -- bookkeeping, see _lib.lua); {0, foreign} on a miss (counts ARGV[7]).
@@ -40,7 +42,11 @@
 -- Why the two queries: on FLAT a range query is exact and cheaper than KNN when
 -- the scope holds most of the cache, ADHOC_BF (distances of the scope's entries
 -- only) when it holds a small part; on HNSW, ADHOC_BF is exact for a small scope
--- where a filtered graph walk is slow (bench/query_crossover.py).
+-- where a filtered graph walk is slow (bench/query_crossover.py).  When the
+-- scope counts say every entry is in the scope, the filter matches everything
+-- and only costs time, so ARGV[19] runs unfiltered; candidates are kept only if
+-- their id starts with the scope id either way, so a stale count may cost a hit
+-- but can never serve another scope's entry.
 local id = ARGV[3]
 local foreign = ''
 local mode = ARGV[8]
@@ -79,11 +85,15 @@ end
 
 local total = entry_count()
 local kept = tonumber(redis.call('HGET', SCOPES, ARGV[11]) or '0')
+local small = kept * tonumber(ARGV[12]) < total
 local text = ARGV[13]
 local params = {'vec', ARGV[15]}
-if kept * tonumber(ARGV[12]) < total then
+if small then
   text = ARGV[14]
-elseif ARGV[17] ~= '' then
+elseif kept >= total and ARGV[19] ~= '' then
+  text = ARGV[19]
+end
+if not small and ARGV[17] ~= '' then
   -- HNSW's graph walk loses recall as the index grows; 'auto' widens it with the
   -- entry count: recall@1 >= 0.95 on random 384-d vectors (the hard case) took
   -- EF_RUNTIME 20 at 10k entries and 128 at 100k (bench/hnsw_recall.py).
@@ -99,6 +109,7 @@ else
     'SORTBY', 'dist', 'LIMIT', 0, ARGV[16], 'DIALECT', 2, 'PARAMS', #params, unpack(params))
 end
 local max_distance = tonumber(ARGV[9])
+local scoped = PREFIX .. ARGV[11]  -- entry ids start with their scope id
 local found = {}
 for i = 2, #res, 2 do
   local key, fields = res[i], res[i + 1] or {}  -- nil for a hash that expired but is still indexed
@@ -107,7 +118,7 @@ for i = 2, #res, 2 do
     doc[fields[j]] = fields[j + 1]
   end
   local d = tonumber(doc['dist'])
-  local ours = doc['fmt'] == FORMAT and doc['model_h'] == ARGV[10] and string.sub(key, 1, #PREFIX) == PREFIX
+  local ours = doc['fmt'] == FORMAT and doc['model_h'] == ARGV[10] and string.sub(key, 1, #scoped) == scoped
   if d and d <= max_distance and ours then
     found[#found + 1] = {string.sub(key, #PREFIX + 1), doc['dist'], doc['seq'] or '', doc['prompt'] or ''}
   end
