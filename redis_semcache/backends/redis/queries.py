@@ -200,8 +200,8 @@ class VectorSearch:
     distances of the scope's entries only); and when the scope holds every
     entry and no version is asked for, the large-scope query without the
     filter, which then matches nothing more (measured at 10k entries, 384-d
-    FLOAT16: the TAG filter adds 10-13% to a FLAT range query and makes a
-    filtered HNSW walk 2-10x slower; bench/query_crossover.py).  The script
+    FLOAT16: the TAG filter adds 10-13% to a FLAT range query, 8-30% to an
+    HNSW walk; bench/query_crossover.py, bench/hnsw_recall.py).  The script
     asks for at most ``k`` results sorted by distance (``dist``) with ``$vec``
     as the only parameter, and keeps only candidates whose id starts with the
     scope id, so a stale count can cost a hit but never serve another scope.
