@@ -25,7 +25,7 @@ from ._enums import CacheStrategy, InvalidationStrategy
 from ._errors import InvalidInputError
 from ._stats import CacheStatistics, LatencyHistogram, LatencyWindow, write_report
 from ._validate import check_label, check_ttl
-from .backends.base import CacheBackend
+from .backends.base import CacheBackend, check_backend
 from .backends.memory import InMemoryCacheBackend
 from .breaker import CircuitBreaker
 from .embeddings import Embedder
@@ -116,6 +116,9 @@ class LLMCachingManager(HitQualityAPI, CacheOperations):
         judge: Any = None,
     ) -> None:
         self.backend: CacheBackend = backend if backend is not None else InMemoryCacheBackend()
+        check_backend(self.backend)
+        if fallback_backend is not None:
+            check_backend(fallback_backend, "fallback_backend")
         self.enable_semantic = bool(enable_semantic)
         self.engine = SemanticCacheEngine(
             threshold=semantic_threshold,

@@ -24,19 +24,22 @@ backend: no I/O to wait for).
 The manager names a backend method in a :class:`~redis_semcache._plan.BackendCall`
 by a :data:`BackendMethod` literal, so a type checker follows each call into
 this contract (tests/unit/test_backend_seam.py checks the two lists agree).
+The manager refuses, when it is built, a backend lacking any of those methods
+(:func:`check_backend`, ``ConfigurationError``), rather than failing open on
+the first call that needs one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
 import numpy as np
 
 from .._entry import CacheEntry
 from .._enums import CacheStrategy
-from .._errors import InvalidInputError
+from .._errors import ConfigurationError, InvalidInputError
 from ..quality.labels import LabelCounts
 
 __all__ = [
@@ -48,6 +51,7 @@ __all__ = [
     "CacheBackend",
     "Match",
     "SemanticQuery",
+    "check_backend",
     "check_max_size",
     "check_sort_by",
 ]
@@ -111,6 +115,24 @@ BackendMethod = Literal[
     "record_label",
     "label_counts",
 ]
+
+
+
+def check_backend(backend: object, what: str = "backend") -> None:
+    """Raise ConfigurationError naming the methods of the contract ``backend`` lacks.
+
+    Checked when the manager is built: a backend written against an older
+    contract (without ``lookup`` or ``count_flight``, say) would otherwise fail
+    only on the first call that needs the method, and fail open as a miss.
+    """
+    needed = (*get_args(BackendMethod), "configure", "close")
+    missing = [name for name in needed if not callable(getattr(backend, name, None))]
+    if missing:
+        raise ConfigurationError(
+            f"{what} {type(backend).__name__} does not implement {', '.join(missing)} of "
+            "redis_semcache.backends.base.CacheBackend"
+        )
+
 
 # A veto on a semantic candidate: (normalised query, candidate prompt, similarity) -> keep?
 # The one type of every such callback; its public names are guards.Guard and engine.Verifier.

@@ -12,7 +12,7 @@ from typing import get_args
 
 import pytest
 
-from redis_semcache import InMemoryCacheBackend, LLMCachingManager
+from redis_semcache import ConfigurationError, InMemoryCacheBackend, LLMCachingManager
 from redis_semcache.backends.base import (
     STORE_MANY_BATCH,
     AsyncCacheBackend,
@@ -83,3 +83,22 @@ def test_set_many_and_warm_send_one_store_many_per_batch(count):
     assert cache.warm(pairs, progress=False) == count
     assert [call for call in backend.calls if call[0] == "store_many"] == batches
     assert all(cache.get(p) == r for p, r in pairs)
+
+
+class _OlderContract:
+    """A backend written before ``lookup`` and ``count_flight`` joined the contract."""
+
+    def __init__(self) -> None:
+        self._inner = InMemoryCacheBackend()
+
+    def __getattr__(self, name: str):
+        if name in ("lookup", "count_flight"):
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+
+def test_a_backend_missing_part_of_the_contract_is_refused_when_the_manager_is_built():
+    with pytest.raises(ConfigurationError, match=r"backend _OlderContract does not implement lookup, count_flight"):
+        LLMCachingManager(_OlderContract())
+    with pytest.raises(ConfigurationError, match=r"fallback_backend _OlderContract .* lookup, count_flight"):
+        LLMCachingManager(InMemoryCacheBackend(), fallback_backend=_OlderContract())
