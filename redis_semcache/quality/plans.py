@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
+from .._entry import CacheEntry
 from .._errors import InvalidInputError
 from .._keys import entry_id
 from .._plan import BackendCall, Compute, Embed, Plan
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from .._stats import LatencyWindow
+    from ..backends.base import SemanticQuery
     from ..engine import SemanticCacheEngine
     from ..request import ScopedRequest
     from .control import QualityControl
@@ -92,39 +94,53 @@ def lookup_plan(
     version = cache._lookup_version(version)
     engine = cache.engine
     semantic = cache.enable_semantic and (embedding is not None or engine.can_embed)
-    vector = None if embedding is None else engine.vector(req.prompt, embedding, cache._dimension())
+    # Known before any I/O (the caller's, or the embedding cache's): one round trip does both checks.
+    known = semantic or embedding is not None  # a caller's embedding is validated either way
+    vector = engine.known_vector(req.prompt, embedding, cache._dimension()) if known else None
     try:
         threshold = (yield from threshold_plan(cache, req.scope)) if semantic else None
         miss = LookupResult(False, None, None, None, None, None, threshold, req.scope, cache.quality.origin)
-        final = count_miss and not semantic
-        entry = yield BackendCall(
-            "lookup_exact", (req.key,), {"version": version, "final": final}, fallback=_UNAVAILABLE
-        )
-        if entry is _UNAVAILABLE:  # the backend just failed: don't pay a second timeout on it
-            return miss
-        if entry is not None:
+        best: list[tuple[str, float]] = []
+
+        def candidates(vector: Any) -> SemanticQuery:
+            """The semantic query: candidates down to CANDIDATE_FLOOR, the best one the
+            guards keep remembered in ``best``, served only from the threshold up."""
+            query = engine.query(req.prompt, vector, model=req.model, scope=req.scope, version=version)
+            guards = query.accept
+
+            def serve(asked: str, prompt: str, similarity: float) -> bool:
+                if best or (guards is not None and not guards(asked, prompt, similarity)):
+                    return False
+                best.append((prompt, similarity))
+                return threshold is not None and similarity >= threshold - SIMILARITY_EPSILON
+
+            return replace(query, min_similarity=CANDIDATE_FLOOR, accept=serve, count_miss=count_miss,
+                           serve_similarity=2.0 if threshold is None else threshold)  # fmt: skip
+
+        def exact(entry: CacheEntry) -> LookupResult:
             return replace(miss, hit=True, kind="exact", response=entry.response, similarity=1.0,
                            candidate_prompt=entry.prompt, candidate_key=entry.key)  # fmt: skip
-        if not semantic:
-            return miss
-        if vector is None:
+
+        if semantic and vector is not None:
+            match = yield BackendCall("lookup", (req.key, candidates(vector)))
+            if match is not None and match.entry.key == req.key:  # the exact check found it
+                return exact(match.entry)
+        else:
+            final = count_miss and not semantic
+            entry = yield BackendCall(
+                "lookup_exact", (req.key,), {"version": version, "final": final}, fallback=_UNAVAILABLE
+            )
+            if entry is _UNAVAILABLE:  # the backend just failed: don't pay a second timeout on it
+                return miss
+            if entry is not None:
+                return exact(entry)
+            if not semantic:
+                return miss
             vector = (yield Embed((req.prompt,), cache._dimension()))[0]
-        if vector is None:  # too long to embed whole: exact match only
-            yield BackendCall("count_skipped_long", (req.key, count_miss))
-            return miss
-        best: list[tuple[str, float]] = []
-        guards = engine.query(req.prompt, vector, model=req.model, scope=req.scope, version=version).accept
-
-        def serve(query: str, prompt: str, similarity: float) -> bool:
-            if best or (guards is not None and not guards(query, prompt, similarity)):
-                return False
-            best.append((prompt, similarity))
-            return threshold is not None and similarity >= threshold - SIMILARITY_EPSILON
-
-        query = engine.query(req.prompt, vector, model=req.model, scope=req.scope, version=version)
-        query = replace(query, min_similarity=CANDIDATE_FLOOR, accept=serve, count_miss=count_miss,
-                        serve_similarity=2.0 if threshold is None else threshold)  # fmt: skip
-        match = yield BackendCall("lookup_semantic", (query,))
+            if vector is None:  # too long to embed whole: exact match only
+                yield BackendCall("count_skipped_long", (req.key, count_miss))
+                return miss
+            match = yield BackendCall("lookup_semantic", (candidates(vector),))
         if match is not None:
             return replace(miss, hit=True, kind="semantic", response=match.entry.response,
                            similarity=match.similarity, candidate_prompt=match.entry.prompt,

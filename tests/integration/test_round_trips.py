@@ -159,6 +159,27 @@ def test_round_trips_with_an_accept_callback(counted):
     assert (stats["semantic_hits"], stats["misses"]) == (2, 1)
 
 
+def test_lookup_with_a_known_vector_is_one_round_trip(counted):
+    """lookup() (the quality API) makes the exact check and lists its candidates in one script."""
+    backend, counter = counted
+    rng = np.random.default_rng(2)
+    v = unit(rng, 16)
+    cache = manager(backend)
+    cache.set("stored", "S", embedding=v)
+    counter.take()
+    found = cache.lookup("stored", embedding=v)
+    assert (found.hit, found.kind, found.response) == (True, "exact", "S")
+    assert counter.take() == 1, "exact hit"
+    found = cache.lookup("close", embedding=near(v, 0.95, rng))
+    assert (found.hit, found.kind, round(found.similarity, 3)) == (True, "semantic", 0.95)
+    assert counter.take() == 1, "semantic hit"
+    found = cache.lookup("far", embedding=near(v, 0.7, rng))
+    assert (found.hit, found.candidate_prompt, round(found.similarity, 3)) == (False, "stored", 0.7)
+    assert counter.take() == 1, "miss that still names the nearest candidate"
+    stats = cache.get_statistics()
+    assert (stats["exact_hits"], stats["semantic_hits"], stats["misses"]) == (1, 1, 1)
+
+
 def test_invalidation_round_trips_grow_with_pages(counted):
     backend, counter = counted
     backend.partition.PAGE = 10
