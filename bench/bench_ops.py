@@ -99,7 +99,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     h.add_argument(
         "--redisvl-ef-runtime",
         type=int,
-        help="EF_RUNTIME of RedisVL's HNSW index (default: RedisVL's, 10), e.g. to compare at equal recall@1",
+        help="EF_RUNTIME of RedisVL's HNSW index (default: RedisVL's, 10); its range query ignores it",
+    )
+    h.add_argument(
+        "--redisvl-epsilon",
+        type=float,
+        help="EPSILON of RedisVL's HNSW index (default: RedisVL's, 0.01): the knob of the range query\n"
+        "SemanticCache.check runs, e.g. 0.1 to compare at equal recall@1",
     )
     p.add_argument("--throughput-seconds", type=float, help="duration of each ops/s run (default 1; quick 0.3)")
     p.add_argument("--systems", default=",".join(ALL_SYSTEMS), help=f"comma list from {','.join(ALL_SYSTEMS)}")
@@ -441,7 +447,11 @@ def main_head_to_head(args: argparse.Namespace, argv: list[str] | None) -> int:
         batch=args.batch,
         threshold=args.threshold,
         ours_options={} if args.vector_dtype is None else {"vector_dtype": args.vector_dtype},
-        peer_hnsw={} if args.redisvl_ef_runtime is None else {"ef_runtime": args.redisvl_ef_runtime},
+        peer_hnsw={
+            name: value
+            for name, value in (("ef_runtime", args.redisvl_ef_runtime), ("epsilon", args.redisvl_epsilon))
+            if value is not None
+        },
         progress=not args.no_progress,
     )
     budget = headtohead.expected_seconds(settings)

@@ -64,7 +64,7 @@ class Settings:
     batch: int  # calls per turn
     threshold: float  # cosine similarity
     ours_options: dict[str, Any] = field(default_factory=dict)  # extra RedisCacheBackend arguments
-    peer_hnsw: dict[str, int] = field(default_factory=dict)  # RedisVL HNSW attributes changed from its defaults
+    peer_hnsw: dict[str, float] = field(default_factory=dict)  # RedisVL HNSW attributes changed from its defaults
     progress: bool = True
 
     def set_samples(self, entries: int) -> int:

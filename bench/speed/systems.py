@@ -249,7 +249,7 @@ class RedisVLSystem:
         dim: int,
         threshold: Threshold,
         embed: Embed | None = None,
-        hnsw: dict[str, int] | None = None,
+        hnsw: dict[str, float] | None = None,
     ) -> None:
         try:
             import redisvl
@@ -331,7 +331,7 @@ class RedisVLSystem:
         self._client.close()
 
 
-def _with_hnsw(schema: dict[str, Any], hnsw: dict[str, int]) -> dict[str, Any]:
+def _with_hnsw(schema: dict[str, Any], hnsw: dict[str, float]) -> dict[str, Any]:
     for fld in schema["fields"]:
         if fld["type"] == "vector":
             fld["attrs"]["algorithm"] = "hnsw"
