@@ -75,3 +75,21 @@ def test_float16_decisions_equal_exact_ones_outside_the_slack(redis_url, cache_n
                 band += 1
     assert band == 0  # no offset above lies in the band: each case is decided
     cache.close()
+
+
+def test_lookup_books_no_hit_on_a_candidate_within_the_slack_below_its_threshold(redis_url, cache_names):
+    """lookup() serves from its threshold up, as RediSearch computed the similarity; the
+    script must not record a hit (an access, a recount round trip) on a candidate in the
+    slack just below it, which get() would accept and lookup() refuses."""
+    cache = cache_on(redis_url, cache_names.new())
+    rng = np.random.default_rng(5)
+    v = unit(rng, DIM)
+    cache.set("stored", "S", embedding=v)
+    slack = distance_slack("FLOAT16", DIM)
+    found = cache.lookup("asked", embedding=near(v, THRESHOLD - slack / 2, rng))
+    assert THRESHOLD - slack < found.similarity < THRESHOLD - SIMILARITY_EPSILON  # the case this test is about
+    assert not found.hit and found.candidate_prompt == "stored"
+    assert cache.get_top_entries(1)[0]["access_count"] == 0
+    stats = cache.get_statistics()
+    assert (stats["semantic_hits"], stats["misses"]) == (0, 1)
+    cache.close()

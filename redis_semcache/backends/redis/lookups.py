@@ -128,7 +128,9 @@ class Lookups:
         large, small, whole = search_texts(query.scope, algorithm, min(max_distance, 2.0), query.version, query.k)
         ef = "" if algorithm == "FLAT" else str(self._settings.hnsw_ef_runtime or "auto")
         serve = query.serve_similarity
-        serve_distance = max_distance if serve is None else 1.0 - similarity_floor(float(serve)) + slack
+        # A caller that serves from `serve` up checks the similarity itself, as RediSearch
+        # computed it: no slack here, or the script would book a hit the caller refuses.
+        serve_distance = max_distance if serve is None else 1.0 - similarity_floor(float(serve))
         return (
             "vet" if query.accept is not None else "best",
             repr(max_distance),
