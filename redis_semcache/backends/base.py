@@ -117,7 +117,6 @@ BackendMethod = Literal[
 ]
 
 
-
 def check_backend(backend: object, what: str = "backend") -> None:
     """Raise ConfigurationError naming the methods of the contract ``backend`` lacks.
 

@@ -257,9 +257,7 @@ class VectorSearch:
 
 
 @lru_cache(maxsize=4096)
-def search_texts(
-    scope: str, algorithm: str, max_distance: float, version: str | None, k: int
-) -> tuple[str, str, str]:
+def search_texts(scope: str, algorithm: str, max_distance: float, version: str | None, k: int) -> tuple[str, str, str]:
     """``VectorSearch(...).texts()``, built once per scope, version and threshold (lookups repeat them)."""
     return VectorSearch(scope, algorithm, max_distance, version, k).texts()
 
