@@ -27,7 +27,7 @@ def as_unit_vector(embedding: Any, dim: int | None = None) -> np.ndarray:
     input, and DimensionMismatchError when ``dim`` is given and differs.
     """
     try:
-        vec = np.asarray(embedding, dtype=np.float64)
+        vec = np.array(embedding, dtype=np.float64)  # a copy of our own, normalised in place below
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"embedding must be a sequence of numbers: {exc}") from exc
     if vec.ndim != 1 or vec.size == 0:
@@ -39,7 +39,8 @@ def as_unit_vector(embedding: Any, dim: int | None = None) -> np.ndarray:
         raise InvalidInputError("embedding contains NaN or infinite values")
     if norm == 0.0:
         raise InvalidInputError("embedding is all zeros; its direction is undefined")
-    return (vec / norm).astype(np.float32)
+    vec /= norm
+    return vec.astype(np.float32)
 
 
 def check_threshold(threshold: Any) -> float:

@@ -133,3 +133,70 @@ def test_every_script_has_a_contract_header():
 def test_parse_info_flat_and_map():
     assert parse_info([b"num_docs", b"3", b"indexing", 0]) == {"num_docs": b"3", "indexing": 0}
     assert parse_info({b"num_docs": 3}) == {"num_docs": 3}
+
+
+# -- decode_record reads fields by position: every optional field, present or absent --------------
+
+OPTIONAL_CASES = {
+    "all defaults": {"response": "plain", "model": "default", "namespace": "", "tags": ()},
+    "json response": {"response": [1, {"b": None}], "model": "default", "namespace": "", "tags": ()},
+    "model and namespace": {"response": "r", "model": "gpt-4", "namespace": "team a", "tags": ()},
+    "one tag": {"response": "r", "model": "default", "namespace": "", "tags": ("only",)},
+    "tags that look like JSON": {"response": "r", "model": "m", "namespace": "n", "tags": ("[]", '"x"', "é")},
+}
+
+
+@pytest.mark.parametrize("ttl", [None, 60.0, 0.5])
+@pytest.mark.parametrize("case", OPTIONAL_CASES)
+def test_decode_gives_back_every_field_with_and_without_optional_fields(case, ttl):
+    e = entry(**OPTIONAL_CASES[case])
+    fields = encode_entry(e, now=1234.5, ttl=ttl)
+    back = decode_record(as_record(e, fields, lru=b"1300.25", lfu=b"7.5", exp=b"inf"))
+    assert back == CacheEntry(**{**e.__dict__, "created_at": 1234.5, "last_access": 1300.25, "access_count": 7,
+                                 "expires_at": float("inf"), "ttl": ttl})  # fmt: skip
+    assert back.tags == e.tags and back.response == e.response
+
+
+def test_decode_takes_str_and_int_replies_as_bytes_ones():
+    """RESP3 or decode_responses=True gives str; Lua numbers arrive as integers."""
+    e = entry(response="r", tags=("t",))
+    fields = encode_entry(e, now=10.0, ttl=30.0)
+    as_bytes = decode_record(as_record(e, fields, lru=b"11.0", lfu=b"3", exp=b"40.0"))
+    as_str = [v.decode() if isinstance(v, bytes) else v for v in as_record(e, fields, lru=b"11.0", lfu=3, exp=b"40.0")]
+    assert decode_record(as_str) == as_bytes and as_bytes.access_count == 3
+
+
+@pytest.mark.parametrize("name", [n for n in F.ENTRY_FIELDS if n not in F.DEFAULTS])
+def test_a_missing_required_field_is_named(name):
+    e = entry()
+    fields = {**encode_entry(e, now=1.0, ttl=None), name: None}
+    with pytest.raises(MalformedEntryError, match=f"missing fields \\['{name}'\\]"):
+        decode_record(as_record(e, fields))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {F.TAGS: b"[1]"},
+        {F.TAGS: b"[]x"},
+        {F.TTL: b"soon"},
+        {F.TTL: b"nan"},
+        {F.CREATED_AT: b"inf"},
+        {F.KIND: b"\xff"},
+        {F.FMT: None},
+        {F.PROMPT: [b"a nested reply"]},
+        {F.MODEL: [b"a nested reply"]},
+    ],
+)
+def test_more_malformed_optional_and_numeric_fields(damage):
+    e = entry()
+    fields = {**encode_entry(e, now=1.0, ttl=None), **damage}
+    with pytest.raises(MalformedEntryError):
+        decode_record(as_record(e, fields))
+
+
+@pytest.mark.parametrize("lru, lfu", [(b"never", b"1"), (b"1.0", b"many"), (b"nan", b"1")])
+def test_malformed_access_scores_raise_malformed_entry_error(lru, lfu):
+    e = entry()
+    with pytest.raises(MalformedEntryError):
+        decode_record(as_record(e, encode_entry(e, now=1.0, ttl=None), lru=lru, lfu=lfu))

@@ -67,6 +67,8 @@ class Routing:
     def dimension(self) -> int | None:
         if self._dim is not None:
             return self._dim
+        if len(self.partitions) == 1:  # asked on every lookup
+            return self.partitions[0].dimension
         return next((part.dimension for part in self.partitions if part.dimension is not None), None)
 
     def _check_dim(self, entry: CacheEntry) -> None:

@@ -26,7 +26,7 @@ from redis.exceptions import NoScriptError
 
 from ..._plan import run_async, run_sync
 from .errors import REDIS_ERRORS, classify
-from .scripts import NAMES, ScriptSet, source
+from .scripts import NAMES, sha, source
 
 __all__ = [
     "AsyncDriver",
@@ -43,9 +43,10 @@ __all__ = [
 
 T = TypeVar("T")
 
-# redis-py's Script reloads a flushed script once; a SCRIPT FLUSH landing between
-# that reload and the call fails it again.  NOSCRIPT means nothing ran, so the
-# drivers simply call again, this many times in all.
+# A script is called by its SHA and loaded when the server answers NOSCRIPT (its
+# script cache was flushed); a SCRIPT FLUSH landing between that load and the
+# next call fails it again.  NOSCRIPT means nothing ran, so the drivers simply
+# load and call again, this many calls in all.
 SCRIPT_ATTEMPTS = 4
 
 
@@ -60,7 +61,7 @@ class Command:
 
 @dataclass(frozen=True)
 class Script:
-    """Run Lua script ``name`` (redis-py's Script: EVALSHA, reloaded on NOSCRIPT)."""
+    """Run Lua script ``name`` (EVALSHA, loaded on NOSCRIPT)."""
 
     name: str
     keys: tuple[str, ...]
@@ -109,7 +110,6 @@ class SyncDriver:
 
     def __init__(self, client: Any, where: str, secrets: Sequence[str]) -> None:
         self.client = client
-        self.scripts = ScriptSet(client)
         self._where = where
         self._secrets = tuple(secrets)
         self._exclusive = threading.RLock()
@@ -141,12 +141,15 @@ class SyncDriver:
         return self.client.execute_command(*command.args)
 
     def script(self, effect: Script) -> Any:
+        # client.evalsha rather than redis-py's Script object, whose every call
+        # costs a few microseconds of checks for a pipeline (a lookup's hot path).
+        call = (sha(effect.name), len(effect.keys), *effect.keys, *effect.args)
         for _ in range(SCRIPT_ATTEMPTS - 1):
             try:
-                return self.scripts[effect.name](keys=effect.keys, args=effect.args)
+                return self.client.evalsha(*call)
             except NoScriptError:
-                continue
-        return self.scripts[effect.name](keys=effect.keys, args=effect.args)
+                self.client.script_load(source(effect.name))
+        return self.client.evalsha(*call)
 
     def pipeline(self, commands: Sequence[Command]) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
@@ -169,7 +172,6 @@ class AsyncDriver:
 
     def __init__(self, client: Any, where: str, secrets: Sequence[str]) -> None:
         self.client = client
-        self.scripts = ScriptSet(client)  # AsyncScript objects over the same script text
         self._where = where
         self._secrets = tuple(secrets)
         self._exclusive = asyncio.Lock()
@@ -205,12 +207,13 @@ class AsyncDriver:
         return await self.client.execute_command(*command.args)
 
     async def script(self, effect: Script) -> Any:
+        call = (sha(effect.name), len(effect.keys), *effect.keys, *effect.args)  # as SyncDriver.script
         for _ in range(SCRIPT_ATTEMPTS - 1):
             try:
-                return await self.scripts[effect.name](keys=effect.keys, args=effect.args)
+                return await self.client.evalsha(*call)
             except NoScriptError:
-                continue
-        return await self.scripts[effect.name](keys=effect.keys, args=effect.args)
+                await self.client.script_load(source(effect.name))
+        return await self.client.evalsha(*call)
 
     async def pipeline(self, commands: Sequence[Command]) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
