@@ -26,7 +26,7 @@ from redis.exceptions import NoScriptError
 
 from ..._plan import run_async, run_sync
 from .errors import REDIS_ERRORS, classify
-from .scripts import NAMES, sha, source
+from .scripts import NAMES, ScriptSet, source
 
 __all__ = [
     "AsyncDriver",
@@ -43,10 +43,9 @@ __all__ = [
 
 T = TypeVar("T")
 
-# A script is called by its SHA and loaded when the server answers NOSCRIPT (its
-# script cache was flushed); a SCRIPT FLUSH landing between that load and the
-# next call fails it again.  NOSCRIPT means nothing ran, so the drivers simply
-# load and call again, this many calls in all.
+# redis-py's Script reloads a flushed script once; a SCRIPT FLUSH landing between
+# that reload and the call fails it again.  NOSCRIPT means nothing ran, so the
+# drivers simply call again, this many times in all.
 SCRIPT_ATTEMPTS = 4
 
 
@@ -61,7 +60,7 @@ class Command:
 
 @dataclass(frozen=True)
 class Script:
-    """Run Lua script ``name`` (EVALSHA, loaded on NOSCRIPT)."""
+    """Run Lua script ``name`` (redis-py's Script: EVALSHA, reloaded on NOSCRIPT)."""
 
     name: str
     keys: tuple[str, ...]
@@ -110,6 +109,7 @@ class SyncDriver:
 
     def __init__(self, client: Any, where: str, secrets: Sequence[str]) -> None:
         self.client = client
+        self.scripts = ScriptSet(client)
         self._where = where
         self._secrets = tuple(secrets)
         self._exclusive = threading.RLock()
@@ -141,15 +141,12 @@ class SyncDriver:
         return self.client.execute_command(*command.args)
 
     def script(self, effect: Script) -> Any:
-        # client.evalsha rather than redis-py's Script object, whose every call
-        # costs a few microseconds of checks for a pipeline (a lookup's hot path).
-        call = (sha(effect.name), len(effect.keys), *effect.keys, *effect.args)
         for _ in range(SCRIPT_ATTEMPTS - 1):
             try:
-                return self.client.evalsha(*call)
+                return self.scripts[effect.name](keys=effect.keys, args=effect.args)
             except NoScriptError:
-                self.client.script_load(source(effect.name))
-        return self.client.evalsha(*call)
+                continue
+        return self.scripts[effect.name](keys=effect.keys, args=effect.args)
 
     def pipeline(self, commands: Sequence[Command]) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
@@ -172,6 +169,7 @@ class AsyncDriver:
 
     def __init__(self, client: Any, where: str, secrets: Sequence[str]) -> None:
         self.client = client
+        self.scripts = ScriptSet(client)  # AsyncScript objects over the same script text
         self._where = where
         self._secrets = tuple(secrets)
         self._exclusive = asyncio.Lock()
@@ -207,13 +205,12 @@ class AsyncDriver:
         return await self.client.execute_command(*command.args)
 
     async def script(self, effect: Script) -> Any:
-        call = (sha(effect.name), len(effect.keys), *effect.keys, *effect.args)  # as SyncDriver.script
         for _ in range(SCRIPT_ATTEMPTS - 1):
             try:
-                return await self.client.evalsha(*call)
+                return await self.scripts[effect.name](keys=effect.keys, args=effect.args)
             except NoScriptError:
-                await self.client.script_load(source(effect.name))
-        return await self.client.evalsha(*call)
+                continue
+        return await self.scripts[effect.name](keys=effect.keys, args=effect.args)
 
     async def pipeline(self, commands: Sequence[Command]) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)

@@ -2,8 +2,9 @@
 
 Each script's text is ``_lib.lua`` followed by its own file; every file starts
 with a comment stating its KEYS, ARGV and reply.  ``source(name)`` is the one
-copy of a script's text: the drivers (wire.py) call it by ``sha(name)`` with
-EVALSHA and load it with SCRIPT LOAD when the server answers NOSCRIPT.
+copy of a script's text: each driver (wire.py) registers it with its client's
+``register_script`` - a Script on a blocking client, an AsyncScript on a
+``redis.asyncio`` one - which calls it by SHA and reloads it on NoScriptError.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 import hashlib
 from functools import cache
 from importlib import resources
+from typing import Any
 
-__all__ = ["NAMES", "sha", "source"]
+__all__ = ["NAMES", "ScriptSet", "sha", "source"]
 
 NAMES = (
     "lookup",
@@ -43,3 +45,13 @@ def source(name: str) -> str:
 def sha(name: str) -> str:
     """The SHA1 that EVALSHA calls script ``name`` by (as redis-py's Script computes it)."""
     return hashlib.sha1(source(name).encode("utf-8")).hexdigest()
+
+
+class ScriptSet:
+    """Every script registered on one client: ``scripts["store"](keys, args)``."""
+
+    def __init__(self, client: Any) -> None:
+        self._scripts = {name: client.register_script(source(name)) for name in NAMES}
+
+    def __getitem__(self, name: str) -> Any:
+        return self._scripts[name]
