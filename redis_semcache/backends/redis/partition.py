@@ -18,6 +18,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
+from itertools import chain
 from typing import Any
 
 from ..._entry import CacheEntry
@@ -360,8 +361,7 @@ class Partition(Lookups, Invalidation, Health):
             str(self.PRUNE_LIMIT),
         ]
         dtype = self._index.dtype if self._index is not None else "FLOAT32"  # resolved by _index_for first
-        for field_name, value in encode_entry(entry, now=now, ttl=ttl, dtype=dtype).items():
-            args.extend((field_name, value))
+        args.extend(chain.from_iterable(encode_entry(entry, now=now, ttl=ttl, dtype=dtype).items()))
         return args
 
     def _trim(self) -> WirePlan[None]:

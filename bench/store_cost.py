@@ -1,0 +1,136 @@
+"""What one ``set`` costs, server and client apart: ours against RedisVL's SemanticCache.
+
+    python -m bench.store_cost                      # 10k FLAT entries, 2,000 sets per system
+    python -m bench.store_cost --entries 1000 --sets 4000
+
+Both systems are bulk-loaded with the same ``--entries`` random 384-d entries
+(``bench/speed/workload.py``, library defaults: FLOAT16 for ours), on one
+throwaway Redis.  Then, in alternating batches of 100 new entries each:
+
+* **server time per set**: the ``INFO commandstats`` delta over a batch.  Ours:
+  the ``EVALSHA`` of store.lua (its inner HSET, which carries the RediSearch
+  indexing, is shown apart); RedisVL: every command its ``store`` sends (a
+  pipelined HSET);
+* **client CPU per set**: the same ``set`` calls with the connection stubbed
+  (``bench.client_cpu.Replay``: replies recorded once, then replayed), timed
+  with ``time.thread_time``: the library's own work plus redis-py's packing.
+
+Prints both with the ratio ours / RedisVL and writes bench/results/store_cost.json;
+asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.client_cpu import Replay
+from bench.speed import systems
+from bench.speed.record import log
+from bench.speed.server import redis_server
+from bench.speed.workload import Workload
+
+ROOT = Path(__file__).resolve().parent.parent
+BATCH = 100
+
+
+def _stats(client: Any) -> dict[str, tuple[int, int]]:
+    """command -> (calls, usec) from INFO commandstats."""
+    info = client.info("commandstats")
+    return {name.removeprefix("cmdstat_"): (int(v["calls"]), int(v["usec"])) for name, v in info.items()}
+
+
+def _delta(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+    out = {}
+    for name, (calls, usec) in after.items():
+        c0, u0 = before.get(name, (0, 0))
+        if calls > c0:
+            out[name] = (calls - c0, usec - u0)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--entries", type=int, default=10_000, help="entries bulk-loaded first")
+    p.add_argument("--sets", type=int, default=2000, help="timed sets per system (server and client each)")
+    p.add_argument("--redis-url", help="a Redis Stack to use (it gets FLUSHALLed!); default: start one")
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "store_cost.json")
+    args = p.parse_args(argv)
+    rounds = max(1, args.sets // BATCH)
+    work = Workload(args.entries, queries=10, sets=rounds * BATCH * 2)
+    threshold = systems.Threshold(0.9)
+    with redis_server(args.redis_url) as info:
+        import redis
+
+        client = redis.Redis.from_url(info.url)
+        client.flushall()
+        built = [
+            systems.ours_redis(info.url, "FLAT", threshold=threshold),
+            systems.RedisVLSystem(info.url, "FLAT", dim=work.dim, threshold=threshold),
+        ]
+        for sys_ in built:
+            log(f"loading {args.entries} entries into {sys_.name}")
+            sys_.load(work.entries.prompts, work.entries.vectors, work.responses[: args.entries], progress=False)
+            sys_.set(work.sets, len(work.sets) - 1)  # warm: index resolved, scripts loaded
+        # Server: rounds of BATCH new entries per system, first mover alternating.
+        server: dict[str, list[int]] = {s.name: [0, 0, 0] for s in built}  # sets, usec, inner hset usec
+        at = 0
+        for r in range(rounds):
+            for sys_ in built if r % 2 == 0 else built[::-1]:
+                before = _stats(client)
+                for i in range(at, at + BATCH):
+                    sys_.set(work.sets, i)
+                delta = _delta(before, _stats(client))
+                row = server[sys_.name]
+                row[0] += BATCH
+                if sys_.info["family"] == "ours":
+                    row[1] += delta["evalsha"][1]
+                    row[2] += delta.get("hset", (0, 0))[1]
+                else:
+                    row[1] += sum(usec for name, (_, usec) in delta.items() if name != "info")
+                    row[2] += delta.get("hset", (0, 0))[1]
+                at += BATCH
+        # Client: the same calls, connection stubbed.
+        replay = Replay()
+        recorded = {s.name: replay.record(lambda s=s: s.set(work.sets, 0)) for s in built}
+        cpu = {s.name: 0.0 for s in built}
+        for r in range(rounds):
+            for sys_ in built if r % 2 == 0 else built[::-1]:
+                replay.stub(recorded[sys_.name])
+                try:
+                    t0 = time.thread_time()
+                    for i in range(BATCH):
+                        sys_.set(work.sets, i)
+                    cpu[sys_.name] += time.thread_time() - t0
+                finally:
+                    replay.restore()
+        for sys_ in built:
+            sys_.close()
+        client.close()
+    ours, peer = built[0].name, built[1].name
+    n = rounds * BATCH
+    rows = {
+        "server_us": [server[ours][1] / n, server[peer][1] / n],
+        "server_hset_us": [server[ours][2] / n, server[peer][2] / n],
+        "client_cpu_us": [cpu[ours] / n * 1e6, cpu[peer] / n * 1e6],
+    }
+    for what, (a, b) in rows.items():
+        print(f"{what:<15} ours {a:7.1f} us  RedisVL {b:7.1f} us  ratio {a / b:.2f}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps({"command": "python -m bench.store_cost " + " ".join(argv or sys.argv[1:]), "entries": args.entries,
+                    "sets": n, "rows": {k: {"ours": a, "redisvl": b, "ratio": a / b} for k, (a, b) in rows.items()}},
+                   indent=1) + "\n", encoding="utf-8")  # fmt: skip
+    log(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
