@@ -1,15 +1,10 @@
 """The Lua scripts, read from the package's ``.lua`` files.
 
 Each script's text is ``_lib.lua`` followed by its own file; every file starts
-with a comment stating its KEYS, ARGV and reply.  Only the scripts in
-``READERS`` get the part of ``_lib.lua`` between its ``>>> readers`` and
-``<<< readers`` lines: Redis builds every function a script defines again on
-each call (a few microseconds for that part), and store.lua is on the hot path.
-
-``source(name)`` is the one copy of a script's text: each driver (wire.py)
-registers it with its client's ``register_script`` - a Script on a blocking
-client, an AsyncScript on a ``redis.asyncio`` one - which calls it by SHA and
-reloads it on NoScriptError.
+with a comment stating its KEYS, ARGV and reply.  ``source(name)`` is the one
+copy of a script's text: each driver (wire.py) registers it with its client's
+``register_script`` - a Script on a blocking client, an AsyncScript on a
+``redis.asyncio`` one - which calls it by SHA and reloads it on NoScriptError.
 """
 
 from __future__ import annotations
@@ -20,7 +15,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-__all__ = ["NAMES", "READERS", "ScriptSet", "sha", "source"]
+__all__ = ["NAMES", "ScriptSet", "sha", "source"]
 
 NAMES = (
     "lookup",
@@ -33,7 +28,10 @@ NAMES = (
     "flight_status",
     "release_lock",
 )
-# The scripts that read entries back (read, record, touch ... in _lib.lua).
+# The scripts that read entries back get the part of _lib.lua between its
+# ">>> readers" and "<<< readers" lines (read, record, touch ...); the others do
+# not: Redis builds every function a script defines again on each call, a few
+# microseconds for that part, and store.lua is on the hot path.
 READERS = frozenset({"lookup", "touch", "top", "flight_status"})
 _READERS_PART = re.compile(r"^-- >>> readers.*?^-- <<< readers\n", re.S | re.M)
 
