@@ -57,6 +57,13 @@ def test_encode_then_decode_round_trips():
     assert (back.expires_at, back.ttl) == (2000.0, 60.0)
 
 
+@pytest.mark.parametrize(("dtype", "numpy_type"), [("FLOAT32", "<f4"), ("FLOAT16", "<f2")])
+def test_the_embedding_is_stored_little_endian_in_the_index_vector_type(dtype, numpy_type):
+    v = np.array([0.5, -0.25, 1 / 3, 0.75], dtype=np.float32)
+    stored = encode_entry(entry(embedding=v), now=1.0, ttl=None, dtype=dtype)[F.EMBEDDING]
+    assert stored == v.astype(numpy_type).tobytes() and len(stored) == 4 * np.dtype(numpy_type).itemsize
+
+
 def test_default_values_are_not_written_and_read_back_as_defaults():
     e = entry(response="plain", model="default", namespace="", tags=(), embedding=None)
     fields = encode_entry(e, now=5.0, ttl=None)
