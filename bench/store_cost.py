@@ -7,6 +7,7 @@ Both systems are bulk-loaded with the same ``--entries`` random 384-d entries
 (``bench/speed/workload.py``, library defaults: FLOAT16 for ours), on one
 throwaway Redis.  Then, in alternating batches of 100 new entries each:
 
+* **wall time per set**: p50 of each call, end to end (client, network, server);
 * **server time per set**: the ``INFO commandstats`` delta over a batch.  Ours:
   the ``EVALSHA`` of store.lua (its inner HSET, which carries the RediSearch
   indexing, is shown apart); RedisVL: every command its ``store`` sends (a
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -81,12 +83,15 @@ def main(argv: list[str] | None = None) -> int:
             sys_.set(work.sets, len(work.sets) - 1)  # warm: index resolved, scripts loaded
         # Server: rounds of BATCH new entries per system, first mover alternating.
         server: dict[str, list[int]] = {s.name: [0, 0, 0] for s in built}  # sets, usec, inner hset usec
+        wall: dict[str, list[float]] = {s.name: [] for s in built}
         at = 0
         for r in range(rounds):
             for sys_ in built if r % 2 == 0 else built[::-1]:
                 before = _stats(client)
                 for i in range(at, at + BATCH):
+                    t0 = time.perf_counter()
                     sys_.set(work.sets, i)
+                    wall[sys_.name].append(time.perf_counter() - t0)
                 delta = _delta(before, _stats(client))
                 row = server[sys_.name]
                 row[0] += BATCH
@@ -117,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     ours, peer = built[0].name, built[1].name
     n = rounds * BATCH
     rows = {
+        "wall_p50_us": [statistics.median(wall[ours]) * 1e6, statistics.median(wall[peer]) * 1e6],
         "server_us": [server[ours][1] / n, server[peer][1] / n],
         "server_hset_us": [server[ours][2] / n, server[peer][2] / n],
         "client_cpu_us": [cpu[ours] / n * 1e6, cpu[peer] / n * 1e6],
