@@ -16,15 +16,24 @@ throwaway Redis.  Then, in alternating batches of 100 new entries each:
   (``bench.client_cpu.Replay``: replies recorded once, then replayed), timed
   with ``time.thread_time``: the library's own work plus redis-py's packing.
 
-Prints both with the ratio ours / RedisVL and writes bench/results/store_cost.json;
-asserts nothing.
+With ``--lua-ref REV`` (a git revision, e.g. the commit before a change to
+store.lua), store.lua as of REV and the checkout's are also timed against each
+other on the same cache: the same kind of new entries, the library's own
+arguments, calls alternating in batches, each call after the client work of a
+real set (so the server's caches are as cold as in use).  That ratio is far less
+noisy on a shared machine than two separate runs.
+
+Prints every figure with the ratio ours / RedisVL and writes
+bench/results/store_cost.json; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -58,22 +67,72 @@ def _delta(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]
     return out
 
 
+def _store_lua_at(rev: str) -> str:
+    """store.lua with the shared helpers, as the script loader of revision ``rev`` joined them."""
+
+    def show(name: str) -> str:
+        path = f"redis_semcache/backends/redis/scripts/{name}"
+        return subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{path}"], capture_output=True, text=True,
+                              check=True).stdout  # fmt: skip
+
+    lib = re.sub(r"^-- >>> readers.*?^-- <<< readers\n", "", show("_lib.lua"), flags=re.S | re.M)
+    return f"{lib}\n-- ===== store.lua =====\n{show('store.lua')}"
+
+
+def _lua_against(client: Any, ours: Any, work: Workload, rev: str, start: int, rounds: int) -> dict[str, float]:
+    """Median server us per call of the checkout's store.lua and of ``rev``'s, and their median ratio."""
+    from redis_semcache._enums import InvalidationStrategy
+    from redis_semcache._vectors import as_unit_vector
+    from redis_semcache.backends.redis.scripts import source
+    from redis_semcache.request import build_entry, scoped_request
+
+    manager = ours.manager
+    part = manager.backend.routing.partitions[0]  # a single Redis: one partition
+    shas = {"checkout": client.script_load(source("store")), rev: client.script_load(_store_lua_at(rev))}
+
+    def args(i: int) -> tuple[Any, ...]:  # what manager.set(prompt, "response", embedding=...) sends
+        req = scoped_request(work.sets.prompts[i], "default", None, {}, default_namespace=manager.namespace)
+        entry, ttl = build_entry(req, "response", None, None, None, default_ttl=manager.default_ttl,
+                                 strategy=InvalidationStrategy(manager.invalidation_strategy),
+                                 cache_version=manager.cache_version)  # fmt: skip
+        entry = entry.with_embedding(as_unit_vector(work.sets.vectors[i]))
+        now = time.time()
+        return (*part._keys, part._prefix, repr(now), *part._store_args(entry, ttl, now))
+
+    per: dict[str, list[float]] = {name: [] for name in shas}
+    at = start
+    for r in range(rounds):
+        for name in list(shas) if r % 2 == 0 else list(shas)[::-1]:
+            before = _stats(client)
+            for i in range(at, at + BATCH):
+                client.evalsha(shas[name], len(part._keys), *args(i))
+            calls, usec = _delta(before, _stats(client))["evalsha"]
+            per[name].append(usec / calls)
+            at += BATCH
+    return {
+        "checkout_us": statistics.median(per["checkout"]),
+        "ref_us": statistics.median(per[rev]),
+        "ratio": statistics.median(a / b for a, b in zip(per["checkout"], per[rev], strict=True)),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--entries", type=int, default=10_000, help="entries bulk-loaded first")
     p.add_argument("--sets", type=int, default=2000, help="timed sets per system (server and client each)")
     p.add_argument("--redis-url", help="a Redis Stack to use (it gets FLUSHALLed!); default: start one")
+    p.add_argument("--lua-ref", metavar="REV", help="also time store.lua as of git revision REV against the checkout's")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "store_cost.json")
     args = p.parse_args(argv)
     rounds = max(1, args.sets // BATCH)
-    work = Workload(args.entries, queries=10, sets=rounds * BATCH * 2)
+    work = Workload(args.entries, queries=10, sets=rounds * BATCH * 5)
     threshold = systems.Threshold(0.9)
     with redis_server(args.redis_url) as info:
         import redis
 
         client = redis.Redis.from_url(info.url)
         client.flushall()
-        built = [
+        built: list[Any] = [
             systems.ours_redis(info.url, "FLAT", threshold=threshold),
             systems.RedisVLSystem(info.url, "FLAT", dim=work.dim, threshold=threshold),
         ]
@@ -102,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
                     row[1] += sum(usec for name, (_, usec) in delta.items() if name != "info")
                     row[2] += delta.get("hset", (0, 0))[1]
                 at += BATCH
+        lua = _lua_against(client, built[0], work, args.lua_ref, at, rounds) if args.lua_ref else None
         # Client: the same calls, connection stubbed.
         replay = Replay()
         recorded = {s.name: replay.record(lambda s=s: s.set(work.sets, 0)) for s in built}
@@ -129,10 +189,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     for what, (a, b) in rows.items():
         print(f"{what:<15} ours {a:7.1f} us  RedisVL {b:7.1f} us  ratio {a / b:.2f}")
+    if lua is not None:
+        print(f"store.lua       checkout {lua['checkout_us']:5.1f} us  {args.lua_ref} {lua['ref_us']:5.1f} us  "
+              f"ratio {lua['ratio']:.3f} (median of batch ratios)")  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps({"command": "python -m bench.store_cost " + " ".join(argv or sys.argv[1:]), "entries": args.entries,
-                    "sets": n, "rows": {k: {"ours": a, "redisvl": b, "ratio": a / b} for k, (a, b) in rows.items()}},
+                    "sets": n, "rows": {k: {"ours": a, "redisvl": b, "ratio": a / b} for k, (a, b) in rows.items()},
+                    "store_lua_vs_ref": None if lua is None else {"ref": args.lua_ref, **lua}},
                    indent=1) + "\n", encoding="utf-8")  # fmt: skip
     log(f"wrote {args.out}")
     return 0
