@@ -30,6 +30,7 @@ bench/results/store_cost.json; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import statistics
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         lua = _lua_against(client, built[0], work, args.lua_ref, at, rounds) if args.lua_ref else None
         # Client: the same calls, connection stubbed.
         replay = Replay()
-        recorded = {s.name: replay.record(lambda s=s: s.set(work.sets, 0)) for s in built}
+        recorded = {s.name: replay.record(functools.partial(s.set, work.sets, 0)) for s in built}
         cpu = {s.name: 0.0 for s in built}
         for r in range(rounds):
             for sys_ in built if r % 2 == 0 else built[::-1]:
