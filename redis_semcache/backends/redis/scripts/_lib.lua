@@ -1,6 +1,7 @@
 -- _lib.lua: helpers shared by every script.  The loader (scripts/__init__.py)
 -- puts this file in front of each script, so each script is one self-contained
--- text registered once and called by SHA.
+-- text registered once and called by SHA; the part between ">>> readers" and
+-- "<<< readers" only in front of the scripts that read entries back.
 --
 -- Every script receives one cache partition's keys, in this order:
 --   KEYS[1] zset order  every entry, in the eviction order of the caller's strategy;
