@@ -14,7 +14,6 @@ import asyncio
 import inspect
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
 from typing import Any, TypeVar
 
 from ._entry import CacheEntry
@@ -117,9 +116,9 @@ class CacheOperations:
     ) -> Plan[bool]:
         entry, ttl_s = self._entry(prompt, response, model, ttl, tags, version, namespace, params)
         if embedding is not None:
-            entry = replace(entry, embedding=self.engine.vector(entry.prompt, embedding, self._dimension()))
+            entry = entry.with_embedding(self.engine.vector(entry.prompt, embedding, self._dimension()))
         elif self.enable_semantic and self.engine.can_embed:  # None when too long to embed
-            entry = replace(entry, embedding=(yield Embed((entry.prompt,), self._dimension()))[0])
+            entry = entry.with_embedding((yield Embed((entry.prompt,), self._dimension()))[0])
         stored: bool = yield BackendCall("store", (entry, ttl_s), fallback=False, on_success=True)
         return stored
 
@@ -171,7 +170,7 @@ class CacheOperations:
         built = [self._entry(p, r, model, ttl, tags, version, namespace, params) for p, r in pairs]
         if self.enable_semantic and self.engine.can_embed and built:
             vectors = yield Embed(tuple(e.prompt for e, _ in built), self._dimension(), progress)
-            built = [(replace(e, embedding=v), t) for (e, t), v in zip(built, vectors, strict=True)]
+            built = [(e.with_embedding(v), t) for (e, t), v in zip(built, vectors, strict=True)]
         stored = 0
         bar = _progress_bar(len(built), progress, "caching")
         for start in range(0, len(built), STORE_MANY_BATCH):  # one pipelined round trip per batch

@@ -153,6 +153,55 @@ def test_a_replaced_entry_keeps_no_field_of_the_old_one(redis_url, cache_names, 
     assert cache.get_statistics()["cache_size"] == 1
 
 
+def test_a_replacement_with_a_ttl_drops_the_optional_fields_it_lacks(redis_url, cache_names, redis_client):
+    """Replaced in place (no TTL to drop): the old entry's extra fields are deleted, the rest overwritten."""
+    b = backend(redis_url, cache_names)
+    cache = manager(b, enable_semantic=True, default_ttl=None)
+    v = unit(np.random.default_rng(5), 8)
+    cache.set("q", {"json": [1]}, tags=["t"], ttl=100, embedding=v, model="m", namespace="ns")
+    key = KeyLayout(b.name).entry_prefix(0) + make_cache_key("q", model="m", namespace="ns")
+    cache.set("q", "plain", ttl=50, model="m", namespace="ns")  # still a TTL; no tags, no vector, a str
+    stored = {k.decode() for k in redis_client.hkeys(key)}
+    assert not stored & {F.KIND, F.TAGS, F.TAG_H, F.EMBEDDING} and {F.TTL, F.MODEL, F.NAMESPACE} <= stored
+    assert 0 < redis_client.pttl(key) <= 50_000
+    assert cache.invalidate(tags=["t"]) == 0
+    assert cache.get("other words", embedding=v, model="m", namespace="ns") is None
+    assert cache.get("q", model="m", namespace="ns") == "plain"
+    assert cache.get_statistics()["cache_size"] == 1 and cache.get_statistics()["sets"] == 2
+
+
+@pytest.mark.parametrize("foreign", ["hash", "string"])
+def test_a_foreign_key_at_an_entrys_place_is_replaced_whole(redis_url, cache_names, redis_client, foreign):
+    b = backend(redis_url, cache_names)
+    cache = manager(b, default_ttl=None)
+    key = KeyLayout(b.name).entry_prefix(0) + make_cache_key("q")
+    if foreign == "hash":  # not written by us: no format marker
+        redis_client.hset(key, mapping={"prompt": "q", "owner": "someone else", F.TAGS: "[]"})
+    else:
+        redis_client.set(key, "just a string")
+    cache.set("q", "ours", ttl=100)
+    assert redis_client.type(key) == b"hash"
+    assert b"owner" not in redis_client.hkeys(key)
+    assert cache.get("q") == "ours" and cache.get_statistics()["cache_size"] == 1
+
+
+def test_a_write_without_ttl_forgets_the_expiry_of_an_entry_gone_behind_our_back(redis_url, cache_names, redis_client):
+    """The key vanished (a maxmemory policy, a DEL) before its expiry was settled: a new
+    write without a TTL must not inherit that expiry."""
+    b = backend(redis_url, cache_names, eviction_strategy="ttl", max_size=2)
+    cache = manager(b, default_ttl=None)
+    layout = KeyLayout(b.name)
+    cache.set("q", "old", ttl=100)
+    redis_client.delete(layout.entry_prefix(0) + make_cache_key("q"))
+    cache.set("q", "new")  # no TTL
+    assert redis_client.zscore(layout.zset(0, "exp"), make_cache_key("q")) is None
+    [entry] = cache.get_top_entries(limit=5)
+    assert entry["prompt"] == "q" and entry["expires_at"] is None
+    cache.set("r", "r", ttl=100)
+    cache.set("s", "s")  # over max_size: the ttl strategy evicts what expires first - r, not q
+    assert cache.get("q") == "new" and cache.get("r") is None
+
+
 # -- upgrade from schema 1 -------------------------------------------------------
 
 # The index of schema 1, as the library created it before schema 2.

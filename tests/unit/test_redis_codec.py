@@ -18,7 +18,7 @@ from redis_semcache.backends.redis.codec import (
     parse_info,
 )
 from redis_semcache.backends.redis.queries import digest
-from redis_semcache.backends.redis.scripts import NAMES, source
+from redis_semcache.backends.redis.scripts import NAMES, READERS, source
 
 LIB = Path(__file__).resolve().parents[2] / "redis_semcache" / "backends" / "redis" / "scripts" / "_lib.lua"
 
@@ -55,6 +55,13 @@ def test_encode_then_decode_round_trips():
     assert (back.model, back.namespace, back.tags, back.version) == ("gpt-4", "ns", ("a|b", "user:1}"), "v2")
     assert (back.created_at, back.last_access, back.access_count) == (1000.25, 1000.5, 3)
     assert (back.expires_at, back.ttl) == (2000.0, 60.0)
+
+
+@pytest.mark.parametrize(("dtype", "numpy_type"), [("FLOAT32", "<f4"), ("FLOAT16", "<f2")])
+def test_the_embedding_is_stored_little_endian_in_the_index_vector_type(dtype, numpy_type):
+    v = np.array([0.5, -0.25, 1 / 3, 0.75], dtype=np.float32)
+    stored = encode_entry(entry(embedding=v), now=1.0, ttl=None, dtype=dtype)[F.EMBEDDING]
+    assert stored == v.astype(numpy_type).tobytes() and len(stored) == 4 * np.dtype(numpy_type).itemsize
 
 
 def test_default_values_are_not_written_and_read_back_as_defaults():
@@ -120,6 +127,25 @@ def test_lua_entry_fields_and_constants_match_python():
     assert set(re.findall(r"'([a-z_]+)'", optional)) == {*F.DEFAULTS, F.TAG_H, F.EMBEDDING}
     assert f"local FORMAT = '{F.FORMAT}'" in lib
     assert "local LFU_TIME_SCALE = 1e10" in lib and F.LFU_TIME_SCALE == 1e10
+
+
+def test_only_the_scripts_that_read_entries_get_the_readers_helpers():
+    part = re.search(r"^-- >>> readers.*?^-- <<< readers$", LIB.read_text(encoding="utf-8"), re.S | re.M).group(0)
+    helpers = set(re.findall(r"^local function (\w+)\(", part, re.M))
+    assert {"read", "record", "touch_if_possible"} <= helpers
+    for name in NAMES:
+        own = source(name).split(f"-- ===== {name}.lua =====\n", 1)[1]
+        calls = {h for h in helpers if re.search(rf"\b{h}\(", own)}
+        assert bool(calls) == (name in READERS), (name, calls)
+        assert ("local function read(" in source(name)) == (name in READERS), name
+
+
+def test_with_embedding_is_replace_with_a_vector():
+    e = entry(created_at=5.0, ttl=3.0, access_count=2)
+    v = np.ones(4, dtype=np.float32)
+    with_v = e.with_embedding(v)
+    assert with_v == e and with_v is not e and with_v.embedding is v and e.embedding is None
+    assert vars(with_v) == {**vars(e), "embedding": v}
 
 
 def test_every_script_has_a_contract_header():

@@ -12,6 +12,7 @@ import json
 import math
 import operator
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from ..._entry import CacheEntry, decode_response, encode_response
@@ -58,6 +59,15 @@ def _utf8(value: str, what: str) -> bytes:
         raise InvalidInputError(f"{what} is not valid Unicode text (lone surrogate?): {exc}") from exc
 
 
+_FORMAT = F.FORMAT.encode()
+
+
+@lru_cache(maxsize=256)
+def _label_digest(label: str) -> bytes:
+    """digest() of a model or version label as bytes: a few labels recur in every write."""
+    return digest(label).encode()
+
+
 def encode_entry(entry: CacheEntry, *, now: float, ttl: float | None, dtype: str = "FLOAT32") -> dict[str, bytes]:
     """The hash fields of a new entry, except ``seq`` (the store script assigns it);
     the embedding in the index's vector type ``dtype``.
@@ -66,28 +76,30 @@ def encode_entry(entry: CacheEntry, *, now: float, ttl: float | None, dtype: str
     are left out: each hash field costs about 64 bytes of Redis memory.
     """
     kind, body = encode_response(entry.response)
+    prompt = entry.prompt
     out: dict[str, bytes] = {
-        F.FMT: F.FORMAT.encode(),
-        F.PROMPT: _utf8(entry.prompt, "prompt"),
+        F.FMT: _FORMAT,
+        F.PROMPT: _utf8(prompt, "prompt"),
         F.RESPONSE: _utf8(body, "response"),
         F.SCOPE: entry.scope.encode(),
         F.VERSION: _utf8(entry.version, "version"),
         F.CREATED_AT: repr(float(now)).encode(),
-        F.MODEL_H: digest(entry.model).encode(),
-        F.VERSION_H: digest(entry.version).encode(),
-        F.PATTERN_KEY: pattern_key(entry.prompt).encode(),
-        F.PROMPT_LEN: str(len(entry.prompt)).encode(),
+        F.MODEL_H: _label_digest(entry.model),
+        F.VERSION_H: _label_digest(entry.version),
+        F.PATTERN_KEY: pattern_key(prompt).encode(),
+        F.PROMPT_LEN: str(len(prompt)).encode(),
     }
-    optional = {
-        F.KIND: kind,
-        F.MODEL: entry.model,
-        F.NAMESPACE: entry.namespace,
-        F.TAGS: json.dumps(list(entry.tags), ensure_ascii=False),
-        F.TTL: "" if ttl is None else repr(float(ttl)),
-    }
-    for name, value in optional.items():
-        if value != F.DEFAULTS[name]:
-            out[name] = _utf8(value, "tag" if name == F.TAGS else name)
+    # The optional fields, in F.DEFAULTS order, each only when it is not its default.
+    if kind != F.DEFAULTS[F.KIND]:
+        out[F.KIND] = kind.encode()
+    if entry.model != F.DEFAULTS[F.MODEL]:
+        out[F.MODEL] = _utf8(entry.model, "model")
+    if entry.namespace != F.DEFAULTS[F.NAMESPACE]:
+        out[F.NAMESPACE] = _utf8(entry.namespace, "namespace")
+    if entry.tags:  # no tags is the default, "[]"
+        out[F.TAGS] = _utf8(json.dumps(list(entry.tags), ensure_ascii=False), "tag")
+    if ttl is not None:  # no TTL is the default, ""
+        out[F.TTL] = repr(float(ttl)).encode()
     if entry.tags:
         out[F.TAG_H] = ",".join(digest(t) for t in entry.tags).encode()
     if entry.embedding is not None:

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
+from itertools import chain
 from typing import Any
 
 from ..._entry import CacheEntry
@@ -98,6 +99,13 @@ class Partition(Lookups, Invalidation, Health):
         # The scripts keep the order zset of this strategy; the next store, trim,
         # report or top moves the entries over from another one (settle_order).
         self._keys = tuple(self._layout.partition_keys(self._number, self.eviction_strategy.value))
+        # ARGV[6..9] of store.lua, the same for every store until the next configure().
+        self._store_settings = (
+            "" if max_size is None else str(max_size),
+            self.eviction_strategy.value,
+            str(self.STORE_EVICTION_LIMIT),
+            str(self.PRUNE_LIMIT),
+        )
 
     @property
     def dimension(self) -> int | None:
@@ -354,14 +362,10 @@ class Partition(Lookups, Invalidation, Health):
             entry.key,
             "" if ttl is None else str(max(1, round(ttl * 1000))),
             "" if ttl is None else repr(now + ttl),
-            "" if self.max_size is None else str(self.max_size),
-            self.eviction_strategy.value,
-            str(self.STORE_EVICTION_LIMIT),
-            str(self.PRUNE_LIMIT),
+            *self._store_settings,
         ]
         dtype = self._index.dtype if self._index is not None else "FLOAT32"  # resolved by _index_for first
-        for field_name, value in encode_entry(entry, now=now, ttl=ttl, dtype=dtype).items():
-            args.extend((field_name, value))
+        args.extend(chain.from_iterable(encode_entry(entry, now=now, ttl=ttl, dtype=dtype).items()))
         return args
 
     def _trim(self) -> WirePlan[None]:

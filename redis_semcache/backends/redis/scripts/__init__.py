@@ -10,6 +10,7 @@ copy of a script's text: each driver (wire.py) registers it with its client's
 from __future__ import annotations
 
 import hashlib
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -27,6 +28,12 @@ NAMES = (
     "flight_status",
     "release_lock",
 )
+# The scripts that read entries back get the part of _lib.lua between its
+# ">>> readers" and "<<< readers" lines (read, record, touch ...); the others do
+# not: Redis builds every function a script defines again on each call, a few
+# microseconds for that part, and store.lua is on the hot path.
+READERS = frozenset({"lookup", "touch", "top", "flight_status"})
+_READERS_PART = re.compile(r"^-- >>> readers.*?^-- <<< readers\n", re.S | re.M)
 
 
 def _read(filename: str) -> str:
@@ -38,7 +45,10 @@ def source(name: str) -> str:
     """The full text of script ``name`` (shared helpers included)."""
     if name not in NAMES:
         raise KeyError(f"no script named {name!r}")
-    return f"{_read('_lib.lua')}\n-- ===== {name}.lua =====\n{_read(name + '.lua')}"
+    lib = _read("_lib.lua")
+    if name not in READERS:
+        lib = _READERS_PART.sub("", lib)
+    return f"{lib}\n-- ===== {name}.lua =====\n{_read(name + '.lua')}"
 
 
 @cache

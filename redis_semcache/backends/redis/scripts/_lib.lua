@@ -1,6 +1,7 @@
 -- _lib.lua: helpers shared by every script.  The loader (scripts/__init__.py)
 -- puts this file in front of each script, so each script is one self-contained
--- text registered once and called by SHA.
+-- text registered once and called by SHA; the part between ">>> readers" and
+-- "<<< readers" only in front of the scripts that read entries back.
 --
 -- Every script receives one cache partition's keys, in this order:
 --   KEYS[1] zset order  every entry, in the eviction order of the caller's strategy;
@@ -103,6 +104,30 @@ local function prune(limit)
   return #due >= limit
 end
 
+-- Hits and last access of an entry: from acc, or 0 and `created_at` when never hit.
+local function access(id, created_at)
+  local a = redis.call('HGET', ACC, id)
+  if a then
+    local hits, last = string.match(a, '^(%d+) (.+)$')
+    return tonumber(hits), last
+  end
+  return 0, created_at
+end
+
+-- An entry's score in order zset `order`.
+local function order_score(order, hits, last, created_at)
+  if order == 'lru' then
+    return last
+  elseif order == 'lfu' then
+    return num(hits + recency(tonumber(last)))
+  end
+  return created_at
+end
+
+-- >>> readers: helpers of the scripts that read entries back (READERS in
+-- scripts/__init__.py); the loader leaves this part out of the others, since
+-- every function defined here is built again on each call of a script.
+
 -- Positions in ENTRY_FIELDS (a unit test checks them against the list).
 local I_VERSION, I_TTL, I_SEQ = 9, 11, 12
 local I_CREATED_AT = 10
@@ -133,16 +158,6 @@ local function as_record(id, v, lru, lfu, exp)
   return out
 end
 
--- Hits and last access of an entry: from acc, or 0 and `created_at` when never hit.
-local function access(id, created_at)
-  local a = redis.call('HGET', ACC, id)
-  if a then
-    local hits, last = string.match(a, '^(%d+) (.+)$')
-    return tonumber(hits), last
-  end
-  return 0, created_at
-end
-
 -- The record of an entry without touching it, or nil.
 local function record(id)
   local v = read(id)
@@ -151,16 +166,6 @@ local function record(id)
   end
   local hits, last = access(id, v[I_CREATED_AT])
   return as_record(id, v, last, hits, redis.call('ZSCORE', Z_EXP, id))
-end
-
--- An entry's score in order zset `order`.
-local function order_score(order, hits, last, created_at)
-  if order == 'lru' then
-    return last
-  elseif order == 'lfu' then
-    return num(hits + recency(tonumber(last)))
-  end
-  return created_at
 end
 
 -- Hit bookkeeping for entry `id` whose fields are `v`: hit count and last
@@ -208,19 +213,27 @@ local function hit_status(booked)
   return 3
 end
 
+-- <<< readers
+
 -- Move the entries of any other order zset (left by another strategy, or by
 -- the layout before schema 2, which kept all three) into Z_ORDER, scored from
 -- acc and the entry hashes, then delete it and recount SCOPES.  O(n), once per
--- strategy change; a single EXISTS per other order when there is nothing to do.
+-- strategy change; a single EXISTS of both other orders when there is nothing to do.
 local function settle_order()
+  local candidates = {}
+  for _, order in ipairs(ORDERS) do
+    if order ~= ORDER then
+      candidates[#candidates + 1] = Z_BASE .. order
+    end
+  end
+  if redis.call('EXISTS', unpack(candidates)) == 0 then
+    return
+  end
   local others = {}
   for _, order in ipairs(ORDERS) do
     if order ~= ORDER and redis.call('EXISTS', Z_BASE .. order) == 1 then
       others[#others + 1] = order
     end
-  end
-  if #others == 0 then
-    return
   end
   -- The layout before schema 2 kept hits only in z:lfu (and last access in z:lru).
   local old_lfu, old_lru = Z_BASE .. 'lfu', Z_BASE .. 'lru'

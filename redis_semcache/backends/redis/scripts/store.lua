@@ -21,24 +21,27 @@ local key = PREFIX .. id
 local seq = redis.call('INCR', SEQ)
 -- Overwrite in place (one re-index, where DEL then HSET costs two): only the
 -- optional fields the new entry lacks can be left over from the old one.
-local old = redis.pcall('HGET', key, 'fmt')
+-- Storing without a TTL drops the exp member left by an earlier TTL, whether
+-- or not the key still exists (it may have expired unsettled).
 local drops_ttl = ARGV[4] == '' and redis.call('ZREM', Z_EXP, id) == 1
-if old == FORMAT and not drops_ttl then
-  local written = {}
-  for i = 10, #ARGV, 2 do
-    written[ARGV[i]] = true
-  end
-  local stale = {}
-  for _, name in ipairs(OPTIONAL_FIELDS) do
-    if not written[name] then
-      stale[#stale + 1] = name
+if redis.pcall('HLEN', key) ~= 0 then  -- 0: absent, a new entry (the common case)
+  if not drops_ttl and redis.pcall('HGET', key, 'fmt') == FORMAT then
+    local written = {}
+    for i = 10, #ARGV, 2 do
+      written[ARGV[i]] = true
     end
+    local stale = {}
+    for _, name in ipairs(OPTIONAL_FIELDS) do
+      if not written[name] then
+        stale[#stale + 1] = name
+      end
+    end
+    if #stale > 0 then
+      redis.call('HDEL', key, unpack(stale))
+    end
+  else  -- another type, a hash we did not write, or a TTL to drop: replace it whole
+    redis.call('DEL', key)
   end
-  if #stale > 0 then
-    redis.call('HDEL', key, unpack(stale))
-  end
-else  -- absent (a no-op), another type, a hash we did not write, or a TTL to drop: replace it whole
-  redis.call('DEL', key)
 end
 redis.call('HSET', key, 'seq', seq, unpack(ARGV, 10))
 if ARGV[4] ~= '' then
