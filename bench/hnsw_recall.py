@@ -8,8 +8,10 @@ FLOAT16, M 16, EF_CONSTRUCTION 200) in one HNSW index, asks its semantic queries
 (each at cosine 0.95 of one stored vector) with the lookup script's two KNN
 queries for a large scope, at several EF_RUNTIME values: ``filtered`` (scope
 filter, HYBRID_POLICY BATCHES) and ``whole`` (no filter: the script's query when
-the scope holds every entry, as in the head-to-head benchmark).  Prints recall@1
-against numpy brute force with the median round trip.  Random vectors are the hard case for HNSW; real
+the scope holds every entry, as in the head-to-head benchmark).  ``--epsilons``
+also times RedisVL's form, ``SemanticCache.check``'s range query at radius 0.1
+(threshold 0.9), at each EPSILON given.  Prints recall@1 against numpy brute
+force with the median round trip.  Random vectors are the hard case for HNSW; real
 embeddings reach the same recall at a lower EF_RUNTIME (docs/design.md).  The
 "auto" EF_RUNTIME of lookup.lua is fitted to these results.  Writes
 bench/results/hnsw_recall-<entries>.json.  Asserts nothing.
@@ -40,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--entries", type=int, default=10_000)
     p.add_argument("--queries", type=int, default=300)
     p.add_argument("--ef", default="10,20,40,80,160", help="EF_RUNTIME values, comma separated")
+    p.add_argument("--epsilons", default="", help="EPSILON values of the range query, comma separated")
     p.add_argument("--redis-url", help="a Redis Stack to use (it gets FLUSHALLed!); default: start one")
     args = p.parse_args(argv)
     work = Workload(args.entries, queries=args.queries, sets=10)
@@ -72,22 +75,28 @@ def main(argv: list[str] | None = None) -> int:
             "filtered": "(@s:{a})=>[KNN 4 @v $vec EF_RUNTIME $ef HYBRID_POLICY BATCHES AS dist]",
             "whole": "*=>[KNN 4 @v $vec EF_RUNTIME $ef AS dist]",
         }
-        for ef in (int(x) for x in args.ef.split(",")):
-            for name, text in texts.items():
-                found, times = 0, []
-                for j, vec in enumerate(queries.vectors):
-                    t1 = time.perf_counter()
-                    reply = client.execute_command(
-                        "FT.SEARCH", "h", text, "RETURN", 1, "dist", "SORTBY", "dist", "LIMIT", 0, 4, "DIALECT", 2,
-                        "PARAMS", 4, "vec", vec.astype("<f2").tobytes(), "ef", ef,
-                    )  # fmt: skip
-                    times.append(time.perf_counter() - t1)
-                    found += bool(reply[0]) and reply[1].decode() == f"h:{truth[j]}"
-                row = {"query": name, "ef_runtime": ef, "recall_at_1": found / len(queries),
-                       "p50_us": float(np.median(times)) * 1e6}  # fmt: skip
-                rows.append(row)
-                print(f"{args.entries:,} entries, {name:>8} EF_RUNTIME {ef:>4}: recall@1 {row['recall_at_1']:.3f}, "
-                      f"p50 {row['p50_us']:,.0f} us")  # fmt: skip
+        # (query, its text, its knob): EF_RUNTIME for the KNN forms, EPSILON for the range query
+        forms = [(name, text, ("ef", int(ef))) for ef in args.ef.split(",") for name, text in texts.items()]
+        for eps in filter(None, args.epsilons.split(",")):
+            text = f"@v:[VECTOR_RANGE 0.1 $vec]=>{{$YIELD_DISTANCE_AS: dist; $EPSILON: {float(eps)}}}"
+            forms.append(("range", text, ("epsilon", float(eps))))
+        for name, text, (knob, value) in forms:
+            params = ["vec", b"", "ef", value] if knob == "ef" else ["vec", b""]
+            found, times = 0, []
+            for j, vec in enumerate(queries.vectors):
+                params[1] = vec.astype("<f2").tobytes()
+                t1 = time.perf_counter()
+                reply = client.execute_command(
+                    "FT.SEARCH", "h", text, "RETURN", 1, "dist", "SORTBY", "dist", "LIMIT", 0, 4, "DIALECT", 2,
+                    "PARAMS", len(params), *params,
+                )  # fmt: skip
+                times.append(time.perf_counter() - t1)
+                found += bool(reply[0]) and reply[1].decode() == f"h:{truth[j]}"
+            row = {"query": name, knob: value, "recall_at_1": found / len(queries),
+                   "p50_us": float(np.median(times)) * 1e6}  # fmt: skip
+            rows.append(row)
+            print(f"{args.entries:,} entries, {name:>8} {knob} {value:>5}: recall@1 {row['recall_at_1']:.3f}, "
+                  f"p50 {row['p50_us']:,.0f} us")  # fmt: skip
         client.flushall()
         client.close()
     out = ROOT / "bench" / "results" / f"hnsw_recall-{args.entries}.json"
