@@ -44,7 +44,6 @@ log = logging.getLogger("redis_semcache")
 T = TypeVar("T")
 
 DEFAULT_BREAKER: Any = object()  # sentinel: a CircuitBreaker() for backends that do I/O
-_UNAVAILABLE: Any = object()  # fallback marking a lookup the backend could not answer
 _NO_RESPONSE: Any = object()  # set() called without a response
 
 

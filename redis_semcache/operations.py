@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from ._entry import CacheEntry
 from ._enums import InvalidationStrategy
 from ._errors import InvalidInputError
+from ._match import match_plan
 from ._plan import BackendCall, Effect, Embed, Plan, Sleep, run_async, run_sync
 from ._stats import CacheStatistics, LatencyWindow
 from ._validate import check_label, check_tags
@@ -33,8 +34,6 @@ from .singleflight import FlightPolicy, single_flight
 __all__ = ["CacheOperations"]
 
 T = TypeVar("T")
-
-_UNAVAILABLE: Any = object()  # fallback marking a lookup the backend could not answer
 
 
 class CacheOperations:
@@ -74,30 +73,13 @@ class CacheOperations:
         # Known before any I/O (the caller's, or the embedding cache's): one round trip does both checks.
         vector = self.engine.known_vector(req.prompt, embedding, self._dimension()) if semantic else None
         try:
-            if vector is not None:
-                query = self.engine.query(
-                    req.prompt, vector, model=req.model, scope=req.scope, version=version, count_miss=count_miss
-                )
-                match = yield BackendCall("lookup", (req.key, query))
-                return None if match is None else match.entry.response
-            final = count_miss and not semantic
-            entry = yield BackendCall(
-                "lookup_exact", (req.key,), {"version": version, "final": final}, fallback=_UNAVAILABLE
-            )
-            if entry is _UNAVAILABLE:  # the backend just failed: don't pay a second timeout on it
-                return None
-            if entry is not None:
-                return entry.response
-            if not semantic:
-                return None
-            vector = (yield Embed((req.prompt,), self._dimension()))[0]
-            if vector is None:  # too long to embed whole: exact match only
-                yield BackendCall("count_skipped_long", (req.key, count_miss))
-                return None
-            query = self.engine.query(
-                req.prompt, vector, model=req.model, scope=req.scope, version=version, count_miss=count_miss
-            )
-            match = yield BackendCall("lookup_semantic", (query,))
+            match = yield from match_plan(
+                req.key, req.prompt, vector, semantic=semantic, version=version, count_miss=count_miss,
+                dimension=self._dimension,
+                query=lambda v: self.engine.query(
+                    req.prompt, v, model=req.model, scope=req.scope, version=version, count_miss=count_miss
+                ),
+            )  # fmt: skip
             return None if match is None else match.entry.response
         finally:
             self._latency.add(time.perf_counter() - started)

@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from .._entry import CacheEntry
 from .._errors import InvalidInputError
 from .._keys import entry_id
-from .._plan import BackendCall, Compute, Embed, Plan
+from .._match import match_plan
+from .._plan import BackendCall, Compute, Plan
 from .._vectors import SIMILARITY_EPSILON
 from .judge import Case, JudgedCache
 from .result import ForeignResultError, LookupResult
@@ -63,8 +63,6 @@ __all__ = ["CANDIDATE_FLOOR", "feedback_plan", "get_or_compute_plan", "lookup_pl
 
 # Candidates less similar than this are not worth remembering: no rule serves them.
 CANDIDATE_FLOOR = 0.5
-
-_UNAVAILABLE: Any = object()
 
 
 def threshold_plan(cache: CacheOperations, scope: str) -> Plan[float | None]:
@@ -117,32 +115,13 @@ def lookup_plan(
             return replace(query, min_similarity=CANDIDATE_FLOOR, accept=serve, count_miss=count_miss,
                            serve_similarity=2.0 if threshold is None else threshold)  # fmt: skip
 
-        def exact(entry: CacheEntry) -> LookupResult:
-            return replace(miss, hit=True, kind="exact", response=entry.response, similarity=1.0,
-                           candidate_prompt=entry.prompt, candidate_key=entry.key)  # fmt: skip
-
-        if semantic and vector is not None:
-            match = yield BackendCall("lookup", (req.key, candidates(vector)))
-            if match is not None and match.entry.key == req.key:  # the exact check found it
-                return exact(match.entry)
-        else:
-            final = count_miss and not semantic
-            entry = yield BackendCall(
-                "lookup_exact", (req.key,), {"version": version, "final": final}, fallback=_UNAVAILABLE
-            )
-            if entry is _UNAVAILABLE:  # the backend just failed: don't pay a second timeout on it
-                return miss
-            if entry is not None:
-                return exact(entry)
-            if not semantic:
-                return miss
-            vector = (yield Embed((req.prompt,), cache._dimension()))[0]
-            if vector is None:  # too long to embed whole: exact match only
-                yield BackendCall("count_skipped_long", (req.key, count_miss))
-                return miss
-            match = yield BackendCall("lookup_semantic", (candidates(vector),))
+        match = yield from match_plan(
+            req.key, req.prompt, vector, semantic=semantic, version=version, count_miss=count_miss,
+            dimension=cache._dimension, query=candidates,
+        )  # fmt: skip
         if match is not None:
-            return replace(miss, hit=True, kind="semantic", response=match.entry.response,
+            exact = match.entry.key == req.key  # an exact hit has the asked key
+            return replace(miss, hit=True, kind="exact" if exact else "semantic", response=match.entry.response,
                            similarity=match.similarity, candidate_prompt=match.entry.prompt,
                            candidate_key=match.entry.key)  # fmt: skip
         if not best:
