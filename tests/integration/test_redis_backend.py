@@ -20,17 +20,7 @@ from redis_semcache.backends.redis import RedisCacheBackend
 from redis_semcache.backends.redis.layout import KeyLayout
 
 from ..fakes import near, unit
-
-
-def backend(redis_url, cache_names, **kwargs):
-    kwargs.setdefault("name", cache_names.new())
-    return RedisCacheBackend(url=redis_url, **kwargs)
-
-
-def manager(b, **kwargs):
-    kwargs.setdefault("embedder", None)
-    return LLMCachingManager(b, strict=True, **kwargs)
-
+from ..redis_caches import backend, manager
 
 # -- clients and ownership -------------------------------------------------------
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import redis
 
-from redis_semcache import CacheEntry, CacheStrategy, LLMCachingManager, make_cache_key
+from redis_semcache import CacheEntry, CacheStrategy, make_cache_key
 from redis_semcache.backends.redis import RedisCacheBackend
 from redis_semcache.backends.redis import fields as F
 from redis_semcache.backends.redis.codec import encode_entry
@@ -18,17 +18,8 @@ from redis_semcache.backends.redis.layout import ORDER_OF, ORDERS, IndexName, Ke
 from redis_semcache.backends.redis.schema import VectorConfig, parse_schema
 
 from ..fakes import near, unit
+from ..redis_caches import backend, manager
 from ..redis_server import LocalRedis
-
-
-def backend(redis_url, cache_names, **kwargs):
-    kwargs.setdefault("name", cache_names.new())
-    return RedisCacheBackend(url=redis_url, **kwargs)
-
-
-def manager(b, **kwargs):
-    kwargs.setdefault("embedder", None)
-    return LLMCachingManager(b, strict=True, **kwargs)
 
 
 def order_zsets(client, name):
