@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from .counters import COUNTER_NAMES
+
 __all__ = ["LATENCY_BUCKETS", "CacheStatistics", "LatencyHistogram", "LatencyWindow", "write_report"]
 
 # Upper bounds (seconds) of the lookup histogram: exact hits take well under a
@@ -115,21 +117,14 @@ class CacheStatistics:
         max_size: int | None,
         latency_ms: dict[str, float],
     ) -> CacheStatistics:
-        hits = counters["exact_hits"] + counters["semantic_hits"]
-        total = hits + counters["misses"]
+        counts: dict[str, Any] = {name: counters.get(name, 0) for name in COUNTER_NAMES}  # a field each
+        hits = counts["exact_hits"] + counts["semantic_hits"]
+        total = hits + counts["misses"]
         return cls(
             total_requests=total,
             hits=hits,
-            exact_hits=counters["exact_hits"],
-            semantic_hits=counters["semantic_hits"],
-            misses=counters["misses"],
             hit_rate=round(100.0 * hits / total, 4) if total else 0.0,
-            sets=counters["sets"],
-            evictions=counters["evictions"],
-            expirations=counters["expirations"],
-            invalidations=counters["invalidations"],
-            single_flight_joins=counters["single_flight_joins"],
-            semantic_skipped_long=counters.get("semantic_skipped_long", 0),
+            **counts,
             errors=errors,
             cache_size=cache_size,
             max_size=max_size,

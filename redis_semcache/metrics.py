@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ._errors import SemanticCacheError
+from .counters import COUNTERS, LOOKUP_RESULTS
 
 try:
     from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -32,19 +33,6 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 __all__ = ["PrometheusCollector"]
 
-# (metric name, help, statistics key) of the shared counters besides requests.
-_COUNTERS = (
-    ("semcache_evictions", "Entries evicted to respect max_size.", "evictions"),
-    ("semcache_invalidations", "Entries deleted by invalidate().", "invalidations"),
-    ("semcache_single_flight_joins", "Exact hits served by another caller's computation.", "single_flight_joins"),
-    # Exact-only lookups of texts longer than the embedder's window.
-    (
-        "semcache_semantic_skipped_long",
-        "Lookups kept exact-only: the prompt exceeds the embedder.",
-        "semantic_skipped_long",
-    ),
-)
-_RESULTS = (("exact_hit", "exact_hits"), ("semantic_hit", "semantic_hits"), ("miss", "misses"))
 _BREAKER_STATES = ("closed", "open", "half-open")
 
 
@@ -79,14 +67,14 @@ class PrometheusCollector(Collector):
         requests = CounterMetricFamily(
             "semcache_requests", "Lookups by result (shared by every instance).", labels=["cache", "result"]
         )
-        for result, key in _RESULTS:
+        for result, key in LOOKUP_RESULTS:
             requests.add_metric([*label, result], stats[key])
         yield requests
         yield _gauge("semcache_entries", "Live entries in the cache.", label, stats["cache_size"])
-        for metric, help_text, key in _COUNTERS:
-            if key in stats:
-                counter = CounterMetricFamily(metric, help_text, labels=["cache"])
-                counter.add_metric(label, stats[key])
+        for c in COUNTERS:
+            if c.kind == "total" and c.name in stats:
+                counter = CounterMetricFamily(f"semcache_{c.name}", c.help, labels=["cache"])
+                counter.add_metric(label, stats[c.name])
                 yield counter
 
     def _local(self, stats: dict[str, Any] | None, label: list[str]) -> Iterator[Metric]:

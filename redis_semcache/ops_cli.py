@@ -23,12 +23,12 @@ from typing import Any
 
 from ._errors import ConfigurationError, SemanticCacheError
 from .backends.base import SORT_FIELDS
+from .counters import COUNTER_NAMES
 
 __all__ = ["COMMANDS", "OpsCommand"]
 
 # Statistics that describe the cache itself; the rest (latencies, errors) are this process's.
-CACHE_WIDE = ("total_requests", "hits", "exact_hits", "semantic_hits", "misses", "hit_rate", "sets", "evictions",
-              "expirations", "invalidations", "single_flight_joins", "cache_size")  # fmt: skip
+CACHE_WIDE = ("total_requests", "hits", "hit_rate", *COUNTER_NAMES, "cache_size")
 _INDEX = re.compile(r"^semcache:\{(?P<name>.+):\d+\}:idx:")
 
 

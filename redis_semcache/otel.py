@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ._errors import SemanticCacheError
+from .counters import COUNTERS, LOOKUP_RESULTS
 
 try:
     from opentelemetry.metrics import CallbackOptions, Meter, Observation
@@ -30,14 +31,6 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError("redis_semcache.otel needs opentelemetry-api: pip install 'redis-semcache[otel]'") from exc
 
 __all__ = ["instrument"]
-
-# (instrument, description, statistics key): cache-wide counters besides requests.
-_COUNTERS = (
-    ("semcache.evictions", "Entries evicted to respect max_size.", "evictions"),
-    ("semcache.invalidations", "Entries deleted by invalidate().", "invalidations"),
-    ("semcache.single_flight_joins", "Exact hits served by another caller's computation.", "single_flight_joins"),
-)
-_RESULTS = (("exact_hit", "exact_hits"), ("semantic_hit", "semantic_hits"), ("miss", "misses"))
 
 
 class _Snapshot:
@@ -80,7 +73,7 @@ def instrument(
 
     def requests(_: CallbackOptions) -> Iterable[Observation]:
         stats = shared()
-        return [] if stats is None else [Observation(stats[k], {**attrs, "result": r}) for r, k in _RESULTS]
+        return [] if stats is None else [Observation(stats[k], {**attrs, "result": r}) for r, k in LOOKUP_RESULTS]
 
     def entries(_: CallbackOptions) -> Iterable[Observation]:
         stats = shared()
@@ -99,8 +92,9 @@ def instrument(
 
     meter.create_observable_counter("semcache.requests", [requests], description="Lookups by result (cache-wide).")
     meter.create_observable_gauge("semcache.entries", [entries], description="Live entries in the cache.")
-    for instrument_name, description, key in _COUNTERS:
-        meter.create_observable_counter(instrument_name, [counter(key)], description=description)
+    for c in COUNTERS:
+        if c.kind == "total":
+            meter.create_observable_counter(f"semcache.{c.name}", [counter(c.name)], description=c.help)
     meter.create_observable_counter("semcache.errors", [errors], description="Failed backend calls in this process.")
     lookups = meter.create_histogram(
         "semcache.lookup.duration", unit="s", description="Lookup latency in this process."

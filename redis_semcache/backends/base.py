@@ -40,6 +40,7 @@ import numpy as np
 from .._entry import CacheEntry
 from .._enums import CacheStrategy
 from .._errors import ConfigurationError, InvalidInputError
+from ..counters import COUNTER_NAMES
 from ..quality.labels import LabelCounts
 
 __all__ = [
@@ -56,18 +57,8 @@ __all__ = [
     "check_sort_by",
 ]
 
-# Names of the shared counters, in report order.
-COUNTERS = (
-    "exact_hits",
-    "semantic_hits",
-    "misses",
-    "sets",
-    "evictions",
-    "expirations",
-    "invalidations",
-    "single_flight_joins",
-    "semantic_skipped_long",
-)
+# Names of the shared counters, in report order (the table: redis_semcache/counters.py).
+COUNTERS = COUNTER_NAMES
 
 # Fields get_top_entries may sort by (descending).
 SORT_FIELDS = ("access_count", "last_access", "created_at")

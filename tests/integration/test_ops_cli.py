@@ -13,6 +13,7 @@ import redis
 
 from redis_semcache import __version__, create_redis_cache_manager
 from redis_semcache.cli import main
+from redis_semcache.counters import COUNTER_NAMES
 
 from ..redis_server import LocalRedis, free_port
 
@@ -46,6 +47,7 @@ def test_stats_prints_the_shared_statistics(filled, redis_url, capsys):
     shown = json.loads(out)
     stats = cache.get_statistics()
     assert shown == {k: stats[k] for k in shown}
+    assert set(COUNTER_NAMES) <= set(shown)  # every counter of the table (redis_semcache/counters.py)
     assert (shown["exact_hits"], shown["misses"], shown["cache_size"]) == (4, 1, 3)
     assert "p99_latency_ms" not in shown  # latencies are per process: not the CLI's to report
     code, out, _ = run(capsys, "stats", "--redis-url", redis_url, "--name", name)
