@@ -7,14 +7,33 @@ everything this library raises on purpose::
     ├── InvalidInputError          bad argument: empty prompt, bad TTL, bad threshold ...
     │   ├── DimensionMismatchError embedding of the wrong length for this cache
     │   ├── SerializationError     response that cannot round-trip through JSON
-    │   └── ForeignResultError     feedback on another cache's LookupResult (quality/result.py)
+    │   ├── InvalidMessagesError   chat ``messages`` that are not a usable request
+    │   ├── PromptTooLongError     text beyond the embedder's window with long_prompts="error"
+    │   ├── ForeignResultError     feedback on another cache's LookupResult
+    │   └── PairFileError          a labelled-pairs file that cannot be read (semcache eval)
     ├── ConfigurationError         bad settings, e.g. a malformed environment variable
     ├── EmbeddingError             the embedder failed or returned unusable vectors
     │   └── EmbeddingUnavailableError  the optional embedding extra is not installed
     └── BackendError               the storage backend failed
         ├── BackendUnavailableError    the server cannot be reached
         ├── SearchModuleMissingError   the Redis server has no RediSearch
-        └── InvalidationError          an invalidation or clear did not complete
+        ├── InvalidationError          an invalidation or clear did not complete
+        ├── OutOfMemoryError           the server refused a write (maxmemory, noeviction)
+        ├── IndexMissingError          internal: the index is gone; the backend recreates it
+        ├── IndexExistsError           internal: another process made the index first
+        └── ScriptMissingError         internal: the server lost a script; the backend reloads it
+
+Signals that never leave the library (or its command line), outside the tree
+because callers are not meant to catch them::
+
+    MalformedEntryError(ValueError)    a hash under our prefix we cannot read: skipped, not served
+    DerivationMismatch(AssertionError) semcache eval: a literal replay disagreed with the sweep
+    Refused(Exception)                 semcache clear/drop/invalidate: would act without --yes
+    Uncacheable(Exception)             LangChain adapter: a request it does not cache (an image ...)
+
+Each is also importable from the module that raises it (``redis_semcache.request``,
+``redis_semcache.backends.redis.errors``, ...), where it lived before.
+tests/unit/test_error_tree.py checks that no exception class is defined elsewhere.
 
 Errors from a server are wrapped with ``raise ... from exc`` so the original
 cause stays visible in tracebacks.
@@ -26,14 +45,26 @@ __all__ = [
     "BackendError",
     "BackendUnavailableError",
     "ConfigurationError",
+    "DerivationMismatch",
     "DimensionMismatchError",
     "EmbeddingError",
     "EmbeddingUnavailableError",
+    "ForeignResultError",
+    "IndexExistsError",
+    "IndexMissingError",
     "InvalidInputError",
+    "InvalidMessagesError",
     "InvalidationError",
+    "MalformedEntryError",
+    "OutOfMemoryError",
+    "PairFileError",
+    "PromptTooLongError",
+    "Refused",
+    "ScriptMissingError",
     "SearchModuleMissingError",
     "SemanticCacheError",
     "SerializationError",
+    "Uncacheable",
 ]
 
 
@@ -56,6 +87,22 @@ class DimensionMismatchError(InvalidInputError):
 
 class SerializationError(InvalidInputError):
     """A response cannot be stored so that it comes back equal."""
+
+
+class InvalidMessagesError(InvalidInputError):
+    """``messages`` is not a usable chat request (empty, no user message, unknown role ...)."""
+
+
+class PromptTooLongError(InvalidInputError):
+    """The text to compare exceeds the embedder's window and ``long_prompts="error"``."""
+
+
+class ForeignResultError(InvalidInputError):
+    """``feedback`` was given a result that another cache (manager) produced."""
+
+
+class PairFileError(InvalidInputError):
+    """A pairs file is missing, unreadable or not in a supported format."""
 
 
 class ConfigurationError(SemanticCacheError, ValueError):
@@ -92,3 +139,38 @@ class InvalidationError(BackendError):
     def __init__(self, message: str, *, deleted: int = 0) -> None:
         super().__init__(message)
         self.deleted = deleted
+
+
+class IndexMissingError(BackendError):
+    """The search index is gone (dropped, or the database was flushed)."""
+
+
+class IndexExistsError(BackendError):
+    """FT.CREATE found the index already made (by another process or task)."""
+
+
+class OutOfMemoryError(BackendError):
+    """The server refused a write: maxmemory reached and the policy is noeviction."""
+
+
+class ScriptMissingError(BackendError):
+    """The server's script cache lacks a script (SCRIPT FLUSH, restart)."""
+
+
+# -- signals that stay inside the library ---------------------------------------------
+
+
+class MalformedEntryError(ValueError):
+    """A hash under our prefix that this library did not write (or cannot read)."""
+
+
+class DerivationMismatch(AssertionError):
+    """A literal replay at one threshold disagreed with the numbers derived from the sweep."""
+
+
+class Refused(Exception):
+    """The command would do something irreversible without ``--yes``."""
+
+
+class Uncacheable(Exception):
+    """A request this adapter does not cache (e.g. a chat prompt with an image)."""

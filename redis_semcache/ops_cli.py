@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ._errors import ConfigurationError, SemanticCacheError
+from ._errors import ConfigurationError, Refused, SemanticCacheError
 from .backends.base import SORT_FIELDS
 from .counters import COUNTER_NAMES
 
@@ -37,10 +37,6 @@ class OpsCommand:
     help: str
     configure: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
-
-
-class Refused(Exception):
-    """The command would do something irreversible without ``--yes``."""
 
 
 def add_connection(parser: argparse.ArgumentParser, *, data: bool = True) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 from ._entry import CacheEntry, encode_response
 from ._enums import InvalidationStrategy
-from ._errors import InvalidInputError
+from ._errors import InvalidInputError, InvalidMessagesError, PromptTooLongError
 from ._keys import canonical_param, entry_id, normalize_prompt, scope_id
 from ._validate import check_label, check_tags, check_ttl
 
@@ -44,14 +44,6 @@ __all__ = [
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 _COMPARED = "\x00compared"  # stands in the context for the text that is compared
-
-
-class InvalidMessagesError(InvalidInputError):
-    """``messages`` is not a usable chat request (empty, no user message, unknown role ...)."""
-
-
-class PromptTooLongError(InvalidInputError):
-    """The text to compare exceeds the embedder's window and ``long_prompts="error"``."""
 
 
 @dataclass(frozen=True)

@@ -23,17 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import InvalidInputError
+from .._errors import InvalidInputError, PairFileError
 from .._keys import normalize_prompt
 
 __all__ = ["PairFileError", "PairSet", "load_pairs", "pairs_from_rows"]
 
 CSV_COLUMNS = ("question1", "question2", "is_duplicate")
 JSON_FIELDS = ("origin", "similar")
-
-
-class PairFileError(InvalidInputError):
-    """A pairs file is missing, unreadable or not in a supported format."""
 
 
 @dataclass(frozen=True)

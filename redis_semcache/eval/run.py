@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .._errors import DerivationMismatch
 from ..embeddings import Embedder, embedder_id
 from ..guards import combine, guard_names, resolve_guards
 from ..quality.bounds import clopper_pearson_upper
@@ -31,10 +32,6 @@ __all__ = [
 ]
 
 MODES = ("pairwise", "replay", "both")
-
-
-class DerivationMismatch(AssertionError):
-    """A literal replay at one threshold disagreed with the numbers derived from the sweep."""
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from langchain_core.messages import (
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation, GenerationChunk
 
 from .._errors import InvalidInputError
+from .._errors import Uncacheable as _Uncacheable
 from ..manager import LLMCachingManager
 
 __all__ = ["LangChainCache"]
@@ -62,10 +63,6 @@ _GENERATION_CLASSES: list[Any] = [
     SystemMessage,
 ]
 _MODEL_KEYS = ("model", "model_name", "model_id", "deployment_name", "_type")
-
-
-class _Uncacheable(Exception):
-    """A request this adapter does not cache (e.g. a chat prompt with an image)."""
 
 
 class LangChainCache(BaseCache):

@@ -5,13 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .._errors import InvalidInputError
+from .._errors import ForeignResultError
 
 __all__ = ["ForeignResultError", "LookupResult"]
-
-
-class ForeignResultError(InvalidInputError):
-    """``feedback`` was given a result that another cache (manager) produced."""
 
 
 @dataclass(frozen=True)

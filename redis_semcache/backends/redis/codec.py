@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from ..._entry import CacheEntry, decode_response, encode_response
-from ..._errors import InvalidInputError
+from ..._errors import InvalidInputError, MalformedEntryError
 from ..._vectors import to_bytes
 from . import fields as F
 from .queries import digest, pattern_key
@@ -35,10 +35,6 @@ __all__ = [
 # A record, as the Lua scripts return it: [id, *ENTRY_FIELDS, last access, hits, exp score].
 RECORD_LEN = 1 + len(F.ENTRY_FIELDS) + 3
 Record = Sequence[Any]
-
-
-class MalformedEntryError(ValueError):
-    """A hash under our prefix that this library did not write (or cannot read)."""
 
 
 def text(value: Any) -> str:

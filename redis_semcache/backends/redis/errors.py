@@ -23,7 +23,15 @@ from contextlib import contextmanager
 
 from redis import exceptions as rx
 
-from ..._errors import BackendError, BackendUnavailableError, SearchModuleMissingError
+from ..._errors import (
+    BackendError,
+    BackendUnavailableError,
+    IndexExistsError,
+    IndexMissingError,
+    OutOfMemoryError,
+    ScriptMissingError,
+    SearchModuleMissingError,
+)
 
 __all__ = [
     "REDIS_ERRORS",
@@ -41,22 +49,6 @@ SEARCH_MISSING_HINT = (
     "this Redis has no RediSearch: use Redis Stack or Redis 8 (e.g. the redis/redis-stack-server image), "
     "or start redis-server with --loadmodule /path/to/redisearch.so"
 )
-
-
-class IndexMissingError(BackendError):
-    """The search index is gone (dropped, or the database was flushed)."""
-
-
-class IndexExistsError(BackendError):
-    """FT.CREATE found the index already made (by another process or task)."""
-
-
-class OutOfMemoryError(BackendError):
-    """The server refused a write: maxmemory reached and the policy is noeviction."""
-
-
-class ScriptMissingError(BackendError):
-    """The server's script cache lacks a script (SCRIPT FLUSH, restart)."""
 
 
 def _redact(message: str, secrets: Sequence[str]) -> str:
