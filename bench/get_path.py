@@ -82,7 +82,7 @@ class Recorder:
                 depth += 1
                 caller = caller or outer
             back = back.f_back
-        self.calls.append((depth, module, frame.f_code.co_qualname, caller))
+        self.calls.append((depth, module, getattr(frame.f_code, "co_qualname", frame.f_code.co_name), caller))
 
     def hops(self) -> int:
         return sum(1 for _, module, _, caller in self.calls if caller is not None and caller != module)
