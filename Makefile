@@ -1,4 +1,4 @@
-# Two entry points: `make demo` and `make test`. Each creates the virtual
+# Two entry points: `make demo` and `make test` (and `make lint`, `make bench`, `make mutate`). Each creates the virtual
 # environment on first use, so a fresh machine needs nothing but Python 3.10+.
 PYTHON ?= python3
 VENV ?= .venv
@@ -23,6 +23,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check redis_semcache tests bench
 	$(VENV)/bin/mypy
 	$(PY) tests/check_import_cycles.py redis_semcache
+
+# The quick head-to-head with RedisVL (1k and 10k entries, 1-2 minutes): bench/README.md says
+# which script answers which other question.
+bench: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev,embeddings,cli,bench]"
+	$(PY) -m bench.bench_ops --head-to-head --quick
 
 # Mutation testing (mutmut), about 10-15 minutes; not run by CI (.ci/run).
 mutate: $(STAMP)
