@@ -1,6 +1,8 @@
-"""Stampede protection across tasks and processes sharing one Redis.
+"""Stampede protection across tasks and processes sharing one Redis: every Redis test of
+single flight lives here (on the in-memory backend: tests/unit/test_singleflight.py).
 
-``compute`` runs are counted with a Redis INCR, so runs in any process count.
+``compute`` runs are counted with a Redis INCR, so runs in any process count.  The
+last tests check that waiters count as hits in the shared counters (tests/flight_counts.py).
 """
 
 from __future__ import annotations
@@ -12,11 +14,15 @@ import os
 import signal
 import time
 
+import pytest
 import redis
 
 from redis_semcache import LLMCachingManager, make_cache_key
 from redis_semcache.backends.redis import RedisCacheBackend
 from redis_semcache.singleflight import FlightPolicy
+
+from ..fakes import CountingEmbedder
+from ..flight_counts import fifty_identical_calls
 
 POLICY = FlightPolicy(lock_ttl=3, wait_timeout=20, initial_backoff=0.005, max_backoff=0.05)
 
@@ -161,3 +167,30 @@ def test_get_or_compute_holds_a_lock_with_the_policys_ttl_while_computing(redis_
     assert cache.get_or_compute("q", compute, model="gpt-4") == "v"
     assert len(seen) == 1 and 0 < seen[0] <= POLICY.lock_ttl * 1000
     assert redis_client.exists(lock_key(name, key)) == 0  # released after the store
+
+
+# -- how waiters are counted (tests/flight_counts.py) ----------------------------------------
+
+
+def counting_backend(url: str, name: str) -> RedisCacheBackend:
+    # Generous timeouts: fifty connections opened at once on a loaded CI machine must not fail
+    # open (a failed lock call grants the lock, and a second compute would spoil the counts).
+    return RedisCacheBackend(url=url, name=name, socket_timeout=10, socket_connect_timeout=10)
+
+
+def test_fifty_identical_calls_count_as_one_miss_and_joined_hits(redis_url, cache_names):
+    fifty_identical_calls(LLMCachingManager(counting_backend(redis_url, cache_names.new()), embedder=None, strict=True))
+
+
+@pytest.mark.parametrize("guards", ["default", None], ids=["vetted candidates", "best candidate"])
+def test_fifty_identical_calls_count_the_same_with_semantic_lookups(redis_url, cache_names, guards):
+    backend = counting_backend(redis_url, cache_names.new())
+    cache = LLMCachingManager(backend, enable_semantic=True, embedder=CountingEmbedder(), guards=guards, strict=True)
+    fifty_identical_calls(cache)
+
+
+def test_two_managers_share_the_counts(redis_url, cache_names):
+    name = cache_names.new()
+    one, two = (LLMCachingManager(counting_backend(redis_url, name), embedder=None, strict=True) for _ in range(2))
+    fifty_identical_calls(one)
+    assert two.get_statistics()["single_flight_joins"] == 49

@@ -1,22 +1,34 @@
-"""Single flight (``get_or_compute``) in detail, on the in-memory backend.
+"""Single flight (``get_or_compute``) on the in-memory backend: every unit test of it lives here.
 
 What is looked up, locked and stored (scope, namespace, parameters, version,
 TTL and tags), what happens when the backend fails at each step (the lock is
 granted: computing beats waiting on a dead server), and what a waiter does
-while another caller holds the lock.
+while another caller holds the lock; then many callers (threads, tasks) and one
+compute, and how they are counted (tests/flight_counts.py).  On Redis:
+tests/integration/test_singleflight_redis.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
+import threading
 
 import pytest
 
-from redis_semcache import BackendUnavailableError, InMemoryCacheBackend, InvalidInputError, LLMCachingManager
+from redis_semcache import (
+    BackendUnavailableError,
+    InMemoryCacheBackend,
+    InvalidInputError,
+    LLMCachingManager,
+    create_in_memory_cache_manager,
+    make_cache_key,
+)
 from redis_semcache.singleflight import FlightPolicy
 
-from ..fakes import FakeClock
+from ..fakes import CountingEmbedder, FakeClock
+from ..flight_counts import fifty_identical_calls
 
 FAST = FlightPolicy(lock_ttl=5, wait_timeout=5, initial_backoff=0.001, max_backoff=0.01)
 GAVE_UP = "redis_semcache: gave up waiting for another caller's compute; computing"
@@ -157,3 +169,152 @@ def test_an_entry_stored_between_the_miss_and_the_lock_is_a_joined_hit():
     assert cache.get_or_compute("q", lambda: "computed", model="m") == "stored by another caller"
     stats = cache.get_statistics()
     assert (stats["exact_hits"], stats["misses"], stats["single_flight_joins"]) == (1, 0, 1)
+
+
+# -- many callers, one compute ----------------------------------------------------------
+
+
+def plain(**kwargs) -> LLMCachingManager:
+    """A manager over the plain in-memory backend (no failing methods, async calls run inline)."""
+    kwargs.setdefault("embedder", None)
+    return LLMCachingManager(InMemoryCacheBackend(), flight_policy=FAST, **kwargs)
+
+
+def test_fifty_tasks_compute_once():
+    calls = 0
+
+    async def compute():
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.05)
+        return "the answer"
+
+    async def main():
+        cache = plain()
+        results = await asyncio.gather(*(cache.aget_or_compute("same prompt", compute) for _ in range(50)))
+        return cache, results
+
+    cache, results = asyncio.run(main())
+    assert calls == 1
+    assert results == ["the answer"] * 50
+    assert cache.get("same prompt") == "the answer"
+
+
+def test_threads_compute_once():
+    calls = 0
+    calls_lock = threading.Lock()
+    start = threading.Barrier(16)
+
+    def compute():
+        nonlocal calls
+        with calls_lock:
+            calls += 1
+        threading.Event().wait(0.05)
+        return {"answer": 42}
+
+    cache = plain()
+    results: list = []
+
+    def worker():
+        start.wait()
+        results.append(cache.get_or_compute("shared", compute, model="gpt-4"))
+
+    threads = [threading.Thread(target=worker) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == 1 and results == [{"answer": 42}] * 16
+
+
+def test_failing_compute_reaches_its_caller_caches_nothing_and_frees_waiters():
+    attempts = 0
+
+    async def compute():
+        nonlocal attempts
+        attempts += 1
+        await asyncio.sleep(0.02)
+        if attempts == 1:
+            raise RuntimeError("LLM timed out")
+        return "second try"
+
+    async def main():
+        cache = plain()
+        outcomes = await asyncio.gather(
+            *(cache.aget_or_compute("q", compute) for _ in range(5)), return_exceptions=True
+        )
+        return cache, outcomes
+
+    cache, outcomes = asyncio.run(main())
+    errors = [o for o in outcomes if isinstance(o, RuntimeError)]
+    assert len(errors) == 1 and str(errors[0]) == "LLM timed out"
+    assert [o for o in outcomes if not isinstance(o, Exception)] == ["second try"] * 4
+    assert attempts == 2
+    assert cache.backend.flight_status(make_cache_key("q"), None)[1] is False  # lock released
+
+
+def test_compute_error_alone_caches_nothing():
+    cache = plain()
+    with pytest.raises(ValueError):
+        cache.get_or_compute("q", lambda: (_ for _ in ()).throw(ValueError("boom")))
+    assert cache.get("q") is None
+    assert cache.get_or_compute("q", lambda: "ok") == "ok"
+
+
+def test_waiter_gives_up_after_timeout_and_computes():
+    cache = LLMCachingManager(
+        InMemoryCacheBackend(),
+        embedder=None,
+        flight_policy=FlightPolicy(lock_ttl=60, wait_timeout=0.05, initial_backoff=0.005, max_backoff=0.01),
+    )
+    assert cache.backend.acquire_lock(make_cache_key("q"), "a crashed holder", 60)
+    assert cache.get_or_compute("q", lambda: "computed myself") == "computed myself"
+
+
+def test_crashed_holders_lock_expires():
+    clock = FakeClock()
+    backend = InMemoryCacheBackend(clock=clock)
+    cache = LLMCachingManager(backend, embedder=None, flight_policy=FAST)
+    key = make_cache_key("q")
+    assert backend.acquire_lock(key, "crashed", 5)
+    assert not backend.acquire_lock(key, "me", 5)
+    clock.advance(5.1)
+    assert backend.acquire_lock(key, "me", 5)
+    assert not backend.release_lock(key, "crashed")  # a stale holder cannot release someone else's lock
+    assert backend.release_lock(key, "me")
+    assert cache.get_or_compute("q", lambda: "v") == "v"
+
+
+def test_decorator_sync_and_async():
+    cache = plain()
+    calls = []
+
+    @cache.cached(model="gpt-4", temperature=0)
+    def ask(prompt, client="stub"):
+        calls.append(prompt)
+        return f"{client}: {prompt}"
+
+    @cache.cached(model="gpt-4")
+    async def aask(prompt):
+        calls.append("async " + prompt)
+        return f"async: {prompt}"
+
+    assert ask("hi") == "stub: hi" and ask("hi") == "stub: hi"
+    assert asyncio.run(aask("yo")) == "async: yo" and asyncio.run(aask("yo")) == "async: yo"
+    assert calls == ["hi", "async yo"]
+    assert cache.get("hi", model="gpt-4", temperature=0) == "stub: hi"
+    assert ask.__name__ == "ask" and asyncio.iscoroutinefunction(aask)
+
+
+# -- how they are counted (tests/flight_counts.py) -------------------------------------------
+
+
+def test_fifty_identical_calls_count_as_one_miss_and_joined_hits():
+    fifty_identical_calls(create_in_memory_cache_manager())
+
+
+@pytest.mark.parametrize("guards", ["default", None], ids=["vetted candidates", "best candidate"])
+def test_fifty_identical_calls_count_the_same_with_semantic_lookups(guards):
+    fifty_identical_calls(
+        create_in_memory_cache_manager(enable_semantic=True, embedder=CountingEmbedder(), guards=guards)
+    )
