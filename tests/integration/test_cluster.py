@@ -31,11 +31,11 @@ from redis_semcache.singleflight import FlightPolicy
 
 from ..chat_contract import ChatContract
 from ..contract import CacheContract
+from ..contract_caches import contract_caches
 from ..entries import bulk
 from ..fakes import FakeClock
 from ..quality_contract import EXACT_SIMILARITIES, QualityContract
 from ..redis_cluster import LocalCluster
-from ..sync_via_async import SyncViaAsync
 
 # Budgets of ceil(max_size / 16) per partition: exact-order eviction needs one partition.
 EXACT_BUDGET_TESTS = {
@@ -113,9 +113,8 @@ def not_applicable(item: pytest.Item) -> bool:
 )
 def make_cache(request, cluster, clock, names):
     partitions, api = request.param
-    made: list = []
 
-    def make(*, max_size=1000, eviction_strategy="lru", embedder=None, **kwargs):
+    def build(**settings):
         names.append(f"c-{uuid.uuid4().hex[:12]}")
         # async-client-only: no blocking client at all, so every call must be native async
         given = AsyncRedisCluster(host="127.0.0.1", port=cluster.ports[0]) if api == "async-client-only" else None
@@ -123,20 +122,12 @@ def make_cache(request, cluster, clock, names):
             {"cluster_mode": True, "cluster_nodes": cluster.nodes} if given is None else {"async_client": given}
         )
         backend = RedisCacheBackend(
-            **connection, partitions=partitions, name=names[-1],
-            max_size=max_size, eviction_strategy=eviction_strategy, clock=clock,
+            **connection, partitions=partitions, name=names[-1], clock=clock, **settings,
             **getattr(request.cls, "backend_options", {}),
         )  # fmt: skip
-        manager = LLMCachingManager(backend, embedder=embedder, strict=True, **kwargs)
-        if api == "sync":
-            made.append(manager)
-        else:
-            made.append(SyncViaAsync(manager, closing=() if given is None else (given,)))
-        return made[-1]
+        return backend, () if given is None else (given,)
 
-    yield make
-    for cache in made:
-        cache.close()
+    yield from contract_caches(api, build, strict=True)
 
 
 class TestClusterContract(CacheContract):

@@ -7,37 +7,25 @@ from __future__ import annotations
 import pytest
 import redis.asyncio
 
-from redis_semcache import LLMCachingManager
 from redis_semcache.backends.redis import RedisCacheBackend
 
 from ..chat_contract import ChatContract
 from ..contract import CacheContract
+from ..contract_caches import contract_caches
 from ..quality_contract import EXACT_SIMILARITIES, QualityContract
-from ..sync_via_async import SyncViaAsync
 
 
 @pytest.fixture(params=["sync", "async", "async-client-only"])
 def make_cache(request, redis_url, clock, cache_names):
-    made: list = []
-
-    def make(*, max_size=1000, eviction_strategy="lru", embedder=None, **kwargs):
+    def build(**settings):
         given = redis.asyncio.Redis.from_url(redis_url) if request.param == "async-client-only" else None
         connection: dict = {"url": redis_url} if given is None else {"async_client": given}
         backend = RedisCacheBackend(
-            **connection, name=cache_names.new(), max_size=max_size, eviction_strategy=eviction_strategy,
-            clock=clock, **getattr(request.cls, "backend_options", {}),
-        )  # fmt: skip
-        # strict: a backend error must fail the test, not pass as a miss.
-        manager = LLMCachingManager(backend, embedder=embedder, strict=True, **kwargs)
-        if request.param == "sync":
-            made.append(manager)
-        else:
-            made.append(SyncViaAsync(manager, closing=() if given is None else (given,)))
-        return made[-1]
+            **connection, name=cache_names.new(), clock=clock, **settings, **getattr(request.cls, "backend_options", {})
+        )
+        return backend, () if given is None else (given,)
 
-    yield make
-    for cache in made:
-        cache.close()
+    yield from contract_caches(request.param, build, strict=True)
 
 
 class TestRedisContract(CacheContract):

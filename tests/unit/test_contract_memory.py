@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from redis_semcache import InMemoryCacheBackend, LLMCachingManager
+from redis_semcache import InMemoryCacheBackend
 
 from ..chat_contract import ChatContract
 from ..contract import CacheContract
+from ..contract_caches import contract_caches
 from ..fakes import FakeClock
 from ..quality_contract import QualityContract
-from ..sync_via_async import SyncViaAsync
 
 
 @pytest.fixture
@@ -20,19 +20,10 @@ def clock():
 
 @pytest.fixture(params=["sync", "async"])
 def make_cache(request, clock):
-    made: list[SyncViaAsync] = []
+    def build(**settings):
+        return InMemoryCacheBackend(**settings, clock=clock), ()
 
-    def make(*, max_size=1000, eviction_strategy="lru", embedder=None, **kwargs):
-        backend = InMemoryCacheBackend(max_size=max_size, eviction_strategy=eviction_strategy, clock=clock)
-        manager = LLMCachingManager(backend, embedder=embedder, **kwargs)
-        if request.param == "sync":
-            return manager
-        made.append(SyncViaAsync(manager))
-        return made[-1]
-
-    yield make
-    for cache in made:
-        cache.close()
+    yield from contract_caches(request.param, build, strict=False)
 
 
 class TestInMemoryContract(CacheContract):
