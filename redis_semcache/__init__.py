@@ -7,6 +7,7 @@ a semantic lookup first needs an embedding (or on ``warmup()``).
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from ._entry import CacheEntry
@@ -29,7 +30,6 @@ from ._stats import CacheStatistics
 from .backends.base import CacheBackend
 from .backends.memory import InMemoryCacheBackend
 from .embeddings import Embedder, SentenceTransformerEmbedder
-from .engine import SemanticCacheEngine
 from .factories import create_in_memory_cache_manager, create_redis_cache_manager, from_env
 from .manager import LLMCachingManager
 from .quality import ErrorBudget, ForeignResultError, LookupResult
@@ -68,7 +68,6 @@ __all__ = [
     "PromptTooLongError",
     "RedisCacheBackend",
     "SearchModuleMissingError",
-    "SemanticCacheEngine",
     "SemanticCacheError",
     "SentenceTransformerEmbedder",
     "SerializationError",
@@ -86,4 +85,15 @@ def __getattr__(name: str) -> Any:
         from .backends.redis import RedisCacheBackend
 
         return RedisCacheBackend
+    if name == "SemanticCacheEngine":
+        # Internal: the manager builds it from its own settings (docs/semantics.md, "Names that look alike").
+        warnings.warn(
+            "redis_semcache.SemanticCacheEngine is internal and no longer exported; "
+            "configure the manager instead (or import it from redis_semcache.engine)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from .engine import SemanticCacheEngine
+
+        return SemanticCacheEngine
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

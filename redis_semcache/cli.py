@@ -1,24 +1,27 @@
 """The ``semcache`` command (also ``python -m redis_semcache``).
 
-Each subcommand lives in its own module exposing ``configure(parser)`` and
-``run(args) -> int``; those modules import their heavy dependencies inside
-``run`` so that ``semcache --help`` stays fast.  The commands that operate a
-running cache (stats, top, health, invalidate, clear, drop) live together in
-:mod:`redis_semcache.ops_cli`.
+Every subcommand is a :class:`~redis_semcache._subcommand.Subcommand` (help,
+``configure(parser)``, ``run(args) -> int``), registered in one table:
+``SUBCOMMANDS`` below, plus the commands that operate a running cache (stats,
+top, health, invalidate, clear, drop), which live together in
+:mod:`redis_semcache.ops_cli` (its ``COMMANDS``).  To add one with a module of
+its own, add a line ``"name": in_module("redis_semcache.<module>", "help")``.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 
-# subcommand -> (module, one-line help)
-SUBCOMMANDS = {
-    "demo": ("redis_semcache.demo", "show exact hits, semantic hits, invalidation and stats"),
-    "eval": ("redis_semcache.eval.cmd_eval", "measure right and wrong semantic hits on labelled prompt pairs"),
-    "calibrate": ("redis_semcache.eval.cmd_calibrate", "recommend the threshold that reaches a target precision"),
+from ._subcommand import Subcommand, in_module
+
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "demo": in_module("redis_semcache.demo", "show exact hits, semantic hits, invalidation and stats"),
+    "eval": in_module("redis_semcache.eval.cmd_eval", "measure right and wrong semantic hits on labelled prompt pairs"),
+    "calibrate": in_module(
+        "redis_semcache.eval.cmd_calibrate", "recommend the threshold that reaches a target precision"
+    ),
 }
 
 
@@ -29,12 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="semcache", description="redis_semcache: a semantic cache for LLM responses")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module_name, help_text) in SUBCOMMANDS.items():
-        module = importlib.import_module(module_name)
-        sub = subparsers.add_parser(name, help=help_text, description=help_text)
-        module.configure(sub)
-        sub.set_defaults(_run=module.run)
-    for name, command in COMMANDS.items():
+    for name, command in {**SUBCOMMANDS, **COMMANDS}.items():
         sub = subparsers.add_parser(name, help=command.help, description=command.help)
         command.configure(sub)
         sub.set_defaults(_run=command.run)

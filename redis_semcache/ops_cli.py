@@ -18,10 +18,10 @@ import re
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from ._errors import ConfigurationError, Refused, SemanticCacheError
+from ._subcommand import Subcommand as OpsCommand  # the one subcommand type (cli.py)
 from .backends.base import SORT_FIELDS
 from .counters import COUNTER_NAMES
 
@@ -30,13 +30,6 @@ __all__ = ["COMMANDS", "OpsCommand"]
 # Statistics that describe the cache itself; the rest (latencies, errors) are this process's.
 CACHE_WIDE = ("total_requests", "hits", "hit_rate", *COUNTER_NAMES, "cache_size")
 _INDEX = re.compile(r"^semcache:\{(?P<name>.+):\d+\}:idx:")
-
-
-@dataclass(frozen=True)
-class OpsCommand:
-    help: str
-    configure: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], int]
 
 
 def add_connection(parser: argparse.ArgumentParser, *, data: bool = True) -> None:
