@@ -466,6 +466,7 @@ _SINGLE_NODE_VALUES = {
     "max_size": 50, "eviction_strategy": "lfu", "sliding_ttl": True, "index_algorithm": "HNSW", "hnsw_m": 8,
     "hnsw_ef_construction": 100, "hnsw_ef_runtime": 20, "vector_dtype": "FLOAT32", "dimension": 4,
     "socket_timeout": 2.0, "socket_connect_timeout": 2.0, "clock": time.time, "partitions": 4,
+    "wait_replicas": 1, "replica_timeout": 1.0, "wait_aof": False,
 }  # fmt: skip
 # Keywords whose only value in a cluster is the default.
 _REJECTED_IN_CLUSTER = {"db": 3}

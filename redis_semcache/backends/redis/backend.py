@@ -54,6 +54,7 @@ from .labels import read_labels, record_label
 from .layout import KeyLayout, check_name
 from .partition import Partition, Settings
 from .probe import refuse_cluster_node
+from .replication import DEFAULT_TIMEOUT, Durability
 from .routing import Routing, partition_budget
 from .schema import ALGORITHMS, VectorConfig
 from .wire import AsyncDriver, SyncDriver, WirePlan
@@ -82,6 +83,12 @@ class RedisCacheBackend:
     keeps its type.  ``clock`` supplies the timestamps used for
     LRU/LFU/FIFO order and reported times; TTLs themselves are kept by Redis
     (PEXPIRE).
+
+    Removals (invalidation, ``clear``, ``drop``) wait for the replicas of each
+    partition's node to acknowledge them (``WAIT``): ``wait_replicas`` of them
+    (None: every replica online), for at most ``replica_timeout`` seconds, else
+    InvalidationError; ``wait_aof=True`` also waits for the AOF fsync where
+    appendonly is on (``WAITAOF``; see replication.py).
 
     Redis Cluster: ``cluster_mode=True`` (or ready ``RedisCluster`` clients)
     splits the cache into ``partitions`` hash-tagged partitions (default 16,
@@ -122,9 +129,14 @@ class RedisCacheBackend:
         dimension: int | None = None,
         socket_timeout: float | None = 1.0,
         socket_connect_timeout: float | None = 1.0,
+        wait_replicas: int | None = None,
+        replica_timeout: float = DEFAULT_TIMEOUT,
+        wait_aof: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.name = check_name(name)
+        durability = Durability(wait_replicas, replica_timeout, bool(wait_aof))
+        durability.check_socket_timeout(socket_timeout if client is None and async_client is None else None)
         self._index_settings = index_settings(
             index_algorithm, hnsw_m, hnsw_ef_construction, hnsw_ef_runtime, dimension, vector_dtype
         )
@@ -152,7 +164,7 @@ class RedisCacheBackend:
             Partition(
                 self._layout, p, self._index_settings, max_size=partition_budget(check_max_size(max_size), count),
                 eviction_strategy=CacheStrategy(eviction_strategy), sliding_ttl=sliding_ttl, clock=clock,
-                preflight=preflight,
+                preflight=preflight, durability=durability,
             )
             for p in range(count)
         ]  # fmt: skip
@@ -404,6 +416,7 @@ class RedisCacheBackend:
                     if len(pipe) >= 1000:
                         pipe.execute()
                 pipe.execute()
+        self._run(self.routing.settle_removal())  # the replicas hold the drop too (replication.py)
 
     def _translate(self) -> Any:
         """Re-raise redis-py errors as this library's (for the few calls made outside plans)."""

@@ -32,6 +32,7 @@ from .index import Settings, plan_index
 from .layout import IndexName, KeyLayout
 from .lookups import Lookups, version_args
 from .queries import MATCH_ALL, SweepQuery
+from .replication import Durability
 from .schema import VectorConfig, load_schema
 from .scripts import sha
 from .sweep import Invalidation
@@ -71,8 +72,10 @@ class Partition(Lookups, Invalidation, Health):
         sliding_ttl: bool,
         clock: Callable[[], float],
         preflight: Callable[[], WirePlan[None]] | None = None,
+        durability: Durability | None = None,
     ) -> None:
         self._layout = layout
+        self.durability = durability or Durability()  # what a removal waits for (replication.py)
         self._preflight = preflight  # a check of the server, run before the first index lookup
         self._number = number
         self._settings = settings
@@ -155,10 +158,11 @@ class Partition(Lookups, Invalidation, Health):
             yield from self._trim()
         return len(items)
 
-    def clear(self) -> WirePlan[None]:
-        """Delete every entry of this partition (entries written meanwhile may survive)."""
-        yield from self._sweep([SweepQuery(MATCH_ALL, batch=self.PAGE)], counter="")
+    def clear(self) -> WirePlan[int]:
+        """Delete every entry of this partition (entries written meanwhile may survive); how many."""
+        deleted = yield from self._sweep([SweepQuery(MATCH_ALL, batch=self.PAGE)], counter="")
         yield from self._report()  # settle bookkeeping of entries that expired meanwhile
+        return deleted
 
     # -- single flight ---------------------------------------------------
 
