@@ -54,7 +54,7 @@ from .labels import read_labels, record_label
 from .layout import KeyLayout, check_name
 from .partition import Partition, Settings
 from .probe import refuse_cluster_node
-from .replication import DEFAULT_TIMEOUT, Durability
+from .replication import Durability
 from .routing import Routing, partition_budget
 from .schema import ALGORITHMS, VectorConfig
 from .wire import AsyncDriver, SyncDriver, WirePlan
@@ -86,7 +86,8 @@ class RedisCacheBackend:
 
     Removals (invalidation, ``clear``, ``drop``) wait for the replicas of each
     partition's node to acknowledge them (``WAIT``): ``wait_replicas`` of them
-    (None: every replica online), for at most ``replica_timeout`` seconds, else
+    (None: every replica online), for at most ``replica_timeout`` seconds (None:
+    0.5, or half ``socket_timeout`` if shorter), else
     InvalidationError; ``wait_aof=True`` also waits for the AOF fsync where
     appendonly is on (``WAITAOF``; see replication.py).
 
@@ -130,13 +131,13 @@ class RedisCacheBackend:
         socket_timeout: float | None = 1.0,
         socket_connect_timeout: float | None = 1.0,
         wait_replicas: int | None = None,
-        replica_timeout: float = DEFAULT_TIMEOUT,
+        replica_timeout: float | None = None,
         wait_aof: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.name = check_name(name)
-        durability = Durability(wait_replicas, replica_timeout, bool(wait_aof))
-        durability.check_socket_timeout(socket_timeout if client is None and async_client is None else None)
+        own_timeout = socket_timeout if client is None and async_client is None else None
+        durability = Durability.build(wait_replicas, replica_timeout, wait_aof, own_timeout)
         self._index_settings = index_settings(
             index_algorithm, hnsw_m, hnsw_ef_construction, hnsw_ef_runtime, dimension, vector_dtype
         )

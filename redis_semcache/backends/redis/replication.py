@@ -59,12 +59,15 @@ class Durability:
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t < math.inf:
             raise ConfigurationError(f"replica_timeout must be a positive number of seconds, got {t!r}")
 
-    def check_socket_timeout(self, socket_timeout: float | None) -> None:
-        """WAIT blocks the connection: a socket timeout shorter than the wait would cut it off."""
-        if socket_timeout is not None and self.timeout >= socket_timeout:
-            raise ConfigurationError(
-                f"replica_timeout={self.timeout!r} must be shorter than socket_timeout={socket_timeout!r}"
-            )
+    @classmethod
+    def build(cls, replicas: int | None, timeout: float | None, aof: bool, socket_timeout: float | None) -> Durability:
+        """The settings of a backend.  WAIT blocks the connection, so the wait must end before the
+        socket timeout: unset, it is DEFAULT_TIMEOUT or half the socket timeout, the shorter."""
+        if timeout is None:
+            timeout = DEFAULT_TIMEOUT if socket_timeout is None else min(DEFAULT_TIMEOUT, socket_timeout / 2)
+        elif socket_timeout is not None and timeout >= socket_timeout:
+            raise ConfigurationError(f"replica_timeout={timeout!r} must be shorter than socket_timeout={socket_timeout!r}")
+        return cls(replicas, timeout, bool(aof))
 
 
 @dataclass(frozen=True)
