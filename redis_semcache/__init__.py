@@ -14,6 +14,7 @@ from ._enums import CacheStrategy, InvalidationStrategy
 from ._errors import (
     BackendError,
     BackendUnavailableError,
+    CommandRejectedError,
     ConfigurationError,
     DimensionMismatchError,
     EmbeddingError,
@@ -47,6 +48,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BackendError",
     "BackendUnavailableError",
+    "CommandRejectedError",
     "CacheBackend",
     "CacheEntry",
     "CacheStatistics",

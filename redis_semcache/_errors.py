@@ -14,6 +14,7 @@ everything this library raises on purpose::
     └── BackendError               the storage backend failed
         ├── BackendUnavailableError    the server cannot be reached
         ├── SearchModuleMissingError   the Redis server has no RediSearch
+        ├── CommandRejectedError       the server refused a command's arguments: never an outage
         └── InvalidationError          an invalidation or clear did not complete
 
 Errors from a server are wrapped with ``raise ... from exc`` so the original
@@ -25,6 +26,7 @@ from __future__ import annotations
 __all__ = [
     "BackendError",
     "BackendUnavailableError",
+    "CommandRejectedError",
     "ConfigurationError",
     "DimensionMismatchError",
     "EmbeddingError",
@@ -80,6 +82,14 @@ class BackendUnavailableError(BackendError):
 
 class SearchModuleMissingError(BackendError):
     """The Redis server lacks the search module needed for the vector index."""
+
+
+class CommandRejectedError(BackendError):
+    """The server refused a command's arguments (an ``ERR`` reply such as "invalid expire time").
+
+    The request is at fault, not the server: the circuit breaker never counts it,
+    so one caller's bad input cannot pause the cache for every other caller.
+    """
 
 
 class InvalidationError(BackendError):

@@ -10,6 +10,8 @@ All matching on server error text happens here::
     "Index already exists"                 -> IndexExistsError (internal: another process made it)
     NOSCRIPT                               -> ScriptMissingError (internal: load the scripts, re-run)
     OOM (maxmemory reached, noeviction)    -> OutOfMemoryError
+    wrong username or password             -> BackendUnavailableError "authentication failed"
+    an ERR reply (the arguments refused)   -> CommandRejectedError (never counted by the breaker)
     any other RedisError                   -> BackendError
 
 Messages never contain a password: the ones we build name only host and port,
@@ -23,7 +25,9 @@ from contextlib import contextmanager
 
 from redis import exceptions as rx
 
-from ..._errors import BackendError, BackendUnavailableError, SearchModuleMissingError
+import re
+
+from ..._errors import BackendError, BackendUnavailableError, CommandRejectedError, SearchModuleMissingError
 
 __all__ = [
     "REDIS_ERRORS",
@@ -94,6 +98,23 @@ def is_index_exists(exc: BaseException) -> bool:
     return "index already exists" in _message(exc).lower()
 
 
+# A server error reply starts with a code; redis-py strips the generic one, "ERR", and keeps
+# the others (WRONGTYPE, MISCONF, BUSY, LOADING, MASTERDOWN, CLUSTERDOWN, NOPERM ...), which
+# describe the server's state rather than the command's arguments.
+_ERROR_CODE = re.compile(r"[A-Z]{3,}\b")
+# ERR replies that are about the server's state after all.
+_STATE_ERRORS = ("max number of clients", "too many cursors", "timeout")
+
+
+def is_rejected_arguments(exc: BaseException) -> bool:
+    """A plain ``ERR`` reply: the command's arguments were refused (invalid expire time, not an
+    integer, syntax error...), which says nothing about the server's health."""
+    msg = _message(exc)
+    if type(exc) is not rx.ResponseError or _ERROR_CODE.match(msg) is not None:
+        return False
+    return not any(state in msg.lower() for state in _STATE_ERRORS)
+
+
 # Everything redis-py raises about the server; cluster routing errors are not RedisErrors.
 REDIS_ERRORS = (rx.RedisError, rx.RedisClusterException)
 
@@ -105,6 +126,10 @@ def classify(exc: Exception, where: str, secrets: Sequence[str] = ()) -> Backend
         return BackendUnavailableError(
             f"Redis at {where}: authentication required (give the password in the URL, redis://:<password>@host, "
             "or as password=)"
+        )
+    if isinstance(exc, rx.AuthenticationError):
+        return BackendUnavailableError(
+            f"Redis at {where}: authentication failed (wrong username or password, or the user is disabled)"
         )
     if isinstance(exc, (rx.ConnectionError, rx.TimeoutError, rx.SlotNotCoveredError)):
         return BackendUnavailableError(f"Redis at {where} is unavailable ({detail})")
@@ -118,6 +143,8 @@ def classify(exc: Exception, where: str, secrets: Sequence[str] = ()) -> Backend
         return OutOfMemoryError(f"Redis at {where} is out of memory ({detail})")
     if isinstance(exc, rx.NoScriptError):
         return ScriptMissingError(f"Redis at {where}: script not loaded ({detail})")
+    if is_rejected_arguments(exc):
+        return CommandRejectedError(f"Redis at {where} refused the command ({detail})")
     return BackendError(f"Redis at {where} failed ({detail})")
 
 

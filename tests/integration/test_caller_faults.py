@@ -1,0 +1,69 @@
+"""One caller's bad input never pauses the cache for the others (a real Redis).
+
+A TTL Redis would refuse is an InvalidInputError before anything is sent, and
+an argument error the server does send back (an ``ERR`` reply) is never
+counted by the circuit breaker: the request was at fault, not the server.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import redis
+
+from redis_semcache import CommandRejectedError, InvalidInputError, LLMCachingManager, make_cache_key
+from redis_semcache._plan import BackendCall
+from redis_semcache._validate import MAX_TTL
+from redis_semcache.backends.redis import RedisCacheBackend
+from redis_semcache.breaker import CircuitBreaker
+from redis_semcache.failure_policy import FailurePolicy
+
+from ..entries import bulk_entry
+
+BAD_TTLS = [1e30, MAX_TTL * 2, 2**63, float("inf"), float("nan"), -1, 0, True, "10"]
+
+
+def test_bad_ttls_are_refused_before_sending_and_never_open_the_breaker(redis_url, cache_names):
+    client = redis.Redis.from_url(redis_url)
+    backend = RedisCacheBackend(url=redis_url, name=cache_names.new())
+    breaker = CircuitBreaker(failure_threshold=3, cooldown=60)
+    manager = LLMCachingManager(backend, circuit_breaker=breaker)  # non-strict: the default
+    assert manager.set("good", "answer", model="m")
+    calls_before = client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
+    for _ in range(5):
+        for ttl in BAD_TTLS:
+            with pytest.raises(InvalidInputError, match="ttl"):
+                manager.set("bad", "x", model="m", ttl=ttl)
+    assert client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0) == calls_before  # nothing sent
+    assert breaker.state == "closed"
+    assert manager.get("good", model="m") == "answer"  # every other caller still hits
+    assert manager.health_check()["status"] == "healthy"
+    # The longest TTL accepted is one Redis takes.
+    assert manager.set("long", "lived", model="m", ttl=MAX_TTL)
+    assert manager.get("long", model="m") == "lived"
+    assert client.pttl(f"{backend.partition._prefix}{make_cache_key('long', model='m')}") > 2**61
+    manager.close()
+    client.close()
+
+
+def test_an_argument_error_from_redis_is_not_counted_by_the_breaker(redis_url, cache_names):
+    """Past the manager's checks (the backend called directly), Redis refuses the TTL with an ERR
+    reply: a CommandRejectedError, which the breaker never counts, while an outage still opens it."""
+    backend = RedisCacheBackend(url=redis_url, name=cache_names.new())
+    entry = bulk_entry("q", "a")
+    with pytest.raises(CommandRejectedError, match="invalid expire time|not an integer"):
+        backend.store(entry, 1e30)
+    breaker = CircuitBreaker(failure_threshold=2, cooldown=60)
+    policy = FailurePolicy(backend, breaker=breaker, fallback=None, strict=False)
+    for _ in range(10):
+        assert policy.call(BackendCall("store", (entry, 1e30), fallback=False, on_success=True)) is False
+    assert breaker.state == "closed" and policy.outage is None and policy.errors == 10
+    assert policy.call(BackendCall("store", (entry, None), fallback=False, on_success=True)) is True
+    dead = RedisCacheBackend(url="redis://127.0.0.1:1/0", name="dead", socket_connect_timeout=0.2)
+    outage = FailurePolicy(dead, breaker=breaker, fallback=None, strict=False)
+    for _ in range(2):
+        outage.call(BackendCall("size", fallback=0))
+    assert breaker.state == "open"  # a real outage still counts
+    assert math.isfinite(MAX_TTL)
+    backend.close()
