@@ -55,6 +55,11 @@ class FailurePolicy:
         self.outage: str | None = None  # reason of the current backend outage, if any
         self._lock = threading.Lock()
 
+    def record_error(self) -> None:
+        """Count an error the library met outside a backend call (say, an unreadable cached value)."""
+        with self._lock:
+            self.errors += 1
+
     def reset_errors(self) -> None:
         with self._lock:
             self.errors = 0
