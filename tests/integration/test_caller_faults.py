@@ -12,7 +12,13 @@ import math
 import pytest
 import redis
 
-from redis_semcache import CommandRejectedError, InvalidInputError, LLMCachingManager, make_cache_key
+from redis_semcache import (
+    CommandRejectedError,
+    InvalidInputError,
+    LLMCachingManager,
+    SemanticCacheError,
+    make_cache_key,
+)
 from redis_semcache._plan import BackendCall
 from redis_semcache._validate import MAX_TTL
 from redis_semcache.backends.redis import RedisCacheBackend
@@ -67,3 +73,36 @@ def test_an_argument_error_from_redis_is_not_counted_by_the_breaker(redis_url, c
     assert breaker.state == "open"  # a real outage still counts
     assert math.isfinite(MAX_TTL)
     backend.close()
+
+
+def _self_referencing() -> list[list]:
+    message: dict = {"role": "user", "content": "hi"}
+    message["self"] = message
+    listed: dict = {"role": "user", "content": "hi"}
+    listed["extra"] = [listed]
+    loop: list = []
+    loop.append(loop)
+    deep: dict = {}
+    for _ in range(10_000):
+        deep = {"a": deep}
+    return [[message], [listed], [{"role": "user", "content": "hi", "x": loop}],
+            [{"role": "user", "content": "hi", "x": deep}]]  # fmt: skip
+
+
+def test_self_referencing_messages_are_a_library_error_not_recursion(redis_url, cache_names):
+    manager = LLMCachingManager(RedisCacheBackend(url=redis_url, name=cache_names.new()))
+    for messages in _self_referencing():
+        with pytest.raises(SemanticCacheError, match="contains itself|nested more than"):
+            manager.get(messages=messages, model="m")
+        with pytest.raises(SemanticCacheError, match="contains itself|nested more than"):
+            manager.set(response="a", messages=messages, model="m")
+        with pytest.raises(SemanticCacheError, match="contains itself"):
+            manager.get("q", model="m", params={"p": messages[0]} if "self" in messages[0] else {"p": _loop()})
+    assert manager.health_check()["status"] == "healthy"
+    manager.close()
+
+
+def _loop() -> list:
+    loop: list = []
+    loop.append(loop)
+    return loop
