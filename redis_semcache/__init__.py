@@ -14,6 +14,7 @@ from ._enums import CacheStrategy, InvalidationStrategy
 from ._errors import (
     BackendError,
     BackendUnavailableError,
+    ClusterUnreachableError,
     CommandRejectedError,
     ConfigurationError,
     DimensionMismatchError,
@@ -48,6 +49,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BackendError",
     "BackendUnavailableError",
+    "ClusterUnreachableError",
     "CommandRejectedError",
     "CacheBackend",
     "CacheEntry",

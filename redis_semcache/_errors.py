@@ -13,6 +13,7 @@ everything this library raises on purpose::
     │   └── EmbeddingUnavailableError  the optional embedding extra is not installed
     └── BackendError               the storage backend failed
         ├── BackendUnavailableError    the server cannot be reached
+        │   └── ClusterUnreachableError    no seed node of a Redis Cluster answers
         ├── SearchModuleMissingError   the Redis server has no RediSearch
         ├── CommandRejectedError       the server refused a command's arguments: never an outage
         └── InvalidationError          an invalidation or clear did not complete
@@ -26,6 +27,7 @@ from __future__ import annotations
 __all__ = [
     "BackendError",
     "BackendUnavailableError",
+    "ClusterUnreachableError",
     "CommandRejectedError",
     "ConfigurationError",
     "DimensionMismatchError",
@@ -78,6 +80,10 @@ class BackendError(SemanticCacheError):
 
 class BackendUnavailableError(BackendError):
     """The storage backend cannot be reached."""
+
+
+class ClusterUnreachableError(BackendUnavailableError):
+    """No node of a Redis Cluster answered (every seed node is down or unreachable)."""
 
 
 class SearchModuleMissingError(BackendError):

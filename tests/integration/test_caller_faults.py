@@ -13,7 +13,10 @@ import pytest
 import redis
 
 from redis_semcache import (
+    BackendUnavailableError,
+    ClusterUnreachableError,
     CommandRejectedError,
+    InvalidationError,
     InvalidInputError,
     LLMCachingManager,
     SemanticCacheError,
@@ -26,6 +29,7 @@ from redis_semcache.breaker import CircuitBreaker
 from redis_semcache.failure_policy import FailurePolicy
 
 from ..entries import bulk_entry
+from ..redis_server import LocalRedis, free_port
 
 BAD_TTLS = [1e30, MAX_TTL * 2, 2**63, float("inf"), float("nan"), -1, 0, True, "10"]
 
@@ -106,3 +110,26 @@ def _loop() -> list:
     loop: list = []
     loop.append(loop)
     return loop
+
+
+def test_wrong_password_health_reason_names_the_authentication_failure():
+    with LocalRedis() as server:
+        redis.Redis(port=server.port).config_set("requirepass", "right-password")
+        backend = RedisCacheBackend(url=f"redis://:wrong-password@127.0.0.1:{server.port}/0", name="auth")
+        manager = LLMCachingManager(backend)  # non-strict, default breaker
+        for _ in range(4):  # the failing removals open the breaker
+            with pytest.raises(InvalidationError):
+                manager.invalidate(tags=["t"])
+        assert manager.failures.breaker is not None and manager.failures.breaker.state == "open"
+        report = manager.health_check()
+        assert report["status"] == "unhealthy"
+        assert "authentication failed" in report["reason"] and "InvalidationError" not in report["reason"]
+        assert "wrong-password" not in str(report)
+        manager.close()
+
+
+def test_a_cluster_whose_seed_node_is_dead_raises_a_library_error():
+    dead = free_port()
+    with pytest.raises(ClusterUnreachableError, match=f"127.0.0.1:{dead}") as caught:
+        RedisCacheBackend(cluster_mode=True, cluster_nodes=[{"host": "127.0.0.1", "port": dead}], password="pw-x")
+    assert isinstance(caught.value, BackendUnavailableError) and "pw-x" not in str(caught.value)

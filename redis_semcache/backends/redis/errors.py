@@ -3,6 +3,7 @@
 All matching on server error text happens here::
 
     no password for a protected server     -> BackendUnavailableError "authentication required"
+    no cluster node reachable              -> ClusterUnreachableError (a BackendUnavailableError)
     redis ConnectionError / TimeoutError,
     a cluster slot no node serves          -> BackendUnavailableError
     "unknown command 'FT.*'"               -> SearchModuleMissingError
@@ -27,7 +28,13 @@ from redis import exceptions as rx
 
 import re
 
-from ..._errors import BackendError, BackendUnavailableError, CommandRejectedError, SearchModuleMissingError
+from ..._errors import (
+    BackendError,
+    BackendUnavailableError,
+    ClusterUnreachableError,
+    CommandRejectedError,
+    SearchModuleMissingError,
+)
 
 __all__ = [
     "REDIS_ERRORS",
@@ -119,7 +126,7 @@ def is_rejected_arguments(exc: BaseException) -> bool:
 REDIS_ERRORS = (rx.RedisError, rx.RedisClusterException)
 
 
-def classify(exc: Exception, where: str, secrets: Sequence[str] = ()) -> BackendError:
+def classify(exc: BaseException, where: str, secrets: Sequence[str] = ()) -> BackendError:
     """The library error for a redis-py error raised while talking to ``where``."""
     detail = _redact(f"{type(exc).__name__}: {_message(exc)}", secrets)
     if isinstance(exc, rx.RedisError) and is_auth_required(exc):
@@ -127,6 +134,8 @@ def classify(exc: Exception, where: str, secrets: Sequence[str] = ()) -> Backend
             f"Redis at {where}: authentication required (give the password in the URL, redis://:<password>@host, "
             "or as password=)"
         )
+    if isinstance(exc, rx.RedisClusterUnreachableError):
+        return ClusterUnreachableError(f"Redis Cluster via {where}: no node answers ({detail})")
     if isinstance(exc, rx.AuthenticationError):
         return BackendUnavailableError(
             f"Redis at {where}: authentication failed (wrong username or password, or the user is disabled)"
