@@ -51,6 +51,7 @@ from .cluster import DEFAULT_PARTITIONS, ClusterAsyncDriver, ClusterSyncDriver
 from .errors import translate
 from .index import DEFAULT_DTYPE
 from .labels import read_labels, record_label
+from .loops import LoopDrivers
 from .layout import KeyLayout, check_name
 from .partition import Partition, Settings
 from .probe import refuse_cluster_node
@@ -182,8 +183,8 @@ class RedisCacheBackend:
         sync_driver, async_driver = self._drivers
         self._sync = None if client is None else sync_driver(client, self._where, self._secrets)
         self._given_async = None if async_client is None else async_driver(async_client, self._where, self._secrets)
-        self._build_async = settings.build_async if settings is not None else None
-        self._async_drivers: dict[asyncio.AbstractEventLoop, AsyncDriver] = {}
+        build = settings.build_async if settings is not None else None
+        self._loop_drivers = None if build is None else LoopDrivers(lambda: async_driver(build(), self._where, self._secrets))
 
     def _adopt_settings(self) -> None:
         first = self.routing.partitions[0]
@@ -386,17 +387,16 @@ class RedisCacheBackend:
         return await self._arun(self.routing.health(self._where))
 
     def close(self) -> None:
-        """Close the clients this backend made (the blocking one; async ones need :meth:`aclose`)."""
+        """Close the clients this backend made, every connection of each (loops.py)."""
+        if self._loop_drivers is not None:
+            self._loop_drivers.close_all()
         if self._owns_client and self._client is not None:
             self._client.close()
 
     async def aclose(self) -> None:
-        """Close the clients this backend made: this event loop's async client and the blocking one."""
-        if not self._owns_client:
-            return
-        driver = self._async_drivers.pop(asyncio.get_running_loop(), None)
-        if driver is not None:
-            await driver.close()
+        """Close the clients this backend made: this event loop's async client, awaited, then the rest."""
+        if self._loop_drivers is not None:
+            await self._loop_drivers.aclose_current()
         self.close()
 
     def drop(self) -> None:
@@ -440,17 +440,9 @@ class RedisCacheBackend:
         """This event loop's driver: redis.asyncio connections belong to the loop that made them."""
         if self._given_async is not None:
             return self._given_async
-        if self._build_async is None:
+        if self._loop_drivers is None:
             return None
-        loop = asyncio.get_running_loop()
-        driver = self._async_drivers.get(loop)
-        if driver is None:
-            # A client's connections keep their loop alive: forget the drivers of closed loops.
-            for old in list(self._async_drivers):
-                if old.is_closed():
-                    self._async_drivers.pop(old, None)
-            driver = self._async_drivers[loop] = self._drivers[1](self._build_async(), self._where, self._secrets)
-        return driver
+        return self._loop_drivers.get()  # and closes the clients of closed loops
 
 
 def index_settings(
