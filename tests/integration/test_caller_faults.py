@@ -62,7 +62,7 @@ def test_an_argument_error_from_redis_is_not_counted_by_the_breaker(redis_url, c
     reply: a CommandRejectedError, which the breaker never counts, while an outage still opens it."""
     backend = RedisCacheBackend(url=redis_url, name=cache_names.new())
     entry = bulk_entry("q", "a")
-    with pytest.raises(CommandRejectedError, match="invalid expire time|not an integer"):
+    with pytest.raises(CommandRejectedError, match=r"invalid expire time|not an integer"):
         backend.store(entry, 1e30)
     breaker = CircuitBreaker(failure_threshold=2, cooldown=60)
     policy = FailurePolicy(backend, breaker=breaker, fallback=None, strict=False)
@@ -96,9 +96,9 @@ def _self_referencing() -> list[list]:
 def test_self_referencing_messages_are_a_library_error_not_recursion(redis_url, cache_names):
     manager = LLMCachingManager(RedisCacheBackend(url=redis_url, name=cache_names.new()))
     for messages in _self_referencing():
-        with pytest.raises(SemanticCacheError, match="contains itself|nested more than"):
+        with pytest.raises(SemanticCacheError, match=r"contains itself|nested more than"):
             manager.get(messages=messages, model="m")
-        with pytest.raises(SemanticCacheError, match="contains itself|nested more than"):
+        with pytest.raises(SemanticCacheError, match=r"contains itself|nested more than"):
             manager.set(response="a", messages=messages, model="m")
         with pytest.raises(SemanticCacheError, match="contains itself"):
             manager.get("q", model="m", params={"p": messages[0]} if "self" in messages[0] else {"p": _loop()})

@@ -51,8 +51,8 @@ from .cluster import DEFAULT_PARTITIONS, ClusterAsyncDriver, ClusterSyncDriver
 from .errors import translate
 from .index import DEFAULT_DTYPE
 from .labels import read_labels, record_label
-from .loops import LoopDrivers
 from .layout import KeyLayout, check_name
+from .loops import LoopDrivers
 from .partition import Partition, Settings
 from .probe import refuse_cluster_node
 from .replication import Durability
@@ -184,7 +184,9 @@ class RedisCacheBackend:
         self._sync = None if client is None else sync_driver(client, self._where, self._secrets)
         self._given_async = None if async_client is None else async_driver(async_client, self._where, self._secrets)
         build = settings.build_async if settings is not None else None
-        self._loop_drivers = None if build is None else LoopDrivers(lambda: async_driver(build(), self._where, self._secrets))
+        self._loop_drivers = (
+            None if build is None else LoopDrivers(lambda: async_driver(build(), self._where, self._secrets))
+        )
 
     def _adopt_settings(self) -> None:
         first = self.routing.partitions[0]

@@ -21,12 +21,11 @@ and any configured secret found in a server message is redacted.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from redis import exceptions as rx
-
-import re
 
 from ..._errors import (
     BackendError,

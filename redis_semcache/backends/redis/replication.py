@@ -66,7 +66,9 @@ class Durability:
         if timeout is None:
             timeout = DEFAULT_TIMEOUT if socket_timeout is None else min(DEFAULT_TIMEOUT, socket_timeout / 2)
         elif socket_timeout is not None and timeout >= socket_timeout:
-            raise ConfigurationError(f"replica_timeout={timeout!r} must be shorter than socket_timeout={socket_timeout!r}")
+            raise ConfigurationError(
+                f"replica_timeout={timeout!r} must be shorter than socket_timeout={socket_timeout!r}"
+            )
         return cls(replicas, timeout, bool(aof))
 
 
