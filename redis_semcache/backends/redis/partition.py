@@ -133,6 +133,7 @@ class Partition(Lookups, Invalidation, Health):
         yield from self._index_for(entry)
         now = self._clock()
         reply = yield self._script("store", *self._store_args(entry, ttl, now), now=now)
+        self.seen_seq(int(reply[0]))
         if known and int(reply[0]) == 1:  # the write counter restarted: FLUSHALL took the index too
             self._index = None
             yield from self._index_for(entry)
@@ -153,6 +154,7 @@ class Partition(Lookups, Invalidation, Health):
                 now = self._clock()
                 batch.append(self._evalsha("store", repr(float(now)), *self._store_args(entry, ttl, now)))
             replies = yield from self._pipeline(batch)
+            self.seen_seq(max(int(reply[0]) for reply in replies))
             overflow = any(int(reply[2]) for reply in replies) or overflow
         if overflow or self._trim_pending:
             yield from self._trim()

@@ -35,6 +35,7 @@ __all__ = ["Invalidation"]
 log = logging.getLogger("redis_semcache.redis")
 
 T = TypeVar("T")
+_UNBOUNDED = 2**63 - 1  # a snapshot no seq reaches
 
 
 class Invalidation:
@@ -107,6 +108,32 @@ class Invalidation:
         if narrow.long_possible:  # long prompts travel in small pages
             sweeps.append(SweepQuery(LONG_PROMPTS, narrow.long, with_prompt=True, batch=self.LONG_PROMPT_PAGE))
         return (yield from self._sweep(sweeps, confirm=lambda prompt: fnmatch.fnmatchcase(prompt, pattern)))
+
+    def seen_seq(self, seq: int) -> None:
+        """Remember the highest write sequence number this process saw (see :meth:`_snapshot`)."""
+        self._max_seq = max(getattr(self, "_max_seq", 0), seq)
+
+    def _snapshot(self, seq_now: int | None) -> int:
+        """The sweep's upper seq bound, from the ``seq`` counter it read.
+
+        A counter that vanished (an eviction policy, a stray DEL) or reads below a
+        value this process already saw has restarted: entries written before hold
+        higher seqs, and a bounded sweep would skip them as "written meanwhile".
+        Then the sweep takes every match, unbounded (entries written during it may
+        go too, which a removal may do).
+        """
+        seen = getattr(self, "_max_seq", 0)
+        if seq_now is None and not seen:  # nothing written yet, or lost before this process saw it
+            return _UNBOUNDED
+        if seq_now is None or seq_now < seen:
+            log.warning(
+                "redis_semcache: the write counter %s %s; sweeping every match",
+                self._layout.seq(self._number),
+                "vanished" if seq_now is None else f"went back from {seen} to {seq_now}",
+            )
+            return _UNBOUNDED
+        self.seen_seq(seq_now)
+        return seq_now
 
     def settle_removal(self) -> WirePlan[None]:
         """Wait for this partition's replicas after a removal made elsewhere (``drop``)."""
@@ -189,9 +216,9 @@ class Invalidation:
             # a sweep quadratic; the window follows the density of matches instead.
             window: int | None = None
             while True:
-                upto = snapshot
-                if snapshot is not None and after is not None and window is not None:
-                    upto = min(snapshot, after + window)
+                upto = None if snapshot == _UNBOUNDED else snapshot
+                if upto is not None and after is not None and window is not None:
+                    upto = min(upto, after + window)
                 receipt = self._receipt() if pending else None
                 flushed, seq_now, indexing, info, reply = yield from self._idempotent(
                     self._page, index_name, sweep, after, upto, snapshot is None, pending, counter, receipt
@@ -204,7 +231,7 @@ class Invalidation:
                     if indexing:  # made by another process (or after a restart) and still scanning: not ready
                         yield from self._wait_indexed(index_name)
                         continue
-                    snapshot = seq_now
+                    snapshot = self._snapshot(seq_now)
                 rows = [row for row in parse_rows(reply) if F.SEQ in row]
                 seqs = [int(text(row[F.SEQ])) for row in rows]
                 for row, seq in zip(rows, seqs, strict=True):
@@ -241,7 +268,7 @@ class Invalidation:
         pending: list[str],
         counter: str,
         receipt: str | None,
-    ) -> WirePlan[tuple[int, int, bool, Any, Any]]:
+    ) -> WirePlan[tuple[int, int | None, bool, Any, Any]]:
         """One round trip: delete ``pending``; on the ``first`` page read the seq snapshot,
         whether the index is still scanning and the node's replication facts (replication.py);
         read the page of seqs in ``(after, upto]``."""
@@ -258,7 +285,7 @@ class Invalidation:
         commands.append(self.on_node("FT.AGGREGATE", index_name, *sweep.args(after, upto)))
         results = yield from self._pipeline(commands)
         flushed = int(results[0]) if pending else 0
-        seq_now = int(text(results[-4])) if first and results[-4] is not None else 0
+        seq_now = int(text(results[-4])) if first and results[-4] is not None else None
         indexing = first and bool(int(parse_info(results[-3]).get("indexing", 0)))
         return flushed, seq_now, indexing, results[-2] if first else None, results[-1]
 
