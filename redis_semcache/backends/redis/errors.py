@@ -136,9 +136,7 @@ def classify(exc: BaseException, where: str, secrets: Sequence[str] = ()) -> Bac
     if isinstance(exc, rx.RedisClusterUnreachableError):
         return ClusterUnreachableError(f"Redis Cluster via {where}: no node answers ({detail})")
     if isinstance(exc, rx.AuthenticationError):
-        return BackendUnavailableError(
-            f"Redis at {where}: authentication failed (wrong username or password, or the user is disabled)"
-        )
+        return BackendUnavailableError(f"Redis at {where}: authentication failed ({detail})")
     if isinstance(exc, (rx.ConnectionError, rx.TimeoutError, rx.SlotNotCoveredError)):
         return BackendUnavailableError(f"Redis at {where} is unavailable ({detail})")
     if isinstance(exc, rx.ResponseError) and is_unknown_search_command(exc):
