@@ -9,8 +9,10 @@ eviction-order tests inapplicable to 16 partitions (see docs/design.md).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import multiprocessing
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -514,3 +516,32 @@ def test_partition_on_a_cluster_is_an_error_not_partition_zero(cluster_client):
     assert backend.routing.partition_of(key) is backend.routing.partitions[backend._layout.partition_of(key)]
     with pytest.raises(ConfigurationError, match="cluster_mode"):
         RedisCacheBackend(cluster_mode=True, client=redis.Redis(port=1))
+
+
+def _open_sockets() -> int:
+    """This process's open sockets (/proc/self/fd entries that are sockets)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+    return count
+
+
+def test_async_cluster_clients_of_dead_loops_are_closed(cluster, names):
+    """asyncio.run() per batch on a cluster: each dead loop's cluster client (every node's
+    connections, the seed nodes' too) is closed by the next loop and by close()."""
+    names.append("dead-loops")
+    before = _open_sockets()
+    manager = LLMCachingManager(RedisCacheBackend(cluster_mode=True, cluster_nodes=cluster.nodes, name="dead-loops"))
+    assert manager.set("q", "a", model="m")
+
+    async def batch() -> None:
+        assert await asyncio.gather(*(manager.aget("q", model="m") for _ in range(8))) == ["a"] * 8
+
+    asyncio.run(batch())
+    one_loop = _open_sockets()
+    for _ in range(10):
+        asyncio.run(batch())
+    assert _open_sockets() <= one_loop  # only the last loop's client is still open
+    manager.close()
+    assert _open_sockets() <= before

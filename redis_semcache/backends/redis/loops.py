@@ -76,5 +76,13 @@ def _connections(client: Any) -> Iterator[Any]:
         yield from list(getattr(pool, "_in_use_connections", ()))
         return
     nodes_manager = getattr(client, "nodes_manager", None)  # redis.asyncio.cluster.RedisCluster
-    for node in list(getattr(nodes_manager, "nodes_cache", {}).values()):
+    nodes = {
+        id(node): node
+        for table in ("nodes_cache", "startup_nodes")  # the seed nodes keep their own connections
+        for node in list(getattr(nodes_manager, table, {}).values())
+    }
+    for node in nodes.values():
         yield from list(getattr(node, "_connections", ()))
+    if nodes_manager is not None:  # closed, as aclose() leaves it (else: "Unclosed RedisCluster client")
+        with contextlib.suppress(AttributeError):
+            nodes_manager.default_node = None
