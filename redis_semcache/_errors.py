@@ -17,6 +17,7 @@ everything this library raises on purpose::
         ├── SearchModuleMissingError   the Redis server has no RediSearch
         ├── CommandRejectedError       the server refused a command's arguments: never an outage
         └── InvalidationError          an invalidation or clear did not complete
+            └── ReplicationPendingError    done on the primary; its replicas did not acknowledge in time
 
 Errors from a server are wrapped with ``raise ... from exc`` so the original
 cause stays visible in tracebacks.
@@ -35,6 +36,7 @@ __all__ = [
     "EmbeddingUnavailableError",
     "InvalidInputError",
     "InvalidationError",
+    "ReplicationPendingError",
     "SearchModuleMissingError",
     "SemanticCacheError",
     "SerializationError",
@@ -108,3 +110,11 @@ class InvalidationError(BackendError):
     def __init__(self, message: str, *, deleted: int = 0) -> None:
         super().__init__(message)
         self.deleted = deleted
+
+
+class ReplicationPendingError(InvalidationError):
+    """A removal deleted its entries on the primary, but the replicas did not acknowledge
+    the deletion in time: a failover now could bring the entries back.
+
+    The primary answers, so the circuit breaker does not count it.
+    """

@@ -21,7 +21,13 @@ import logging
 import threading
 from typing import Any
 
-from ._errors import BackendError, BackendUnavailableError, CommandRejectedError, InvalidationError
+from ._errors import (
+    BackendError,
+    BackendUnavailableError,
+    CommandRejectedError,
+    InvalidationError,
+    ReplicationPendingError,
+)
 from ._plan import RESULT, BackendCall
 from .backends.base import AsyncCacheBackend, CacheBackend
 from .breaker import CircuitBreaker
@@ -137,15 +143,15 @@ class FailurePolicy:
         A failed removal (invalidate, clear) raises InvalidationError whatever
         ``strict`` says: the entries it was to remove may still be served.
         """
-        rejected = _rejected(exc)
-        reason = None if exc is _CIRCUIT_OPEN or rejected else _reason(exc)
+        no_verdict = _no_verdict(exc)
+        reason = None if exc is _CIRCUIT_OPEN or no_verdict else _reason(exc)
         with self._lock:
             self.errors += 1
             began = reason is not None and self.outage is None
             if reason is not None:
                 self.outage = reason
         if self.breaker is not None and exc is not _CIRCUIT_OPEN:
-            if rejected:  # the request was at fault, not the server: no verdict on its health
+            if no_verdict:  # the request was at fault, or the primary did its part: not an outage
                 self.breaker.release()
             else:
                 self.breaker.record_failure()
@@ -166,8 +172,11 @@ class FailurePolicy:
         return call.fallback
 
 
-def _rejected(exc: BaseException) -> bool:
-    """The server refused the arguments (CommandRejectedError), possibly inside a failed removal."""
+def _no_verdict(exc: BaseException) -> bool:
+    """No verdict on the server's health: it refused the arguments (CommandRejectedError, possibly
+    inside a failed removal), or a removal is done on the primary but not yet on its replicas."""
+    if isinstance(exc, ReplicationPendingError):
+        return True
     return isinstance(exc, CommandRejectedError) or isinstance(exc.__cause__, CommandRejectedError)
 
 

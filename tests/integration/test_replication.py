@@ -21,7 +21,7 @@ import pytest
 import redis
 
 from redis_semcache import LLMCachingManager, make_cache_key
-from redis_semcache._errors import ConfigurationError, InvalidationError
+from redis_semcache._errors import ConfigurationError, InvalidationError, ReplicationPendingError
 from redis_semcache.backends.redis import RedisCacheBackend
 
 from ..redis_cluster import LocalCluster
@@ -94,7 +94,7 @@ def test_an_unacknowledged_invalidation_raises_and_a_confirmed_one_survives_fail
     replica = _replica_of(primary, cluster.ports)
     _until(lambda: _online_replicas(primary) == 1, "the replica online")
     with stopped(cluster.procs[replica].pid):
-        with pytest.raises(InvalidationError, match="replicas acknowledged") as caught:
+        with pytest.raises(ReplicationPendingError, match="replicas acknowledged") as caught:
             manager.invalidate(tags=["t"])
         # Every partition swept to its end: the primaries deleted all 60 (none is served now) ...
         assert caught.value.deleted == 60
@@ -155,14 +155,20 @@ def test_single_node_invalidate_keys_and_drop_wait_for_the_replica(primary_and_r
     primary, replica = primary_and_replica
     assert replica.proc is not None
     backend = RedisCacheBackend(url=primary.url, name="wait-single", replica_timeout=0.2)
-    manager = LLMCachingManager(backend, strict=True, circuit_breaker=None)
+    manager = LLMCachingManager(backend)  # non-strict, with the default circuit breaker
     for i in range(5):
         assert manager.set(f"q{i}", "a", model="m", tags=["t"])
     with stopped(replica.proc.pid):
-        with pytest.raises(InvalidationError, match="0 of 1 replicas") as caught:
+        with pytest.raises(ReplicationPendingError, match="0 of 1 replicas") as caught:
             manager.invalidate(keys=[make_cache_key("q0", model="m")])
         assert caught.value.deleted == 1
-        with pytest.raises(InvalidationError):
+        for _ in range(3):  # the primary answers: a slow replica never opens the breaker for lookups
+            with pytest.raises(ReplicationPendingError):
+                manager.invalidate(tags=["t"])
+        assert manager.failures.breaker is not None and manager.failures.breaker.state == "closed"
+        assert manager.get("q4", model="m") is None and manager.set("q5", "a", model="m")
+        assert manager.get("q5", model="m") == "a"
+        with pytest.raises(ReplicationPendingError):
             backend.drop()
     _until(lambda: _caught_up(primary.port), "the replica to catch up")
     assert manager.invalidate(keys=[make_cache_key("q1", model="m")]) == 0  # dropped meanwhile

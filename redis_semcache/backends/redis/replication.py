@@ -14,8 +14,8 @@ removal (invalidation, ``clear``, ``drop``) ends by waiting for the replicas:
   for the replicas to acknowledge the connection's last write; the marker is
   written after every delete of the removal has been answered, so its
   replication offset covers them all.  A removal whose replicas did not
-  acknowledge within the timeout raises InvalidationError (``deleted`` says
-  how many entries the primary deleted).
+  acknowledge within the timeout raises ReplicationPendingError, an
+  InvalidationError (``deleted`` says how many entries the primary deleted).
 
 ``Durability.replicas`` None means "every replica online when the removal
 began"; an int asks for that many (0: do not wait for replicas).
@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..._errors import ConfigurationError, InvalidationError
+from ..._errors import ConfigurationError, InvalidationError, ReplicationPendingError
 from .codec import text
 from .wire import Command, Pipeline, WirePlan
 
@@ -121,7 +121,7 @@ def confirm(marker: str, route: str, needs: Needs | None, durability: Durability
     if needs.replicas and int(results[-1]) < needs.replicas:
         problems.append(f"{int(results[-1])} of {needs.replicas} replicas acknowledged")
     if problems:
-        raise InvalidationError(
+        raise ReplicationPendingError(
             f"deleted {deleted} entries on the primary, but {' and '.join(problems)} within "
             f"{durability.timeout} s: a failover now could bring the entries back",
             deleted=deleted,

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from ..._entry import CacheEntry
 from ..._enums import CacheStrategy
-from ..._errors import DimensionMismatchError, InvalidationError
+from ..._errors import DimensionMismatchError, InvalidationError, ReplicationPendingError
 from ..._keys import split_key
 from ..base import COUNTERS, Match, SemanticQuery, check_sort_by
 from .codec import text
@@ -169,7 +169,8 @@ class Routing:
         failed = [o.error for o in outcomes if isinstance(o, _Failed)]
         deleted = sum(o.error.deleted if isinstance(o, _Failed) else o for o in outcomes)
         if failed:
-            raise InvalidationError(
+            pending = all(isinstance(f, ReplicationPendingError) for f in failed)
+            raise (ReplicationPendingError if pending else InvalidationError)(
                 f"{len(failed)} of {len(plans)} partitions did not complete ({deleted} entries deleted in all): "
                 f"{failed[0]}",
                 deleted=deleted,

@@ -90,6 +90,8 @@ class Invalidation:
                     (deleted,) = yield from self._idempotent(self._pipeline, [page])
                 tally[0] += int(deleted)
             yield from self._settle(needs, tally[0])
+        except InvalidationError:
+            raise
         except BackendError as exc:
             raise _incomplete(tally[0], exc) from exc
         return tally[0]
