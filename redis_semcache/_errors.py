@@ -16,8 +16,11 @@ everything this library raises on purpose::
     │   └── EmbeddingUnavailableError  the optional embedding extra is not installed
     └── BackendError               the storage backend failed
         ├── BackendUnavailableError    the server cannot be reached
+        │   └── ClusterUnreachableError    no seed node of a Redis Cluster answers
         ├── SearchModuleMissingError   the Redis server has no RediSearch
+        ├── CommandRejectedError       the server refused a command's arguments: never an outage
         ├── InvalidationError          an invalidation or clear did not complete
+        │   └── ReplicationPendingError    done on the primary; its replicas did not acknowledge in time
         ├── OutOfMemoryError           the server refused a write (maxmemory, noeviction)
         ├── IndexMissingError          internal: the index is gone; the backend recreates it
         ├── IndexExistsError           internal: another process made the index first
@@ -44,6 +47,8 @@ from __future__ import annotations
 __all__ = [
     "BackendError",
     "BackendUnavailableError",
+    "ClusterUnreachableError",
+    "CommandRejectedError",
     "ConfigurationError",
     "DerivationMismatch",
     "DimensionMismatchError",
@@ -60,6 +65,7 @@ __all__ = [
     "PairFileError",
     "PromptTooLongError",
     "Refused",
+    "ReplicationPendingError",
     "ScriptMissingError",
     "SearchModuleMissingError",
     "SemanticCacheError",
@@ -125,8 +131,20 @@ class BackendUnavailableError(BackendError):
     """The storage backend cannot be reached."""
 
 
+class ClusterUnreachableError(BackendUnavailableError):
+    """No node of a Redis Cluster answered (every seed node is down or unreachable)."""
+
+
 class SearchModuleMissingError(BackendError):
     """The Redis server lacks the search module needed for the vector index."""
+
+
+class CommandRejectedError(BackendError):
+    """The server refused a command's arguments (an ``ERR`` reply such as "invalid expire time").
+
+    The request is at fault, not the server: the circuit breaker never counts it,
+    so one caller's bad input cannot pause the cache for every other caller.
+    """
 
 
 class InvalidationError(BackendError):
@@ -139,6 +157,14 @@ class InvalidationError(BackendError):
     def __init__(self, message: str, *, deleted: int = 0) -> None:
         super().__init__(message)
         self.deleted = deleted
+
+
+class ReplicationPendingError(InvalidationError):
+    """A removal deleted its entries on the primary, but the replicas did not acknowledge
+    the deletion in time: a failover now could bring the entries back.
+
+    The primary answers, so the circuit breaker does not count it.
+    """
 
 
 class IndexMissingError(BackendError):

@@ -43,23 +43,37 @@ def normalize_prompt(prompt: object) -> str:
     return check_text(text, "prompt")
 
 
+# Deeper request parameters than any API takes; also keeps a hostile one from exhausting the stack.
+MAX_PARAM_DEPTH = 64
+
+
 def canonical_param(value: Any, name: str) -> Any:
     """Make a request parameter JSON-canonical, rejecting what cannot be.
 
     An integral float becomes an int, so ``temperature=0`` and ``temperature=0.0``
-    are one scope; bools stay bools (JSON ``true`` is not ``1``).
+    are one scope; bools stay bools (JSON ``true`` is not ``1``).  A value that
+    contains itself, or is nested deeper than MAX_PARAM_DEPTH, is an InvalidInputError.
     """
+    return _canonical(value, name, ())
+
+
+def _canonical(value: Any, name: str, path: tuple[int, ...]) -> Any:
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
             raise InvalidInputError(f"parameter {name!r} must be finite, got {value!r}")
         return int(value) if value.is_integer() else value
-    if isinstance(value, (list, tuple)):
-        return [canonical_param(v, name) for v in value]
+    if not isinstance(value, (list, tuple, Mapping)):
+        raise InvalidInputError(f"parameter {name!r} has type {type(value).__name__}; use JSON-compatible values")
+    if id(value) in path:
+        raise InvalidInputError(f"parameter {name!r} contains itself")
+    if len(path) >= MAX_PARAM_DEPTH:
+        raise InvalidInputError(f"parameter {name!r} is nested more than {MAX_PARAM_DEPTH} levels deep")
+    inner = (*path, id(value))
     if isinstance(value, Mapping):
-        return {str(k): canonical_param(v, name) for k, v in value.items()}
-    raise InvalidInputError(f"parameter {name!r} has type {type(value).__name__}; use JSON-compatible values")
+        return {str(k): _canonical(v, name, inner) for k, v in value.items()}
+    return [_canonical(v, name, inner) for v in value]
 
 
 def scope_id(

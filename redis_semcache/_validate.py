@@ -11,8 +11,17 @@ from ._errors import InvalidInputError
 __all__ = ["check_label", "check_positive", "check_tags", "check_text", "check_ttl"]
 
 
+# Redis refuses an expiry past 2**63 - 1 ms from the epoch ("invalid expire time"); a TTL
+# of at most 2**62 ms (146 million years) is accepted for as long as anyone will run this.
+MAX_TTL = 2**62 / 1000
+
+
 def check_ttl(ttl: Any) -> float:
-    return check_positive(ttl, "ttl")
+    """A TTL every backend accepts: positive, finite, at most MAX_TTL seconds (InvalidInputError)."""
+    seconds = check_positive(ttl, "ttl")
+    if seconds > MAX_TTL:
+        raise InvalidInputError(f"ttl must be at most {MAX_TTL:.4g} seconds (what Redis accepts), got {ttl!r}")
+    return seconds
 
 
 def check_positive(value: Any, what: str) -> float:

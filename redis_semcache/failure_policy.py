@@ -21,7 +21,13 @@ import logging
 import threading
 from typing import Any
 
-from ._errors import BackendError, BackendUnavailableError, InvalidationError
+from ._errors import (
+    BackendError,
+    BackendUnavailableError,
+    CommandRejectedError,
+    InvalidationError,
+    ReplicationPendingError,
+)
 from ._plan import RESULT, BackendCall
 from .backends.base import AsyncCacheBackend, CacheBackend
 from .breaker import CircuitBreaker
@@ -54,6 +60,11 @@ class FailurePolicy:
         self.errors = 0  # failed or refused calls since the last reset
         self.outage: str | None = None  # reason of the current backend outage, if any
         self._lock = threading.Lock()
+
+    def record_error(self) -> None:
+        """Count an error the library met outside a backend call (say, an unreadable cached value)."""
+        with self._lock:
+            self.errors += 1
 
     def reset_errors(self) -> None:
         with self._lock:
@@ -132,14 +143,18 @@ class FailurePolicy:
         A failed removal (invalidate, clear) raises InvalidationError whatever
         ``strict`` says: the entries it was to remove may still be served.
         """
-        reason = None if exc is _CIRCUIT_OPEN else f"{type(exc).__name__}: {exc}"
+        no_verdict = _no_verdict(exc)
+        reason = None if exc is _CIRCUIT_OPEN or no_verdict else _reason(exc)
         with self._lock:
             self.errors += 1
             began = reason is not None and self.outage is None
             if reason is not None:
                 self.outage = reason
         if self.breaker is not None and exc is not _CIRCUIT_OPEN:
-            self.breaker.record_failure()
+            if no_verdict:  # the request was at fault, or the primary did its part: not an outage
+                self.breaker.release()
+            else:
+                self.breaker.record_failure()
         if began:  # log once per outage, not once per call (nor once per thread)
             serving = "from the local fallback" if self.fallback is not None else "misses"
             log.warning("redis_semcache: backend failing, serving %s: %s", serving, reason)
@@ -155,3 +170,18 @@ class FailurePolicy:
             result = getattr(self.fallback, call.method)(*call.args, **call.kwargs)
             return result if call.on_success is RESULT else call.on_success
         return call.fallback
+
+
+def _no_verdict(exc: BaseException) -> bool:
+    """No verdict on the server's health: it refused the arguments (CommandRejectedError, possibly
+    inside a failed removal), or a removal is done on the primary but not yet on its replicas."""
+    if isinstance(exc, ReplicationPendingError):
+        return True
+    return isinstance(exc, CommandRejectedError) or isinstance(exc.__cause__, CommandRejectedError)
+
+
+def _reason(exc: BaseException) -> str:
+    """An outage's reason: a failed removal's own cause (say, the authentication failure) when it has one."""
+    cause = exc.__cause__ if isinstance(exc, InvalidationError) else None
+    shown = cause if isinstance(cause, BackendError) else exc
+    return f"{type(shown).__name__}: {shown}"

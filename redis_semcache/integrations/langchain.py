@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import json
+import logging
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -46,6 +47,8 @@ from .._errors import Uncacheable as _Uncacheable
 from ..manager import LLMCachingManager
 
 __all__ = ["LangChainCache"]
+
+log = logging.getLogger("redis_semcache")
 
 TAG = "langchain"  # every entry this adapter writes; clear() deletes only these
 # What a stored response may revive into.
@@ -78,14 +81,25 @@ class LangChainCache(BaseCache):
             request = _request(prompt, llm_string)
         except _Uncacheable:
             return None
-        return _revive(self.cache.get(**request))
+        return self._revive(self.cache.get(**request))
 
     async def alookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
         try:
             request = _request(prompt, llm_string)
         except _Uncacheable:
             return None
-        return _revive(await self.cache.aget(**request))
+        return self._revive(await self.cache.aget(**request))
+
+    def _revive(self, stored: Any) -> list[Generation] | None:
+        """The generations of a stored value; a value that is not one (foreign, malformed) is a
+        miss, logged and counted in the cache's ``errors`` (anyone who can write the cache's keys
+        could otherwise break every LangChain call for that prompt)."""
+        try:
+            return _revive(stored)
+        except Exception as exc:
+            log.warning("redis_semcache: LangChainCache treats an unreadable cached value as a miss: %r", exc)
+            self.cache.failures.record_error()
+            return None
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         try:
@@ -188,9 +202,14 @@ def _literal_params(text: str) -> dict[str, Any] | None:
 
 
 def _revive(stored: Any) -> list[Generation] | None:
+    """Generations from what ``update`` stored; ValueError for anything else."""
     if stored is None:
         return None
+    if not isinstance(stored, str):
+        raise ValueError(f"a {type(stored).__name__}, not a serialised list of generations")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         generations = loads(stored, allowed_objects=_GENERATION_CLASSES)
-    return list(generations)
+    if not isinstance(generations, list) or not all(isinstance(g, Generation) for g in generations):
+        raise ValueError(f"{type(generations).__name__} is not a list of generations")
+    return generations

@@ -9,8 +9,10 @@ eviction-order tests inapplicable to 16 partitions (see docs/design.md).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import multiprocessing
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -442,12 +444,14 @@ def test_round_trips_on_a_cluster(cluster_client, names, cluster_round_trips):
     assert backend.size() == 7
     assert cluster_round_trips() == 4, "size: one report per partition"
     assert cache.invalidate(tags=["t"]) == 1
-    assert cluster_round_trips() == 4 * 3 + 1, "per partition: seq snapshot, FT.INFO, page read; then one delete"
+    # Per partition: seq snapshot, FT.INFO, INFO replication, page read; then one delete; then per
+    # partition one WAIT for its node's replica (every primary of the test cluster has one).
+    assert cluster_round_trips() == 4 * 4 + 1 + 4, "per partition: 4 reads; one delete; per partition WAIT"
     entries = bulk(300)
     assert backend.store_many(entries) == 300
     assert cluster_round_trips() == 2, "one scope, one partition: pipelines of 200 and 100"
     assert backend.delete_keys([e.key for e, _ in entries]) == 300
-    assert cluster_round_trips() == 1, "one partition: 300 ids in one delete"
+    assert cluster_round_trips() == 3, "one partition: INFO replication, 300 ids in one delete, WAIT"
 
 
 # A value for every keyword of RedisCacheBackend, as a single-node caller might pass it.
@@ -457,6 +461,7 @@ _SINGLE_NODE_VALUES = {
     "max_size": 50, "eviction_strategy": "lfu", "sliding_ttl": True, "index_algorithm": "HNSW", "hnsw_m": 8,
     "hnsw_ef_construction": 100, "hnsw_ef_runtime": 20, "vector_dtype": "FLOAT32", "dimension": 4,
     "socket_timeout": 2.0, "socket_connect_timeout": 2.0, "clock": time.time, "partitions": 4,
+    "wait_replicas": 1, "replica_timeout": 1.0, "wait_aof": False,
 }  # fmt: skip
 # Keywords whose only value in a cluster is the default.
 _REJECTED_IN_CLUSTER = {"db": 3}
@@ -502,3 +507,35 @@ def test_partition_on_a_cluster_is_an_error_not_partition_zero(cluster_client):
     assert backend.routing.partition_of(key) is backend.routing.partitions[backend._layout.partition_of(key)]
     with pytest.raises(ConfigurationError, match="cluster_mode"):
         RedisCacheBackend(cluster_mode=True, client=redis.Redis(port=1))
+
+
+def _open_sockets() -> int:
+    """This process's open sockets (/proc/self/fd entries that are sockets)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+    return count
+
+
+def test_async_cluster_clients_of_dead_loops_are_closed(cluster, names):
+    """asyncio.run() per batch on a cluster: each dead loop's cluster client (every node's
+    connections, the seed nodes' too) is closed by the next loop and by close()."""
+    names.append("dead-loops")
+    backend = RedisCacheBackend(cluster_mode=True, cluster_nodes=cluster.nodes, name="dead-loops")
+    manager = LLMCachingManager(backend)
+    assert manager.set("q", "a", model="m")
+    before = _open_sockets()  # the blocking client's connections are open, and stay open below
+
+    async def batch() -> None:
+        assert await asyncio.gather(*(manager.aget("q", model="m") for _ in range(8))) == ["a"] * 8
+
+    asyncio.run(batch())
+    one_loop = _open_sockets() - before  # how many one loop's client opens (it varies a little)
+    for _ in range(10):
+        asyncio.run(batch())
+    assert _open_sockets() - before <= 2 * one_loop  # the last loop's client, not ten loops' worth
+    assert backend._loop_drivers is not None
+    backend._loop_drivers.close_all()  # what close() does to the async clients
+    assert _open_sockets() <= before
+    manager.close()

@@ -52,8 +52,10 @@ from .errors import translate
 from .index import DEFAULT_DTYPE
 from .labels import read_labels, record_label
 from .layout import KeyLayout, check_name
+from .loops import LoopDrivers
 from .partition import Partition, Settings
 from .probe import refuse_cluster_node
+from .replication import Durability
 from .routing import Routing, partition_budget
 from .schema import ALGORITHMS, VectorConfig
 from .wire import AsyncDriver, SyncDriver, WirePlan
@@ -82,6 +84,13 @@ class RedisCacheBackend:
     keeps its type.  ``clock`` supplies the timestamps used for
     LRU/LFU/FIFO order and reported times; TTLs themselves are kept by Redis
     (PEXPIRE).
+
+    Removals (invalidation, ``clear``, ``drop``) wait for the replicas of each
+    partition's node to acknowledge them (``WAIT``): ``wait_replicas`` of them
+    (None: every replica online), for at most ``replica_timeout`` seconds (None:
+    0.5, or half ``socket_timeout`` if shorter), else
+    InvalidationError; ``wait_aof=True`` also waits for the AOF fsync where
+    appendonly is on (``WAITAOF``; see replication.py).
 
     Redis Cluster: ``cluster_mode=True`` (or ready ``RedisCluster`` clients)
     splits the cache into ``partitions`` hash-tagged partitions (default 16,
@@ -122,9 +131,14 @@ class RedisCacheBackend:
         dimension: int | None = None,
         socket_timeout: float | None = 1.0,
         socket_connect_timeout: float | None = 1.0,
+        wait_replicas: int | None = None,
+        replica_timeout: float | None = None,
+        wait_aof: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.name = check_name(name)
+        own_timeout = socket_timeout if client is None and async_client is None else None
+        durability = Durability.build(wait_replicas, replica_timeout, wait_aof, own_timeout)
         self._index_settings = index_settings(
             index_algorithm, hnsw_m, hnsw_ef_construction, hnsw_ef_runtime, dimension, vector_dtype
         )
@@ -152,7 +166,7 @@ class RedisCacheBackend:
             Partition(
                 self._layout, p, self._index_settings, max_size=partition_budget(check_max_size(max_size), count),
                 eviction_strategy=CacheStrategy(eviction_strategy), sliding_ttl=sliding_ttl, clock=clock,
-                preflight=preflight,
+                preflight=preflight, durability=durability,
             )
             for p in range(count)
         ]  # fmt: skip
@@ -169,8 +183,10 @@ class RedisCacheBackend:
         sync_driver, async_driver = self._drivers
         self._sync = None if client is None else sync_driver(client, self._where, self._secrets)
         self._given_async = None if async_client is None else async_driver(async_client, self._where, self._secrets)
-        self._build_async = settings.build_async if settings is not None else None
-        self._async_drivers: dict[asyncio.AbstractEventLoop, AsyncDriver] = {}
+        build = settings.build_async if settings is not None else None
+        self._loop_drivers = (
+            None if build is None else LoopDrivers(lambda: async_driver(build(), self._where, self._secrets))
+        )
 
     def _adopt_settings(self) -> None:
         first = self.routing.partitions[0]
@@ -373,17 +389,16 @@ class RedisCacheBackend:
         return await self._arun(self.routing.health(self._where))
 
     def close(self) -> None:
-        """Close the clients this backend made (the blocking one; async ones need :meth:`aclose`)."""
+        """Close the clients this backend made, every connection of each (loops.py)."""
+        if self._loop_drivers is not None:
+            self._loop_drivers.close_all()
         if self._owns_client and self._client is not None:
             self._client.close()
 
     async def aclose(self) -> None:
-        """Close the clients this backend made: this event loop's async client and the blocking one."""
-        if not self._owns_client:
-            return
-        driver = self._async_drivers.pop(asyncio.get_running_loop(), None)
-        if driver is not None:
-            await driver.close()
+        """Close the clients this backend made: this event loop's async client, awaited, then the rest."""
+        if self._loop_drivers is not None:
+            await self._loop_drivers.aclose_current()
         self.close()
 
     def drop(self) -> None:
@@ -404,6 +419,7 @@ class RedisCacheBackend:
                     if len(pipe) >= 1000:
                         pipe.execute()
                 pipe.execute()
+        self._run(self.routing.settle_removal())  # the replicas hold the drop too (replication.py)
 
     def _translate(self) -> Any:
         """Re-raise redis-py errors as this library's (for the few calls made outside plans)."""
@@ -426,17 +442,9 @@ class RedisCacheBackend:
         """This event loop's driver: redis.asyncio connections belong to the loop that made them."""
         if self._given_async is not None:
             return self._given_async
-        if self._build_async is None:
+        if self._loop_drivers is None:
             return None
-        loop = asyncio.get_running_loop()
-        driver = self._async_drivers.get(loop)
-        if driver is None:
-            # A client's connections keep their loop alive: forget the drivers of closed loops.
-            for old in list(self._async_drivers):
-                if old.is_closed():
-                    self._async_drivers.pop(old, None)
-            driver = self._async_drivers[loop] = self._drivers[1](self._build_async(), self._where, self._secrets)
-        return driver
+        return self._loop_drivers.get()  # and closes the clients of closed loops
 
 
 def index_settings(

@@ -15,6 +15,7 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 
 from ..._errors import ConfigurationError
+from .errors import REDIS_ERRORS, classify
 
 # redis-py 8 retries a failed command 10 times with backoff up to 1 s (about
 # 4 s against a dead server).  A cache must fail fast: retry twice, quickly,
@@ -102,6 +103,9 @@ class ConnectionSettings:
             return client_class(startup_nodes=startup, ssl=self.ssl, **common)
         except ValueError as exc:
             raise ConfigurationError("invalid Redis URL (expected redis:// or rediss://)") from exc
+        except REDIS_ERRORS as exc:  # the blocking cluster client connects at once: every seed node is down
+            where = "url=<set>" if self.url is not None else ", ".join(f"{h}:{p}" for h, p in nodes)
+            raise classify(exc, where, (self.password or "",)) from exc
 
     def _build(self, client_class: Any, retry: Any) -> Any:
         common = self._common(retry)

@@ -49,7 +49,7 @@ class ClusterSyncDriver(SyncDriver):
         raise AssertionError("unreachable")
 
     def pipeline(self, commands: Sequence[Command]) -> list[Any]:
-        if any(c.route is not None for c in commands):  # a cluster pipeline cannot route FT commands
+        if not _pipelinable(commands):  # a cluster pipeline cannot route FT commands
             return [_outcome(self.command, c) for c in commands]
         pipe = self.client.pipeline(transaction=False)
         for command in commands:
@@ -61,12 +61,24 @@ class ClusterSyncDriver(SyncDriver):
             self.client.script_load(source(name))
 
 
+# Keyless commands a cluster pipeline may carry to their route's node: WAIT must share
+# the connection of the write it waits for (replication.py), so it cannot go alone.
+_PIPELINED_ROUTES = frozenset({"WAIT", "WAITAOF"})
+
+
+def _pipelinable(commands: Sequence[Command]) -> bool:
+    return all(c.route is None or str(c.args[0]).upper() in _PIPELINED_ROUTES for c in commands)
+
+
 def _target(client: Any, command: Command) -> dict[str, Any]:
-    """``target_nodes`` for a script call in a cluster pipeline: its first key's node.
+    """``target_nodes`` for a script call in a cluster pipeline: its first key's node
+    (and for a routed WAIT, its route's node).
 
     Told nothing, redis-py 8's cluster pipeline asks the server for the keys of
     every EVALSHA (COMMAND GETKEYS): one extra round trip per pipelined script.
     """
+    if command.route is not None:
+        return {"target_nodes": client.get_node_from_key(command.route)}
     args = command.args
     if str(args[0]).upper() in ("EVAL", "EVALSHA") and int(args[2]) > 0:
         return {"target_nodes": client.get_node_from_key(args[3])}
@@ -92,7 +104,7 @@ class ClusterAsyncDriver(AsyncDriver):
         raise AssertionError("unreachable")
 
     async def pipeline(self, commands: Sequence[Command]) -> list[Any]:
-        if any(c.route is not None for c in commands):
+        if not _pipelinable(commands):
             results = []
             for c in commands:
                 try:
@@ -100,7 +112,14 @@ class ClusterAsyncDriver(AsyncDriver):
                 except REDIS_ERRORS as exc:
                     results.append(exc)
             return results
-        return await super().pipeline(commands)
+        if all(c.route is None for c in commands):
+            return await super().pipeline(commands)
+        await self.client.initialize()
+        pipe = self.client.pipeline(transaction=False)
+        for command in commands:
+            target = {} if command.route is None else {"target_nodes": self.client.get_node_from_key(command.route)}
+            pipe.execute_command(*command.args, **target)
+        return list(await pipe.execute(raise_on_error=False))
 
     async def load_scripts(self) -> None:
         for name in NAMES:

@@ -3,6 +3,7 @@
 All matching on server error text happens here::
 
     no password for a protected server     -> BackendUnavailableError "authentication required"
+    no cluster node reachable              -> ClusterUnreachableError (a BackendUnavailableError)
     redis ConnectionError / TimeoutError,
     a cluster slot no node serves          -> BackendUnavailableError
     "unknown command 'FT.*'"               -> SearchModuleMissingError
@@ -10,6 +11,8 @@ All matching on server error text happens here::
     "Index already exists"                 -> IndexExistsError (internal: another process made it)
     NOSCRIPT                               -> ScriptMissingError (internal: load the scripts, re-run)
     OOM (maxmemory reached, noeviction)    -> OutOfMemoryError
+    wrong username or password             -> BackendUnavailableError "authentication failed"
+    an ERR reply (the arguments refused)   -> CommandRejectedError (never counted by the breaker)
     any other RedisError                   -> BackendError
 
 Messages never contain a password: the ones we build name only host and port,
@@ -18,6 +21,7 @@ and any configured secret found in a server message is redacted.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -26,6 +30,8 @@ from redis import exceptions as rx
 from ..._errors import (
     BackendError,
     BackendUnavailableError,
+    ClusterUnreachableError,
+    CommandRejectedError,
     IndexExistsError,
     IndexMissingError,
     OutOfMemoryError,
@@ -86,11 +92,28 @@ def is_index_exists(exc: BaseException) -> bool:
     return "index already exists" in _message(exc).lower()
 
 
+# A server error reply starts with a code; redis-py strips the generic one, "ERR", and keeps
+# the others (WRONGTYPE, MISCONF, BUSY, LOADING, MASTERDOWN, CLUSTERDOWN, NOPERM ...), which
+# describe the server's state rather than the command's arguments.
+_ERROR_CODE = re.compile(r"[A-Z]{3,}\b")
+# ERR replies that are about the server's state after all.
+_STATE_ERRORS = ("max number of clients", "too many cursors", "timeout")
+
+
+def is_rejected_arguments(exc: BaseException) -> bool:
+    """A plain ``ERR`` reply: the command's arguments were refused (invalid expire time, not an
+    integer, syntax error...), which says nothing about the server's health."""
+    msg = _message(exc)
+    if type(exc) is not rx.ResponseError or _ERROR_CODE.match(msg) is not None:
+        return False
+    return not any(state in msg.lower() for state in _STATE_ERRORS)
+
+
 # Everything redis-py raises about the server; cluster routing errors are not RedisErrors.
 REDIS_ERRORS = (rx.RedisError, rx.RedisClusterException)
 
 
-def classify(exc: Exception, where: str, secrets: Sequence[str] = ()) -> BackendError:
+def classify(exc: BaseException, where: str, secrets: Sequence[str] = ()) -> BackendError:
     """The library error for a redis-py error raised while talking to ``where``."""
     detail = _redact(f"{type(exc).__name__}: {_message(exc)}", secrets)
     if isinstance(exc, rx.RedisError) and is_auth_required(exc):
@@ -98,6 +121,10 @@ def classify(exc: Exception, where: str, secrets: Sequence[str] = ()) -> Backend
             f"Redis at {where}: authentication required (give the password in the URL, redis://:<password>@host, "
             "or as password=)"
         )
+    if isinstance(exc, rx.RedisClusterUnreachableError):
+        return ClusterUnreachableError(f"Redis Cluster via {where}: no node answers ({detail})")
+    if isinstance(exc, rx.AuthenticationError):
+        return BackendUnavailableError(f"Redis at {where}: authentication failed ({detail})")
     if isinstance(exc, (rx.ConnectionError, rx.TimeoutError, rx.SlotNotCoveredError)):
         return BackendUnavailableError(f"Redis at {where} is unavailable ({detail})")
     if isinstance(exc, rx.ResponseError) and is_unknown_search_command(exc):
@@ -110,6 +137,8 @@ def classify(exc: Exception, where: str, secrets: Sequence[str] = ()) -> Backend
         return OutOfMemoryError(f"Redis at {where} is out of memory ({detail})")
     if isinstance(exc, rx.NoScriptError):
         return ScriptMissingError(f"Redis at {where}: script not loaded ({detail})")
+    if is_rejected_arguments(exc):
+        return CommandRejectedError(f"Redis at {where} refused the command ({detail})")
     return BackendError(f"Redis at {where} failed ({detail})")
 
 

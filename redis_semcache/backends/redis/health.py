@@ -85,6 +85,13 @@ class Health:
         }
         if "reason" in memory:
             report["reason"] = memory["reason"]
+        if str(memory.get("policy", "")).startswith("allkeys-"):
+            # The bookkeeping (seq counter, order zsets, stats) has no TTL: only an allkeys-*
+            # policy can evict it, and a lost seq counter makes sweeps unbounded (sweep.py).
+            report["warning"] = (
+                f"maxmemory-policy {memory['policy']} can evict the cache's bookkeeping keys (no TTL); "
+                "use noeviction, or a volatile-* policy, and let max_size bound the cache"
+            )
         return report
 
     def _memory(self) -> WirePlan[dict[str, Any]]:

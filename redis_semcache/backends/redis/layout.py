@@ -16,6 +16,7 @@ touch any of them::
     semcache:{<name>:<p>}:seq               write sequence number
     semcache:{<name>:<p>}:scopes            hash scope id -> entries (sizes the KNN pre-filter)
     semcache:{<name>:<p>}:lock:<entry id>   single-flight compute lock (token, PX)
+    semcache:{<name>:<p>}:sync              marker a removal writes before WAIT (PX, replication.py)
     semcache:{<name>:<p>}:idx:s<schema>:d<dim>[:<algorithm>[:f16]]   the search index
 
 The partition ``p`` is derived from the scope id (the first 16 hex digits of
@@ -125,6 +126,10 @@ class KeyLayout:
     def probe(self, p: int) -> str:
         """A short-lived key health checks write, to learn whether the server takes writes."""
         return f"{self.base(p)}probe"
+
+    def sync(self, p: int) -> str:
+        """A short-lived key a removal writes, then WAITs for its replicas to acknowledge (replication.py)."""
+        return f"{self.base(p)}sync"
 
     def scopes(self, p: int) -> str:
         return f"{self.base(p)}scopes"

@@ -32,6 +32,7 @@ from .index import Settings, plan_index
 from .layout import IndexName, KeyLayout
 from .lookups import Lookups, version_args
 from .queries import MATCH_ALL, SweepQuery
+from .replication import Durability
 from .schema import VectorConfig, load_schema
 from .scripts import sha
 from .sweep import Invalidation
@@ -71,8 +72,10 @@ class Partition(Lookups, Invalidation, Health):
         sliding_ttl: bool,
         clock: Callable[[], float],
         preflight: Callable[[], WirePlan[None]] | None = None,
+        durability: Durability | None = None,
     ) -> None:
         self._layout = layout
+        self.durability = durability or Durability()  # what a removal waits for (replication.py)
         self._preflight = preflight  # a check of the server, run before the first index lookup
         self._number = number
         self._settings = settings
@@ -130,6 +133,7 @@ class Partition(Lookups, Invalidation, Health):
         yield from self._index_for(entry)
         now = self._clock()
         reply = yield self._script("store", *self._store_args(entry, ttl, now), now=now)
+        self.seen_seq(int(reply[0]))
         if known and int(reply[0]) == 1:  # the write counter restarted: FLUSHALL took the index too
             self._index = None
             yield from self._index_for(entry)
@@ -150,15 +154,17 @@ class Partition(Lookups, Invalidation, Health):
                 now = self._clock()
                 batch.append(self._evalsha("store", repr(float(now)), *self._store_args(entry, ttl, now)))
             replies = yield from self._pipeline(batch)
+            self.seen_seq(max(int(reply[0]) for reply in replies))
             overflow = any(int(reply[2]) for reply in replies) or overflow
         if overflow or self._trim_pending:
             yield from self._trim()
         return len(items)
 
-    def clear(self) -> WirePlan[None]:
-        """Delete every entry of this partition (entries written meanwhile may survive)."""
-        yield from self._sweep([SweepQuery(MATCH_ALL, batch=self.PAGE)], counter="")
+    def clear(self) -> WirePlan[int]:
+        """Delete every entry of this partition (entries written meanwhile may survive); how many."""
+        deleted = yield from self._sweep([SweepQuery(MATCH_ALL, batch=self.PAGE)], counter="")
         yield from self._report()  # settle bookkeeping of entries that expired meanwhile
+        return deleted
 
     # -- single flight ---------------------------------------------------
 

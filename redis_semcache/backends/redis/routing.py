@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..._entry import CacheEntry
 from ..._enums import CacheStrategy
-from ..._errors import DimensionMismatchError
+from ..._errors import DimensionMismatchError, InvalidationError, ReplicationPendingError
 from ..._keys import split_key
 from ..base import COUNTERS, Match, SemanticQuery, check_sort_by
 from .codec import text
@@ -144,16 +145,37 @@ class Routing:
         return sum((yield from self._fan([self.partitions[p].delete_keys(group) for p, group in groups.items()])))
 
     def delete_tags(self, tags: Sequence[str]) -> WirePlan[int]:
-        return sum((yield from self._everywhere([part.delete_tags(tags) for part in self.partitions])))
+        return (yield from self._removal([part.delete_tags(tags) for part in self.partitions]))
 
     def delete_version(self, version: str) -> WirePlan[int]:
-        return sum((yield from self._everywhere([part.delete_version(version) for part in self.partitions])))
+        return (yield from self._removal([part.delete_version(version) for part in self.partitions]))
 
     def delete_pattern(self, pattern: str) -> WirePlan[int]:
-        return sum((yield from self._everywhere([part.delete_pattern(pattern) for part in self.partitions])))
+        return (yield from self._removal([part.delete_pattern(pattern) for part in self.partitions]))
 
     def clear(self) -> WirePlan[None]:
-        yield from self._everywhere([part.clear() for part in self.partitions])
+        yield from self._removal([part.clear() for part in self.partitions])
+
+    def _removal(self, plans: Sequence[WirePlan[int]]) -> WirePlan[int]:
+        """Run a removal in every partition, even when one fails, and sum what they deleted.
+
+        One partition's failure (its replicas did not acknowledge, its node is
+        down) must not leave the others' matches in place: each partition runs
+        to its end, then the first failure is raised with the total ``deleted``.
+        """
+        if len(plans) == 1:
+            return (yield from plans[0])
+        outcomes = yield from self._fan([_caught(plan) for plan in plans])
+        failed = [o.error for o in outcomes if isinstance(o, _Failed)]
+        deleted = sum(o.error.deleted if isinstance(o, _Failed) else o for o in outcomes)
+        if failed:
+            pending = all(isinstance(f, ReplicationPendingError) for f in failed)
+            raise (ReplicationPendingError if pending else InvalidationError)(
+                f"{len(failed)} of {len(plans)} partitions did not complete ({deleted} entries deleted in all): "
+                f"{failed[0]}",
+                deleted=deleted,
+            ) from failed[0]
+        return deleted
 
     def size(self) -> WirePlan[int]:
         return sum((yield from self._everywhere([part.size() for part in self.partitions])))
@@ -194,8 +216,25 @@ class Routing:
             )
         return report
 
+    def settle_removal(self) -> WirePlan[None]:
+        yield from self._everywhere([part.settle_removal() for part in self.partitions])
+
     def drop_indexes(self) -> WirePlan[None]:
         yield from self._everywhere([part.drop_indexes() for part in self.partitions])
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """A partition's failed removal, as a result (a FanOut raises any exception it gets back)."""
+
+    error: InvalidationError
+
+
+def _caught(plan: WirePlan[int]) -> WirePlan[int | _Failed]:
+    try:
+        return (yield from plan)
+    except InvalidationError as exc:
+        return _Failed(exc)
 
 
 def _cluster_size(info: Any) -> int:

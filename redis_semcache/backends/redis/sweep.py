@@ -27,6 +27,7 @@ from .codec import parse_info, parse_rows, text
 from .errors import IndexMissingError
 from .layout import IndexName, KeyLayout
 from .queries import LONG_PROMPTS, SHORT_PROMPTS, SweepQuery, glob_filters, tag_filter
+from .replication import Durability, Needs, confirm, info_command, needs_from_info
 from .wire import Command, Script, WirePlan
 
 __all__ = ["Invalidation"]
@@ -34,6 +35,7 @@ __all__ = ["Invalidation"]
 log = logging.getLogger("redis_semcache.redis")
 
 T = TypeVar("T")
+_UNBOUNDED = 2**63 - 1  # a snapshot no seq reaches
 
 
 class Invalidation:
@@ -48,6 +50,7 @@ class Invalidation:
     _prefix: str
     _clock: Callable[[], float]
     _index: IndexName | None
+    durability: Durability
 
     def _ready(self) -> WirePlan[IndexName]:
         raise NotImplementedError
@@ -74,11 +77,21 @@ class Invalidation:
         tally = [0]
         try:
             yield from self._ready()
+            needs: Needs | None = None
             for i in range(0, len(ids), self.PAGE):
-                page = self._script(
-                    "delete", "invalidations", "ids", *ids[i : i + self.PAGE], extra_keys=(self._receipt(),)
+                stamp = repr(float(self._clock()))
+                page = self._evalsha(
+                    "delete", stamp, "invalidations", "ids", *ids[i : i + self.PAGE], extra_keys=(self._receipt(),)
                 )
-                tally[0] += int((yield from self._idempotent(_single, page)))
+                if needs is None:  # the first page also reads what the deletion must wait for
+                    info, deleted = yield from self._idempotent(self._pipeline, [self._replication_info(), page])
+                    needs = needs_from_info(info, self.durability)
+                else:
+                    (deleted,) = yield from self._idempotent(self._pipeline, [page])
+                tally[0] += int(deleted)
+            yield from self._settle(needs, tally[0])
+        except InvalidationError:
+            raise
         except BackendError as exc:
             raise _incomplete(tally[0], exc) from exc
         return tally[0]
@@ -97,6 +110,45 @@ class Invalidation:
         if narrow.long_possible:  # long prompts travel in small pages
             sweeps.append(SweepQuery(LONG_PROMPTS, narrow.long, with_prompt=True, batch=self.LONG_PROMPT_PAGE))
         return (yield from self._sweep(sweeps, confirm=lambda prompt: fnmatch.fnmatchcase(prompt, pattern)))
+
+    def seen_seq(self, seq: int) -> None:
+        """Remember the highest write sequence number this process saw (see :meth:`_snapshot`)."""
+        self._max_seq = max(getattr(self, "_max_seq", 0), seq)
+
+    def _snapshot(self, seq_now: int | None) -> int:
+        """The sweep's upper seq bound, from the ``seq`` counter it read.
+
+        A counter that vanished (an eviction policy, a stray DEL) or reads below a
+        value this process already saw has restarted: entries written before hold
+        higher seqs, and a bounded sweep would skip them as "written meanwhile".
+        Then the sweep takes every match, unbounded (entries written during it may
+        go too, which a removal may do).
+        """
+        seen = getattr(self, "_max_seq", 0)
+        if seq_now is None and not seen:  # nothing written yet, or lost before this process saw it
+            return _UNBOUNDED
+        if seq_now is None or seq_now < seen:
+            log.warning(
+                "redis_semcache: the write counter %s %s; sweeping every match",
+                self._layout.seq(self._number),
+                "vanished" if seq_now is None else f"went back from {seen} to {seq_now}",
+            )
+            return _UNBOUNDED
+        self.seen_seq(seq_now)
+        return seq_now
+
+    def settle_removal(self) -> WirePlan[None]:
+        """Wait for this partition's replicas after a removal made elsewhere (``drop``)."""
+        info = yield self._replication_info()
+        yield from self._settle(needs_from_info(info, self.durability), 0)
+
+    def _replication_info(self) -> Command:
+        return info_command(self._layout.sync(self._number))
+
+    def _settle(self, needs: Needs | None, deleted: int) -> WirePlan[None]:
+        """Make the deletes made so far outlive a failover (replication.py), or raise InvalidationError."""
+        sync = self._layout.sync(self._number)
+        yield from confirm(sync, sync, needs, self.durability, deleted)
 
     def _receipt(self) -> str:
         """A new receipt key for one delete script call (delete.lua)."""
@@ -141,19 +193,23 @@ class Invalidation:
         tally = [0]
         try:
             try:
-                yield from self._sweep_once(sweeps, confirm, counter, tally)
+                needs = yield from self._sweep_once(sweeps, confirm, counter, tally)
             except IndexMissingError:
                 self._index = None  # dropped or flushed: recreate it and sweep again
-                yield from self._sweep_once(sweeps, confirm, counter, tally)
+                needs = yield from self._sweep_once(sweeps, confirm, counter, tally)
+            yield from self._settle(needs, tally[0])
+        except InvalidationError:
+            raise
         except BackendError as exc:
             raise _incomplete(tally[0], exc) from exc
         return tally[0]
 
     def _sweep_once(
         self, sweeps: Sequence[SweepQuery], confirm: Callable[[str], bool] | None, counter: str, tally: list[int]
-    ) -> WirePlan[None]:
+    ) -> WirePlan[Needs | None]:
         index_name = self._layout.index(self._number, (yield from self._ready()))
         snapshot: int | None = None
+        needs: Needs | None = None
         pending: list[str] = []
         for sweep in sweeps:
             after: int | None = None  # every match with seq <= after has been seen
@@ -162,20 +218,22 @@ class Invalidation:
             # a sweep quadratic; the window follows the density of matches instead.
             window: int | None = None
             while True:
-                upto = snapshot
-                if snapshot is not None and after is not None and window is not None:
-                    upto = min(snapshot, after + window)
+                upto = None if snapshot == _UNBOUNDED else snapshot
+                if upto is not None and after is not None and window is not None:
+                    upto = min(upto, after + window)
                 receipt = self._receipt() if pending else None
-                flushed, seq_now, indexing, reply = yield from self._idempotent(
+                flushed, seq_now, indexing, info, reply = yield from self._idempotent(
                     self._page, index_name, sweep, after, upto, snapshot is None, pending, counter, receipt
                 )
                 tally[0] += flushed
                 pending = []
+                if info is not None:
+                    needs = needs_from_info(info, self.durability)
                 if snapshot is None:
                     if indexing:  # made by another process (or after a restart) and still scanning: not ready
                         yield from self._wait_indexed(index_name)
                         continue
-                    snapshot = seq_now
+                    snapshot = self._snapshot(seq_now)
                 rows = [row for row in parse_rows(reply) if F.SEQ in row]
                 seqs = [int(text(row[F.SEQ])) for row in rows]
                 for row, seq in zip(rows, seqs, strict=True):
@@ -200,6 +258,7 @@ class Invalidation:
                 "delete", repr(float(self._clock())), counter, "matched", *pending, extra_keys=(self._receipt(),)
             )
             tally[0] += int((yield from self._idempotent(self._pipeline, [last]))[0])
+        return needs
 
     def _page(
         self,
@@ -211,26 +270,26 @@ class Invalidation:
         pending: list[str],
         counter: str,
         receipt: str | None,
-    ) -> WirePlan[tuple[int, int, bool, Any]]:
-        """One round trip: delete ``pending``; on the ``first`` page read the seq snapshot
-        and whether the index is still scanning; read the page of seqs in ``(after, upto]``."""
+    ) -> WirePlan[tuple[int, int | None, bool, Any, Any]]:
+        """One round trip: delete ``pending``; on the ``first`` page read the seq snapshot,
+        whether the index is still scanning and the node's replication facts (replication.py);
+        read the page of seqs in ``(after, upto]``."""
         commands = []
         if pending:
             stamp = repr(float(self._clock()))
             commands.append(self._evalsha("delete", stamp, counter, "matched", *pending, extra_keys=(receipt or "",)))
         if first:
-            commands += [Command(("GET", self._layout.seq(self._number))), self.on_node("FT.INFO", index_name)]
+            commands += [
+                Command(("GET", self._layout.seq(self._number))),
+                self.on_node("FT.INFO", index_name),
+                self._replication_info(),
+            ]
         commands.append(self.on_node("FT.AGGREGATE", index_name, *sweep.args(after, upto)))
         results = yield from self._pipeline(commands)
         flushed = int(results[0]) if pending else 0
-        seq_now = int(text(results[-3])) if first and results[-3] is not None else 0
-        indexing = first and bool(int(parse_info(results[-2]).get("indexing", 0)))
-        return flushed, seq_now, indexing, results[-1]
-
-
-def _single(effect: Script) -> WirePlan[Any]:
-    """A plan of one effect (for :meth:`Partition._idempotent`)."""
-    return (yield effect)
+        seq_now = int(text(results[-4])) if first and results[-4] is not None else None
+        indexing = first and bool(int(parse_info(results[-3]).get("indexing", 0)))
+        return flushed, seq_now, indexing, results[-2] if first else None, results[-1]
 
 
 def _incomplete(deleted: int, exc: BackendError) -> InvalidationError:
