@@ -9,6 +9,7 @@ everything this library raises on purpose::
     │   ├── SerializationError     response that cannot round-trip through JSON
     │   └── ForeignResultError     feedback on another cache's LookupResult (quality/result.py)
     ├── ConfigurationError         bad settings, e.g. a malformed environment variable
+    ├── UpstreamError              the gateway's upstream API answered an error or timed out
     ├── EmbeddingError             the embedder failed or returned unusable vectors
     │   └── EmbeddingUnavailableError  the optional embedding extra is not installed
     └── BackendError               the storage backend failed
@@ -34,6 +35,7 @@ __all__ = [
     "SearchModuleMissingError",
     "SemanticCacheError",
     "SerializationError",
+    "UpstreamError",
 ]
 
 
@@ -60,6 +62,20 @@ class SerializationError(InvalidInputError):
 
 class ConfigurationError(SemanticCacheError, ValueError):
     """A setting (argument or environment variable) is invalid."""
+
+
+class UpstreamError(SemanticCacheError):
+    """The gateway's upstream answered an error status, or could not be reached in time.
+
+    Raised by the gateway's compute so that nothing is cached; it carries the
+    response to pass through (``status``, ``headers``, ``body``).
+    """
+
+    def __init__(self, status: int, body: bytes, headers: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(f"upstream answered {status}")
+        self.status = status
+        self.body = body
+        self.headers = headers or []
 
 
 class EmbeddingError(SemanticCacheError):

@@ -19,6 +19,7 @@ SUBCOMMANDS = {
     "demo": ("redis_semcache.demo", "show exact hits, semantic hits, invalidation and stats"),
     "eval": ("redis_semcache.eval.cmd_eval", "measure right and wrong semantic hits on labelled prompt pairs"),
     "calibrate": ("redis_semcache.eval.cmd_calibrate", "recommend the threshold that reaches a target precision"),
+    "serve": ("redis_semcache.gateway.serve", "run the OpenAI-compatible caching gateway (docs/operations.md)"),
 }
 
 
