@@ -30,6 +30,7 @@ class Upstream(OpenAIServer):
         self.other: list[tuple[str, str, dict[str, str], bytes]] = []  # method, path, headers, body
         self.fail_next: int | None = None
         self.arrived = threading.Event()
+        self.arrivals = threading.Semaphore(0)  # released once per chat request, as it arrives
         self._httpd.RequestHandlerClass = _gateway_handler(self)
 
     def take_failure(self, headers: dict[str, str]) -> int | None:
@@ -63,6 +64,7 @@ def _gateway_handler(server: Upstream) -> type:
             if self.path == "/v1/chat/completions":
                 status = server.take_failure({k.lower(): v for k, v in self.headers.items()})
                 server.arrived.set()
+                server.arrivals.release()
                 if status is not None:
                     self.rfile.read(int(self.headers["Content-Length"]))
                     self._send_json(status, {"error": {"message": "upstream broke", "type": "server_error"}})

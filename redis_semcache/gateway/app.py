@@ -88,8 +88,8 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if owned:
-            await cache.awarmup()  # connect and load the model before the first request, not during it
+        if owned and cache.enable_semantic:
+            await cache.awarmup()  # load the model before the first request rather than during it
         try:
             yield
         finally:  # runs after uvicorn let in-flight requests and streams finish
