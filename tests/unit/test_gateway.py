@@ -260,3 +260,15 @@ def test_metrics_and_health(upstream, gateway):
     assert 'semcache_gateway_request_seconds_count{outcome="miss"} 1.0' in metrics
     assert 'semcache_requests_total{cache="memory",result="exact_hit"} 1.0' in metrics
     assert KEY not in metrics
+
+
+@pytest.mark.model
+def test_paraphrases_hit_with_the_builtin_model(upstream, builtin_embedder):
+    with start(upstream, LLMCachingManager(enable_semantic=True)) as gateway:
+        api = client(gateway)
+        create(api, "What is the capital of France?")
+        paraphrase, headers = create(api, "What's the capital city of France?")
+        assert headers["x-semcache"] == "semantic" and 0.8 < float(headers["x-semcache-similarity"]) < 1.0
+        assert paraphrase.choices[0].message.content == "answer to: What is the capital of France?"
+        assert create(api, "What is the capital of Germany?")[1]["x-semcache"] == "miss"
+    assert upstream.calls == 2
