@@ -272,3 +272,39 @@ def test_paraphrases_hit_with_the_builtin_model(upstream, builtin_embedder):
         assert paraphrase.choices[0].message.content == "answer to: What is the capital of France?"
         assert create(api, "What is the capital of Germany?")[1]["x-semcache"] == "miss"
     assert upstream.calls == 2
+
+
+def test_streams_are_scoped_by_api_key_too(upstream, gateway):
+    def stream(key: str) -> str:
+        with client(gateway, key).chat.completions.with_streaming_response.create(
+            model="m", messages=ask("streamed secret"), stream=True
+        ) as raw:
+            text = text_of(raw.parse())
+            return f"{raw.headers['x-semcache']}:{text}"
+
+    assert stream("sk-alice") == "miss:answer to: streamed secret"
+    assert stream("sk-bob") == "miss:answer to: streamed secret"
+    assert stream("sk-alice").startswith("exact:")
+    assert [h["authorization"] for h in upstream.chat_headers] == ["Bearer sk-alice", "Bearer sk-bob"]
+
+
+def test_no_log_line_names_the_api_key_on_any_path(upstream, caplog):
+    caplog.set_level("DEBUG")
+    with start(upstream, upstream_timeout=0.5) as gateway:
+        api = client(gateway)
+        create(api, "logged?")
+        create(api, "logged?", extra_headers={"x-semcache-bypass": "1"})
+        upstream.fail_next = 500
+        with pytest.raises(openai.InternalServerError):
+            create(api, "failing")
+        upstream.release.clear()
+        with pytest.raises(openai.APIStatusError):
+            create(api, "timing out")
+        upstream.release.set()
+        api.models.list()
+        httpx.post(gateway.base_url + "/chat/completions", content=b"{", headers={"authorization": f"Bearer {KEY}"})
+    dead = GatewayConfig(upstream="http://127.0.0.1:9/v1")
+    with RunningGateway(create_app(dead, cache=memory_cache())) as gateway, pytest.raises(openai.APIStatusError):
+        create(client(gateway), "unreachable")
+    assert "upstream answered 500" in caplog.text and "timed out" in caplog.text  # the lines exist
+    assert KEY not in caplog.text and KEY[3:] not in caplog.text
