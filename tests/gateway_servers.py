@@ -29,6 +29,7 @@ class Upstream(OpenAIServer):
         self.chat_headers: list[dict[str, str]] = []  # every chat request, failed ones included
         self.other: list[tuple[str, str, dict[str, str], bytes]] = []  # method, path, headers, body
         self.fail_next: int | None = None
+        self.html_next = False  # answer the next chat request 200 with an HTML page (a misrouted proxy)
         self.arrived = threading.Event()
         self.arrivals = threading.Semaphore(0)  # released once per chat request, as it arrives
         self._httpd.RequestHandlerClass = _gateway_handler(self)
@@ -65,6 +66,16 @@ def _gateway_handler(server: Upstream) -> type:
                 status = server.take_failure({k.lower(): v for k, v in self.headers.items()})
                 server.arrived.set()
                 server.arrivals.release()
+                if server.html_next:
+                    server.html_next = False
+                    self.rfile.read(int(self.headers["Content-Length"]))
+                    page = b"<html>502 Bad Gateway</html>"
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html")
+                    self.send_header("Content-Length", str(len(page)))
+                    self.end_headers()
+                    self.wfile.write(page)
+                    return
                 if status is not None:
                     self.rfile.read(int(self.headers["Content-Length"]))
                     self._send_json(status, {"error": {"message": "upstream broke", "type": "server_error"}})

@@ -171,6 +171,15 @@ def test_an_upstream_error_passes_through_and_is_not_cached(upstream, gateway):
     assert headers["x-semcache"] == "miss" and upstream.calls == 1 and len(upstream.chat_headers) == 3
 
 
+def test_a_200_that_is_not_json_is_a_502_and_not_cached(upstream, gateway):
+    api = client(gateway)
+    upstream.html_next = True
+    with pytest.raises(openai.APIStatusError) as caught:
+        create(api, "misrouted")
+    assert caught.value.status_code == 502 and caught.value.body["type"] == "upstream_error"
+    assert create(api, "misrouted")[1]["x-semcache"] == "miss" and upstream.calls == 1
+
+
 def test_an_unreachable_upstream_is_a_502_and_a_slow_one_a_504(upstream):
     dead = GatewayConfig(upstream="http://127.0.0.1:9/v1")
     with RunningGateway(create_app(dead, cache=memory_cache())) as gateway:
