@@ -69,8 +69,10 @@ def create_app(
         """Every other /v1 path: forwarded unchanged, never cached."""
         started, outcome = time.perf_counter(), "forwarded"
         try:
+            has_body = "content-length" in request.headers or "transfer-encoding" in request.headers
+            body = request.stream() if has_body else None  # a GET stays without a body (not an empty chunked one)
             response = await upstream.open(
-                request.method, request.url.path, request.url.query, request.headers.items(), request.stream()
+                request.method, request.url.path, request.url.query, request.headers.items(), body
             )
             return relay(response)
         except UpstreamError as error:

@@ -76,7 +76,7 @@ class Upstream:
     ) -> httpx.Response:
         """The upstream's response, its body still to read (``aiter_bytes``, then ``aclose``)."""
         headers = list(headers)
-        sent = upstream_headers(headers, streamed_body=not isinstance(content, bytes))
+        sent = upstream_headers(headers, streamed_body=content is not None and not isinstance(content, bytes))
         request = self.client.build_request(method, self.url(path, query), headers=sent, content=content)
         try:
             return await self.client.send(request, stream=True)

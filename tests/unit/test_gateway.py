@@ -203,6 +203,9 @@ def test_other_paths_are_forwarded_with_the_authorization_header(upstream, gatew
     methods = [(method, path) for method, path, _, _ in upstream.other]
     assert methods == [("GET", "/v1/models"), ("POST", "/v1/embeddings"), ("POST", "/v1/embeddings")]  # uncached
     assert all(headers["authorization"] == f"Bearer {KEY}" for _, _, headers, _ in upstream.other)
+    get_headers = upstream.other[0][2]
+    assert "transfer-encoding" not in get_headers and get_headers.get("content-length", "0") == "0"  # no body
+    assert upstream.other[1][2]["content-length"] == str(len(upstream.other[1][3]))  # the body as sent
     missing = httpx.get(gateway.url + "/v1/nothing-here")
     assert missing.status_code == 404 and "error" in missing.json()  # the upstream's 404
 
