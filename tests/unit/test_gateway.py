@@ -320,3 +320,19 @@ def test_no_log_line_names_the_api_key_on_any_path(upstream, caplog):
         create(client(gateway), "unreachable")
     assert "upstream answered 500" in caplog.text and "timed out" in caplog.text  # the lines exist
     assert KEY not in caplog.text and KEY[3:] not in caplog.text
+
+
+def test_a_pooled_gateway_and_cached_openai_share_entries(upstream):
+    from redis_semcache.integrations.openai import cached_openai
+
+    cache = memory_cache()
+    raw = openai.OpenAI(base_url=upstream.base_url, api_key=KEY, max_retries=0)
+    library = cached_openai(raw, cache)
+    library.chat.completions.create(model="m", messages=ask("asked in Python"), temperature=0)
+    with start(upstream, cache, pool_tenants=True) as gateway:
+        reply, headers = create(client(gateway), "asked in Python", temperature=0)
+        assert headers["x-semcache"] == "exact" and reply.choices[0].message.content == "answer to: asked in Python"
+        create(client(gateway), "asked through the gateway", seed=3)
+    again = library.chat.completions.create(model="m", messages=ask("asked through the gateway"), seed=3)
+    assert again.choices[0].message.content == "answer to: asked through the gateway" and upstream.calls == 2
+    raw.close()
