@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 from redis_semcache.gateway import GatewayConfig
@@ -49,3 +50,17 @@ def test_the_readme_lists_every_variable_the_gateway_reads():
     assert {"SEMCACHE_UPSTREAM", "SEMCACHE_TENANT_KEY", "REDIS_URL"} <= read
     table = section()
     assert [name for name in sorted(read) if f"`{name}" not in table] == []
+
+
+def test_the_compose_healthcheck_passes_against_a_running_gateway():
+    from ..docker_files import compose
+
+    command = compose()["services"]["gateway"]["healthcheck"]["test"]
+    assert command[0] == "CMD"
+    with Upstream() as upstream:
+        with RunningGateway(create_app(GatewayConfig(upstream=upstream.base_url), cache=memory_cache())) as gateway:
+            argv = [part.replace("http://127.0.0.1:8080", gateway.url) for part in command[1:]]
+            argv[0] = sys.executable
+            assert subprocess.run(argv, capture_output=True, timeout=60).returncode == 0
+        stopped = subprocess.run(argv, capture_output=True, timeout=60)
+        assert stopped.returncode != 0  # and fails once nothing answers
