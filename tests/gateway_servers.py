@@ -26,6 +26,7 @@ class Upstream(OpenAIServer):
     def __init__(self, delay: float = 0.0) -> None:
         super().__init__()
         self.delay = delay
+        self.chat_paths: list[str] = []  # with their query strings
         self.chat_headers: list[dict[str, str]] = []  # every chat request, failed ones included
         self.other: list[tuple[str, str, dict[str, str], bytes]] = []  # method, path, headers, body
         self.fail_next: int | None = None
@@ -62,7 +63,9 @@ def _gateway_handler(server: Upstream) -> type:
                 self._send_json(200, {"object": "list", "data": data, "model": "e",
                                       "usage": {"prompt_tokens": 1, "total_tokens": 1}})  # fmt: skip
                 return
-            if self.path == "/v1/chat/completions":
+            if self.path.split("?")[0] == "/v1/chat/completions":
+                server.chat_paths.append(self.path)
+                self.path = "/v1/chat/completions"
                 status = server.take_failure({k.lower(): v for k, v in self.headers.items()})
                 server.arrived.set()
                 server.arrivals.release()

@@ -103,18 +103,19 @@ class ChatEndpoint:
                 response = await self.upstream.open("POST", PATH, request.url.query, headers, raw)
                 return relay(response, [("x-semcache", "bypass")])
             key.update(self.tenancy.scope(request.headers.get("authorization")))
+            query = request.url.query  # passed on as it came (e.g. an api-version)
             if body.get("stream"):
-                return await self._stream(body, key, raw, headers, outcome)
-            return await self._json(key, raw, headers, outcome)
+                return await self._stream(body, key, raw, headers, query, outcome)
+            return await self._json(key, raw, headers, query, outcome)
         except UpstreamError as error:
             outcome.label = "upstream_error"
             return passthrough(error, [("x-semcache", "miss" if key is not None else "bypass")])
 
-    async def _json(self, key: dict[str, Any], raw: bytes, headers: Any, outcome: Outcome) -> Response:
+    async def _json(self, key: dict[str, Any], raw: bytes, headers: Any, query: str, outcome: Outcome) -> Response:
         passed: list[tuple[str, str]] = []
 
         async def fetch() -> dict[str, Any]:
-            data, upstream_headers = await self.upstream.fetch_json(PATH, headers, raw)
+            data, upstream_headers = await self.upstream.fetch_json(PATH, query, headers, raw)
             passed.extend(upstream_headers)
             return data
 
@@ -126,7 +127,7 @@ class ChatEndpoint:
         return with_headers(response, [*kept, *served_headers(served)])
 
     async def _stream(
-        self, body: dict[str, Any], key: dict[str, Any], raw: bytes, headers: Any, outcome: Outcome
+        self, body: dict[str, Any], key: dict[str, Any], raw: bytes, headers: Any, query: str, outcome: Outcome
     ) -> Response:
         served = await alookup(self.cache, key)
         outcome.label = served.outcome
@@ -138,7 +139,7 @@ class ChatEndpoint:
                     yield event
 
             return StreamingResponse(replay(), media_type="text/event-stream", headers=dict(served_headers(served)))
-        response = await self.upstream.open("POST", PATH, "", headers, raw)
+        response = await self.upstream.open("POST", PATH, query, headers, raw)
         if response.status_code >= 300:
             error_bytes = await response.aread()
             await response.aclose()

@@ -84,11 +84,11 @@ class Upstream:
             raise _transport_error(exc, path) from exc
 
     async def fetch_json(
-        self, path: str, headers: Iterable[tuple[str, str]], content: bytes
+        self, path: str, query: str, headers: Iterable[tuple[str, str]], content: bytes
     ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         """POST ``content``; the JSON object answered and the response headers.  Anything
         else (an error status, a body that is not a JSON object) raises UpstreamError."""
-        response = await self.open("POST", path, "", headers, content)
+        response = await self.open("POST", path, query, headers, content)
         try:
             body = await response.aread()
         except httpx.HTTPError as exc:

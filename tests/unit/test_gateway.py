@@ -150,6 +150,14 @@ def test_no_store_and_the_bypass_header_neither_read_nor_write(upstream, gateway
     assert upstream.calls == 5
 
 
+def test_the_query_string_reaches_the_upstream_on_every_path(upstream, gateway):
+    api = openai.OpenAI(base_url=gateway.base_url, api_key=KEY, max_retries=0, default_query={"api-version": "7"})
+    api.chat.completions.create(model="m", messages=ask("versioned"))
+    text_of(api.chat.completions.create(model="m", messages=ask("versioned stream"), stream=True))
+    api.chat.completions.create(model="m", messages=ask("versioned"), n=2)
+    assert upstream.chat_paths == ["/v1/chat/completions?api-version=7"] * 3
+
+
 def test_requests_the_cache_cannot_compare_pass_through(upstream, gateway):
     api = client(gateway)
     for _ in range(2):
