@@ -12,6 +12,7 @@ everything this library raises on purpose::
     │   ├── ForeignResultError     feedback on another cache's LookupResult
     │   └── PairFileError          a labelled-pairs file that cannot be read (semcache eval)
     ├── ConfigurationError         bad settings, e.g. a malformed environment variable
+    ├── UpstreamError              the gateway's upstream API answered an error or timed out
     ├── EmbeddingError             the embedder failed or returned unusable vectors
     │   └── EmbeddingUnavailableError  the optional embedding extra is not installed
     └── BackendError               the storage backend failed
@@ -71,6 +72,7 @@ __all__ = [
     "SemanticCacheError",
     "SerializationError",
     "Uncacheable",
+    "UpstreamError",
 ]
 
 
@@ -113,6 +115,20 @@ class PairFileError(InvalidInputError):
 
 class ConfigurationError(SemanticCacheError, ValueError):
     """A setting (argument or environment variable) is invalid."""
+
+
+class UpstreamError(SemanticCacheError):
+    """The gateway's upstream answered an error status, or could not be reached in time.
+
+    Raised by the gateway's compute so that nothing is cached; it carries the
+    response to pass through (``status``, ``headers``, ``body``).
+    """
+
+    def __init__(self, status: int, body: bytes, headers: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(f"upstream answered {status}")
+        self.status = status
+        self.body = body
+        self.headers = headers or []
 
 
 class EmbeddingError(SemanticCacheError):

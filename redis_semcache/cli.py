@@ -22,6 +22,9 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "calibrate": in_module(
         "redis_semcache.eval.cmd_calibrate", "recommend the threshold that reaches a target precision"
     ),
+    "serve": in_module(
+        "redis_semcache.gateway.serve", "run the OpenAI-compatible caching gateway (docs/operations.md)"
+    ),
 }
 
 

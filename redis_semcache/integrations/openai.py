@@ -31,30 +31,11 @@ from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from .._errors import InvalidInputError
-from .._keys import canonical_param
 from ..manager import LLMCachingManager
-from ..request import build_request
+from .chat_wire import UNKEYED, chat_cache_key, replay_chunks
+from .chat_wire import ChunkAssembler as _Assembler
 
 __all__ = ["UNKEYED", "cached_openai"]
-
-# Arguments of create() that do not change the answer, so they stay out of the key.
-UNKEYED = frozenset(
-    {
-        "stream",
-        "stream_options",
-        "user",
-        "metadata",
-        "store",
-        "service_tier",
-        "prompt_cache_key",
-        "prompt_cache_options",
-        "prompt_cache_retention",
-        "safety_identifier",
-        "extra_headers",
-        "extra_query",
-        "timeout",
-    }
-)
 
 
 def cached_openai(client: Any, cache: LLMCachingManager, *, cache_multiple: bool = False, **options: Any) -> Any:
@@ -98,21 +79,7 @@ class _Completions(_Proxy):
     def _key(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
         """The manager's keywords for this request, or None when it is not cached."""
         given = {k: v for k, v in kwargs.items() if type(v).__name__ not in ("NotGiven", "Omit")}
-        if not isinstance(given.get("model"), str) or "messages" not in given:
-            return None
-        if given.get("n", 1) != 1 and not self._cache_multiple:
-            return None
-        # None is sent as null, which the API reads as "not given": one key for both
-        params = {
-            k: v for k, v in given.items() if v is not None and k not in UNKEYED and k not in ("model", "messages")
-        }
-        messages = list(given["messages"])
-        try:
-            build_request(messages=messages)
-            canonical_param(params, "openai")
-        except InvalidInputError:
-            return None  # images, audio, objects that are not JSON: not comparable, not cached
-        return {"model": given["model"], "messages": messages, "openai": params}
+        return chat_cache_key(given, self._cache_multiple)
 
     def _create(self, **kwargs: Any) -> Any:
         key = self._key(kwargs)
@@ -152,70 +119,9 @@ class _Completions(_Proxy):
 # -- streams -------------------------------------------------------------------
 
 
-class _Assembler:
-    """Builds the ChatCompletion (as JSON) that a stream of chunks adds up to."""
-
-    def __init__(self) -> None:
-        self.head: dict[str, Any] = {}
-        self.choices: dict[int, dict[str, Any]] = {}
-        self.usage: Any = None
-
-    def add(self, chunk: ChatCompletionChunk) -> None:
-        data = chunk.model_dump(mode="json")
-        self.head = {k: data.get(k) for k in ("id", "created", "model", "system_fingerprint", "service_tier")}
-        self.usage = data.get("usage") or self.usage
-        for choice in data.get("choices") or []:
-            slot = self.choices.setdefault(choice["index"], {"content": [], "refusal": [], "tools": {}, "finish": None})
-            delta = choice.get("delta") or {}
-            slot["content"].append(delta.get("content") or "")
-            slot["refusal"].append(delta.get("refusal") or "")
-            for call in delta.get("tool_calls") or []:
-                tool = slot["tools"].setdefault(call["index"], {"id": None, "name": "", "arguments": ""})
-                tool["id"] = call.get("id") or tool["id"]
-                function = call.get("function") or {}
-                tool["name"] += function.get("name") or ""
-                tool["arguments"] += function.get("arguments") or ""
-            slot["finish"] = choice.get("finish_reason") or slot["finish"]
-
-    def completion(self) -> dict[str, Any] | None:
-        """The whole answer, or None when some choice never finished (a broken stream)."""
-        if not self.choices or any(slot["finish"] is None for slot in self.choices.values()):
-            return None
-        choices = []
-        for index, slot in sorted(self.choices.items()):
-            message: dict[str, Any] = {"role": "assistant", "content": "".join(slot["content"]) or None}
-            if any(slot["refusal"]):
-                message["refusal"] = "".join(slot["refusal"])
-            if slot["tools"]:
-                message["tool_calls"] = [
-                    {"id": t["id"], "type": "function", "function": {"name": t["name"], "arguments": t["arguments"]}}
-                    for _, t in sorted(slot["tools"].items())
-                ]
-            choices.append({"index": index, "message": message, "finish_reason": slot["finish"], "logprobs": None})
-        head = {k: v for k, v in self.head.items() if v is not None}
-        return {**head, "object": "chat.completion", "choices": choices, "usage": self.usage}
-
-
 def _replay_chunks(stored: dict[str, Any], kwargs: Mapping[str, Any]) -> list[ChatCompletionChunk]:
-    """A stored completion as chunks: one delta and one finish per choice, then usage if asked."""
-    head: dict[str, Any] = {k: stored[k] for k in ("id", "created", "model") if k in stored}
-    head["object"] = "chat.completion.chunk"
-    if stored.get("system_fingerprint"):
-        head["system_fingerprint"] = stored["system_fingerprint"]
-    out = []
-    for choice in stored["choices"]:
-        message = choice["message"]
-        delta: dict[str, Any] = {"role": "assistant", "content": message.get("content")}
-        if message.get("refusal"):
-            delta["refusal"] = message["refusal"]
-        if message.get("tool_calls"):
-            delta["tool_calls"] = [{"index": i, **call} for i, call in enumerate(message["tool_calls"])]
-        index = choice["index"]
-        out.append({**head, "choices": [{"index": index, "delta": delta, "finish_reason": None}]})
-        out.append({**head, "choices": [{"index": index, "delta": {}, "finish_reason": choice["finish_reason"]}]})
-    if (kwargs.get("stream_options") or {}).get("include_usage") and stored.get("usage"):
-        out.append({**head, "choices": [], "usage": stored["usage"]})
-    return [ChatCompletionChunk.model_validate(c) for c in out]
+    """A stored completion as chunks (see :func:`.chat_wire.replay_chunks`)."""
+    return [ChatCompletionChunk.model_validate(c) for c in replay_chunks(stored, kwargs)]
 
 
 class _Replay:

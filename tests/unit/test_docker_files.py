@@ -44,3 +44,18 @@ def test_app_image_pins_the_cpu_torch_the_project_uses():
 def test_dockerignore_keeps_a_local_venv_out():
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".venv/" in ignored or ".venv" in ignored
+
+
+def test_the_gateway_service_reads_secrets_from_the_environment_and_drains_on_stop():
+    gateway = compose()["services"]["gateway"]
+    env = gateway["environment"]
+    assert {"SEMCACHE_UPSTREAM", "REDIS_URL", "SEMCACHE_TENANT_KEY"} <= set(env)
+    assert env["SEMCACHE_TENANT_KEY"].startswith("${SEMCACHE_TENANT_KEY")  # from the host, never in the file
+    assert env["SEMCACHE_HOST"] == "0.0.0.0" and gateway["ports"] == [f"127.0.0.1:{env['SEMCACHE_PORT']}:8080"]
+    assert "/healthz" in " ".join(gateway["healthcheck"]["test"])
+    assert gateway["stop_grace_period"] and gateway["depends_on"]["redis"]["condition"] == "service_healthy"
+    dockerfile = (ROOT / gateway["build"]["dockerfile"]).read_text()
+    pin = re.search(r'"torch==([0-9.]+)"', (ROOT / "pyproject.toml").read_text())
+    assert pin and f"torch=={pin.group(1)}" in dockerfile and "download.pytorch.org/whl/cpu" in dockerfile
+    assert '".[embeddings,gateway]"' in dockerfile and '["semcache", "serve"]' in dockerfile
+    assert "COPY . " not in dockerfile and "$REDIS_URL" not in dockerfile
