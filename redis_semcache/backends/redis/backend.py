@@ -53,7 +53,7 @@ from .index import DEFAULT_DTYPE
 from .labels import read_labels, record_label
 from .layout import KeyLayout, check_name
 from .partition import Partition, Settings
-from .probe import refuse_cluster_node
+from .probe import refuse_cluster_node, require_search
 from .routing import Routing, partition_budget
 from .schema import ALGORITHMS, VectorConfig
 from .wire import AsyncDriver, SyncDriver, WirePlan
@@ -159,6 +159,8 @@ class RedisCacheBackend:
         self.routing = Routing(self._layout, parts, clustered=clustered)
         self.routing.max_size = max_size
         self._adopt_settings()
+        if self._sync is not None:  # a reachable server without RediSearch: say so now, not at every call
+            self._run(require_search(parts[0].on_node("FT._LIST")))
 
     def _connect(self, client: Any, async_client: Any, settings: ConnectionSettings | None) -> None:
         """Set up the drivers: one blocking, and one async per event loop (or the caller's)."""
