@@ -10,13 +10,24 @@ the stream breaks or the caller stops early.
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 from .._errors import InvalidInputError
 from ..manager import LLMCachingManager
 
-__all__ = ["AsyncRecording", "AsyncReplay", "Proxy", "Recording", "Replay", "check_wrapper_args", "given"]
+__all__ = [
+    "AsyncRecording",
+    "AsyncReplay",
+    "Proxy",
+    "Recording",
+    "Replay",
+    "as_json",
+    "check_wrapper_args",
+    "event_maker",
+    "given",
+]
 
 OPTIONS = frozenset({"ttl", "tags", "namespace"})
 
@@ -32,6 +43,35 @@ def check_wrapper_args(wrapper: str, cache: Any, options: Mapping[str, Any]) -> 
 def given(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """The arguments actually given: the SDKs' NOT_GIVEN / omit sentinels and None count as not given."""
     return {k: v for k, v in kwargs.items() if v is not None and type(v).__name__ not in ("NotGiven", "Omit")}
+
+
+def as_json(model: Any) -> dict[str, Any]:
+    """An SDK object as the JSON the API sent: fields it did not send stay out (the SDKs
+    build objects without validating, so a field absent from the reply would come back as
+    a None that the model's own validation refuses)."""
+    data: dict[str, Any] = model.model_dump(mode="json", exclude_unset=True, by_alias=True)
+    return data
+
+
+def event_maker(union: Any) -> Callable[[dict[str, Any]], Any]:
+    """Build an SDK event (one of ``union``'s classes, chosen by its ``type``) from JSON, as the
+    SDK does: ``model_construct``, nested objects built too, no validation."""
+    classes: dict[str, Any] = {}
+    pending = [union]
+    while pending:
+        kind = pending.pop()
+        args = typing.get_args(kind)
+        if args and not hasattr(kind, "model_fields"):
+            pending.extend(a for a in args if isinstance(a, type) or typing.get_args(a))
+            continue
+        if hasattr(kind, "model_fields"):
+            for literal in typing.get_args(kind.model_fields["type"].annotation):
+                classes[literal] = kind
+
+    def make(data: dict[str, Any]) -> Any:
+        return classes[data["type"]].model_construct(**data)
+
+    return make
 
 
 class Proxy:

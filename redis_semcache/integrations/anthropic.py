@@ -30,13 +30,22 @@ from typing import Any
 from anthropic import AsyncAnthropic
 from anthropic.lib.streaming import AsyncMessageStream, MessageStream
 from anthropic.types import Message, RawMessageStreamEvent
-from pydantic import TypeAdapter
 
 from .._errors import InvalidInputError
 from .._keys import canonical_param
 from ..manager import LLMCachingManager
 from ..request import build_request
-from ._streams import AsyncRecording, AsyncReplay, Proxy, Recording, Replay, check_wrapper_args, given
+from ._streams import (
+    AsyncRecording,
+    AsyncReplay,
+    Proxy,
+    Recording,
+    Replay,
+    as_json,
+    check_wrapper_args,
+    event_maker,
+    given,
+)
 
 __all__ = ["UNKEYED", "cached_anthropic"]
 
@@ -46,7 +55,7 @@ UNKEYED = frozenset(
      "extra_query", "timeout", "betas", "user_profile_id"}
 )  # fmt: skip
 _UNCOMPARABLE = frozenset({"image", "document", "search_result", "container_upload"})
-_EVENTS: TypeAdapter[Any] = TypeAdapter(RawMessageStreamEvent)
+_EVENT = event_maker(RawMessageStreamEvent)
 
 
 def cached_anthropic(client: Any, cache: LLMCachingManager, **options: Any) -> Any:
@@ -117,9 +126,9 @@ class _Messages(Proxy):
         if kwargs.get("stream"):
             return self._events(key, kwargs)
         stored = self._cache.get_or_compute(
-            compute=lambda: self._target.create(**kwargs).model_dump(mode="json"), **key, **self._options
+            compute=lambda: as_json(self._target.create(**kwargs)), **key, **self._options
         )
-        return Message.model_validate(stored)
+        return Message.model_construct(**stored)
 
     def _events(self, key: dict[str, Any], kwargs: dict[str, Any]) -> Any:
         stored = self._cache.get(**key)
@@ -142,9 +151,9 @@ class _Messages(Proxy):
             return await self._aevents(key, kwargs)
 
         async def compute() -> dict[str, Any]:
-            return (await self._target.create(**kwargs)).model_dump(mode="json")
+            return as_json(await self._target.create(**kwargs))
 
-        return Message.model_validate(await self._cache.aget_or_compute(compute=compute, **key, **self._options))
+        return Message.model_construct(**await self._cache.aget_or_compute(compute=compute, **key, **self._options))
 
     async def _aevents(self, key: dict[str, Any], kwargs: dict[str, Any]) -> Any:
         stored = await self._cache.aget(**key)
@@ -212,7 +221,7 @@ class _Assembler:
         self.stopped = False
 
     def add(self, event: Any) -> None:
-        data = event.model_dump(mode="json") if hasattr(event, "model_dump") else dict(event)
+        data = as_json(event) if hasattr(event, "model_dump") else dict(event)
         kind = data.get("type")
         if kind == "message_start":
             self.message = data["message"]
@@ -273,4 +282,4 @@ def replay_events(stored: Mapping[str, Any]) -> list[Any]:
     delta = {"stop_reason": stored.get("stop_reason"), "stop_sequence": stored.get("stop_sequence")}
     events.append({"type": "message_delta", "delta": delta, "usage": usage})
     events.append({"type": "message_stop"})
-    return [_EVENTS.validate_python(e) for e in events]
+    return [_EVENT(json.loads(json.dumps(e))) for e in events]
