@@ -15,7 +15,10 @@ def new_cache(redis_url, cache_names):
     made: list[LLMCachingManager] = []
 
     def make() -> LLMCachingManager:
-        backend = RedisCacheBackend(url=redis_url, name=cache_names.new("anthropic"))
+        # generous timeouts: 8 concurrent callers open connections on a busy machine (strict: errors fail the test)
+        backend = RedisCacheBackend(
+            url=redis_url, name=cache_names.new("anthropic"), socket_timeout=10, socket_connect_timeout=10
+        )
         made.append(LLMCachingManager(backend, enable_semantic=True, embedder=CountingEmbedder(),
                                       semantic_threshold=0.95, strict=True))  # fmt: skip
         return made[-1]

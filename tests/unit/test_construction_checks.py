@@ -3,6 +3,7 @@ enum strings in any case.  The Redis checks are in tests/integration/test_constr
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,9 @@ def test_invalidation_strategy_strings_are_read_in_any_case():
     assert LLMCachingManager(invalidation_strategy="Ttl_Based").invalidation_strategy is InvalidationStrategy.TTL_BASED
     with pytest.raises(InvalidInputError, match="'lru'"):
         CacheStrategy("LRUX")
+
+
+def test_the_readme_extras_table_lists_every_extra_and_no_other():
+    readme = (PYPROJECT.parent / "README.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^\| `([a-z]+)` \|", readme, flags=re.MULTILINE))
+    assert listed == set(extras())
