@@ -114,6 +114,11 @@ class AnthropicContract:
             next(iter(stream.text_stream))
         client.messages.create(**ask("abandoned"))
         assert server.calls == 4
+        server.end_next_stream_early = True  # a clean end without message_stop: the message may be cut
+        events = list(client.messages.create(**ask("truncated"), stream=True))
+        assert events[-1].type == "message_delta"
+        client.messages.create(**ask("truncated"))
+        assert server.calls == 6
 
     def test_what_cannot_be_compared_passes_through(self, server, client):
         image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AA"}}

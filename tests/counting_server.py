@@ -3,7 +3,9 @@
 A ThreadingHTTPServer on loopback whose routes answer JSON or server-sent
 events.  ``calls`` counts requests, ``requests`` keeps their bodies;
 ``break_next_stream`` makes the next stream stop after two events by cutting
-the connection mid-body (the client sees a protocol error, not a clean end).
+the connection mid-body (the client sees a protocol error, not a clean end);
+``end_next_stream_early`` makes it end cleanly without its last event (as a
+proxy that truncates a body would).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class CountingServer:
         self.calls = 0
         self.requests: list[dict[str, Any]] = []
         self.break_next_stream = False
+        self.end_next_stream_early = False
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True)
@@ -43,12 +46,13 @@ class CountingServer:
         self._httpd.shutdown()
         self._httpd.server_close()
 
-    def record(self, body: dict[str, Any]) -> tuple[int, bool]:
+    def record(self, body: dict[str, Any]) -> tuple[int, bool, bool]:
         with self._lock:
             self.calls += 1
             self.requests.append(body)
             broken, self.break_next_stream = self.break_next_stream, False
-            return self.calls, broken
+            short, self.end_next_stream_early = self.end_next_stream_early, False
+            return self.calls, broken, short
 
 
 def _handler(server: CountingServer) -> type[BaseHTTPRequestHandler]:
@@ -67,7 +71,7 @@ def _handler(server: CountingServer) -> type[BaseHTTPRequestHandler]:
             if route is None:
                 self._send_json(404, {"error": {"message": f"no route {self.path}", "type": "not_found_error"}})
                 return
-            number, broken = server.record(body)
+            number, broken, short = server.record(body)
             answer = route(body, number)
             if isinstance(answer, tuple):
                 self._send_json(*answer)
@@ -76,7 +80,7 @@ def _handler(server: CountingServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-            for i, (name, data) in enumerate(answer):
+            for i, (name, data) in enumerate(answer[:-1] if short else answer):
                 if broken and i == 2:  # cut the connection without the final zero-length chunk
                     self.close_connection = True
                     return

@@ -104,6 +104,11 @@ class ResponsesContract:
         with pytest.raises(openai.APIConnectionError):
             list(client.responses.create(**ask("broken"), stream=True))
         assert client.responses.create(**ask("broken")).output_text == "answer to: broken" and server.calls == 2
+        server.end_next_stream_early = True  # a clean end without response.completed
+        events = list(client.responses.create(**ask("truncated"), stream=True))
+        assert events[-1].type == "response.output_item.done"
+        client.responses.create(**ask("truncated"))
+        assert server.calls == 4
 
     def test_the_async_client_behaves_the_same(self, server, new_cache):
         cache = new_cache()
