@@ -25,6 +25,8 @@ count_flight                       1 (HINCRBY, or two pipelined)
 record_label, label_counts         1 (pipelined HINCRBY / HGETALL, labels.py)
 =================================  ===========================================
 
+Construction with a blocking client asks ``FT._LIST`` once (probe.py): a
+reachable server without RediSearch raises SearchModuleMissingError there.
 The first operation also checks for the search module, resolves or creates
 the index and loads the scripts (2-4 round trips, once).
 """
