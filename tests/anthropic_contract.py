@@ -141,6 +141,19 @@ class AnthropicContract:
         client.messages.create(**loop)
         assert server.calls == 4
 
+    def test_a_reply_passed_back_as_sdk_objects_is_a_cacheable_turn(self, server, client):
+        """The usual loop appends ``reply.content`` (SDK objects, not dicts) as the assistant's turn."""
+        reply = client.messages.create(**ask("weather?", tools=TOOLS))
+        result = {"type": "tool_result", "tool_use_id": reply.content[0].id, "content": "sunny"}
+        turns = [{"role": "user", "content": "weather?"}, {"role": "assistant", "content": reply.content},
+                 {"role": "user", "content": [result, {"type": "text", "text": "so, an umbrella?"}]}]  # fmt: skip
+        assert text(client.messages.create(**{**ask("x"), "messages": turns})) == "answer to: so, an umbrella?"
+        # the same turn as the API's JSON (as an app that saved the conversation sends it): the same entry
+        call = {"type": "tool_use", "id": reply.content[0].id, "name": "lookup", "input": {"q": 1}}
+        turns[1] = {"role": "assistant", "content": [call]}
+        assert text(client.messages.create(**{**ask("x"), "messages": turns})) == "answer to: so, an umbrella?"
+        assert server.calls == 2
+
     def test_everything_else_passes_through(self, server, raw, client):
         assert str(client.base_url) == str(raw.base_url)
         response = client.messages.with_raw_response.create(**ask("q"))

@@ -99,6 +99,17 @@ class ResponsesContract:
         pieces = [e.delta for e in replay if e.type == "response.function_call_arguments.delta"]
         assert "".join(pieces) == '{"q": 1}' and server.calls == 1
 
+    def test_output_items_passed_back_as_sdk_objects_are_a_cacheable_turn(self, server, client):
+        """Without previous_response_id, a conversation re-sends ``reply.output`` (SDK objects) as input."""
+        reply = client.responses.create(**ask("capital of France?"))
+        turns = [{"role": "user", "content": "capital of France?"}, *reply.output, {"role": "user", "content": "and?"}]
+        assert client.responses.create(**ask("", input=turns)).output_text == "answer to: and?"
+        said = {"id": reply.output[0].id, "type": "message", "role": "assistant", "status": "completed",
+                "content": [{"type": "output_text", "text": reply.output_text, "annotations": []}]}  # fmt: skip
+        turns[1] = said  # the same turn as the API's JSON: the same entry
+        assert client.responses.create(**ask("", input=turns)).output_text == "answer to: and?"
+        assert server.calls == 2
+
     def test_nothing_is_stored_when_the_stream_breaks(self, server, client):
         server.break_next_stream = True
         with pytest.raises(openai.APIConnectionError):

@@ -27,6 +27,7 @@ __all__ = [
     "check_wrapper_args",
     "event_maker",
     "given",
+    "plain",
 ]
 
 OPTIONS = frozenset({"ttl", "tags", "namespace"})
@@ -43,6 +44,15 @@ def check_wrapper_args(wrapper: str, cache: Any, options: Mapping[str, Any]) -> 
 def given(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """The arguments actually given: the SDKs' NOT_GIVEN / omit sentinels and None count as not given."""
     return {k: v for k, v in kwargs.items() if v is not None and type(v).__name__ not in ("NotGiven", "Omit")}
+
+
+def plain(item: Any) -> dict[str, Any]:
+    """A request item as a dict: a TypedDict as given, or an SDK object passed back in (a previous
+    reply's content blocks or output items) as its JSON without the fields left unset."""
+    if hasattr(item, "model_dump"):
+        dumped: dict[str, Any] = item.model_dump(mode="json", exclude_none=True, by_alias=True)
+        return dumped
+    return dict(item)
 
 
 def as_json(model: Any) -> dict[str, Any]:

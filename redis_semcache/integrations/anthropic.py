@@ -45,6 +45,7 @@ from ._streams import (
     check_wrapper_args,
     event_maker,
     given,
+    plain,
 )
 
 __all__ = ["UNKEYED", "cached_anthropic"]
@@ -78,7 +79,7 @@ def request_key(kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
         build_request(messages=messages)
         params = {k: v for k, v in args.items() if k not in UNKEYED and k not in ("model", "messages", "system")}
         canonical_param(params, "anthropic")
-    except (InvalidInputError, TypeError, AttributeError):
+    except (InvalidInputError, TypeError, AttributeError, KeyError):
         return None  # images, tool results as the question, objects that are not JSON: not cached
     return {"model": args["model"], "messages": messages, "anthropic": params}
 
@@ -87,12 +88,12 @@ def chat_messages(system: Any, messages: Any) -> list[dict[str, Any]]:
     """Anthropic's ``system`` and ``messages`` as OpenAI-style messages: text as ``content``,
     any other block (tool use, tool result, thinking) kept whole under ``blocks`` (in the scope)."""
     out = [] if system is None else [{"role": "system", "content": _text_parts(system)}]
-    for message in messages:
+    for message in map(plain, messages):
         content = message["content"]
         if isinstance(content, str):
             out.append({"role": message["role"], "content": content})
             continue
-        blocks = [dict(b) for b in content]
+        blocks = [plain(b) for b in content]
         if any(b.get("type") in _UNCOMPARABLE for b in blocks):
             raise InvalidInputError("a message with an image or a document is not cached")
         texts = [{"type": "text", "text": b["text"]} for b in blocks if b.get("type") == "text"]
@@ -107,7 +108,7 @@ def chat_messages(system: Any, messages: Any) -> list[dict[str, Any]]:
 def _text_parts(system: Any) -> Any:
     if isinstance(system, str):
         return system
-    return [{"type": "text", "text": block["text"]} for block in system]
+    return [{"type": "text", "text": plain(block)["text"]} for block in system]
 
 
 class _Messages(Proxy):

@@ -32,7 +32,7 @@ from .._errors import InvalidInputError
 from .._keys import canonical_param
 from ..manager import LLMCachingManager
 from ..request import build_request
-from ._streams import AsyncRecording, AsyncReplay, Proxy, Recording, Replay, as_json, event_maker, given
+from ._streams import AsyncRecording, AsyncReplay, Proxy, Recording, Replay, as_json, event_maker, given, plain
 
 __all__ = ["SERVER_STATE", "UNKEYED", "Responses"]
 
@@ -70,13 +70,13 @@ def chat_messages(instructions: Any, given_input: Any) -> list[dict[str, Any]]:
     if isinstance(given_input, str):
         return [*out, {"role": "user", "content": given_input}]
     for raw in given_input:
-        item = dict(raw)
+        item = plain(raw)
         if "role" not in item:
             out.append({"role": "assistant", "content": None, "item": item})
             continue
         content: Any = item.get("content")
         if not isinstance(content, str):
-            parts = [dict(p) for p in content or ()]
+            parts = [plain(p) for p in content or ()]
             if any(p.get("type") not in _TEXT_PARTS for p in parts):
                 raise InvalidInputError("input with an image or a file is not cached")
             content = [{"type": "text", "text": p["text"]} for p in parts]
