@@ -11,10 +11,15 @@ __all__ = ["CacheStrategy", "InvalidationStrategy"]
 
 
 class _Choice(str, Enum):
-    """A str enum whose unknown values raise InvalidInputError (still a ValueError)."""
+    """A str enum read in any case ("LFU" is "lfu"); unknown values raise InvalidInputError (still a ValueError)."""
 
     @classmethod
     def _missing_(cls, value: object) -> Any:
+        if isinstance(value, str):
+            folded = value.strip().lower()
+            for member in cls:
+                if member.value == folded:
+                    return member
         choices = ", ".join(repr(m.value) for m in cls)
         raise InvalidInputError(f"{cls.__name__} must be one of {choices}; got {value!r}")
 

@@ -12,8 +12,6 @@ calling the backend's methods, the other awaiting its ``a``-prefixed twins.
 from __future__ import annotations
 
 import asyncio
-import functools
-import inspect
 import logging
 import os
 import random
@@ -21,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ._decorator import cached_decorator
 from ._enums import CacheStrategy, InvalidationStrategy
 from ._errors import InvalidInputError
 from ._stats import CacheStatistics, LatencyHistogram, LatencyWindow, write_report
@@ -35,7 +34,7 @@ from .operations import CacheOperations
 from .quality.api import HitQualityAPI
 from .quality.control import QualityControl
 from .quality.policy import ErrorBudget
-from .request import RequestText, build_request, request_of
+from .request import RequestText, build_request
 from .singleflight import FlightPolicy
 
 __all__ = ["LLMCachingManager"]
@@ -313,15 +312,19 @@ class LLMCachingManager(HitQualityAPI, CacheOperations):
         ttl: float | None = None,
         tags: Sequence[str] | None = None,
         namespace: str | None = None,
+        embedding: Any = None,
+        version: str | None = None,
         **kwargs: Any,
     ) -> Any:
         """The cached response, or ``compute()``'s result, cached.  Concurrent
         misses of the same entry - across threads, tasks and processes sharing
         the backend - run ``compute`` once (see :mod:`redis_semcache.singleflight`).
         Each call counts once in the statistics: a miss when it computes, else a
-        hit (an exact hit and a ``single_flight_joins`` when another caller computed)."""
+        hit (an exact hit and a ``single_flight_joins`` when another caller computed).
+        ``embedding`` and ``version`` are those of :meth:`get`, and of the :meth:`set` of the computed value."""
         req = build_request(prompt, messages=messages, embed_text=embed_text)
-        return self._run(self._get_or_compute_plan(req, compute, model, ttl, tags, namespace, kwargs))
+        plan = self._get_or_compute_plan(req, compute, model, ttl, tags, namespace, kwargs, embedding, version)
+        return self._run(plan)
 
     async def aget_or_compute(
         self,
@@ -334,11 +337,14 @@ class LLMCachingManager(HitQualityAPI, CacheOperations):
         ttl: float | None = None,
         tags: Sequence[str] | None = None,
         namespace: str | None = None,
+        embedding: Any = None,
+        version: str | None = None,
         **kwargs: Any,
     ) -> Any:
         """Async :meth:`get_or_compute`; ``compute`` may be a coroutine function."""
         req = build_request(prompt, messages=messages, embed_text=embed_text)
-        return await self._arun(self._get_or_compute_plan(req, compute, model, ttl, tags, namespace, kwargs))
+        plan = self._get_or_compute_plan(req, compute, model, ttl, tags, namespace, kwargs, embedding, version)
+        return await self._arun(plan)
 
     def cached(self, model: str = "default", **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Decorate a sync or async function whose first argument is the prompt
@@ -346,34 +352,11 @@ class LLMCachingManager(HitQualityAPI, CacheOperations):
 
         Other arguments are passed through and do not enter the cache key; put
         request parameters that change the answer in ``options`` (they scope
-        the entry, like keywords of ``get``).
+        the entry, like keywords of ``get``).  ``ttl``, ``tags``, ``namespace`` and
+        ``version`` apply to every call; ``embedding`` and ``embed_text`` are
+        callables of the first argument (see :mod:`redis_semcache._decorator`).
         """
-
-        params = dict(options)
-        ttl, tags, namespace = params.pop("ttl", None), params.pop("tags", None), params.pop("namespace", None)
-
-        def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
-            if inspect.iscoroutinefunction(fn):
-
-                @functools.wraps(fn)
-                async def async_wrapper(prompt: Any, *args: Any, **kwargs: Any) -> Any:
-                    compute = functools.partial(fn, prompt, *args, **kwargs)
-                    return await self._arun(
-                        self._get_or_compute_plan(request_of(prompt), compute, model, ttl, tags, namespace, params)
-                    )
-
-                return async_wrapper
-
-            @functools.wraps(fn)
-            def wrapper(prompt: Any, *args: Any, **kwargs: Any) -> Any:
-                compute = functools.partial(fn, prompt, *args, **kwargs)
-                return self._run(
-                    self._get_or_compute_plan(request_of(prompt), compute, model, ttl, tags, namespace, params)
-                )
-
-            return wrapper
-
-        return decorate
+        return cached_decorator(self, model, options)
 
     # -- invalidation ----------------------------------------------------------
 

@@ -173,17 +173,22 @@ class CacheOperations:
         tags: Any,
         namespace: str | None,
         params: Mapping[str, Any],
+        embedding: Any = None,
+        version: str | None = None,
     ) -> Plan[Any]:
+        """``embedding`` and ``version`` mean what they mean to ``get`` and to the ``set`` of a computed value."""
         if not callable(compute):
             raise InvalidInputError("compute must be callable")
         if self.quality.active:  # may compute anyway, to label a candidate
-            plan = quality_plans.get_or_compute_plan(self, prompt, compute, model, ttl, tags, namespace, params)
+            plan = quality_plans.get_or_compute_plan(
+                self, prompt, compute, model, ttl, tags, namespace, params, embedding=embedding, version=version
+            )
             return (yield from plan)
         # A miss is not counted yet: this call may end up served by another caller's computation.
-        value = yield from self._get_plan(prompt, model, None, namespace, None, params, count_miss=False)
+        value = yield from self._get_plan(prompt, model, embedding, namespace, version, params, count_miss=False)
         if value is not None:
             return value
-        return (yield from self._flight_plan(prompt, compute, model, ttl, tags, namespace, params))
+        return (yield from self._flight_plan(prompt, compute, model, ttl, tags, namespace, params, embedding, version))
 
     def _flight_plan(
         self,
@@ -194,14 +199,16 @@ class CacheOperations:
         tags: Any,
         namespace: str | None,
         params: Mapping[str, Any],
+        embedding: Any = None,
+        version: str | None = None,
     ) -> Plan[Any]:
         """Compute a missed entry once across every caller (single flight), and cache it."""
         key = self._request(prompt, model, namespace, params).key
 
         def store(value: Any) -> Plan[bool]:
-            return self._set_plan(prompt, value, model, ttl, None, tags, None, namespace, params)
+            return self._set_plan(prompt, value, model, ttl, embedding, tags, version, namespace, params)
 
-        return (yield from single_flight(key, self._lookup_version(None), self.flight_policy, compute, store))
+        return (yield from single_flight(key, self._lookup_version(version), self.flight_policy, compute, store))
 
     def _invalidate_plan(self, pattern: Any, tags: Any, version: Any, keys: Any) -> Plan[int]:
         if pattern is None and tags is None and version is None and keys is None:

@@ -13,7 +13,8 @@ parameter given as None counts as not given.
 Not cached, passed straight to the API: ``n > 1`` (the caller wants distinct
 samples; ``cache_multiple=True`` opts in), requests whose messages the cache
 cannot compare (images, audio ...), and everything on the client other than
-``chat.completions.create``.  Any temperature is cached (it is part of the
+``chat.completions.create`` and ``responses.create`` (see
+:mod:`redis_semcache.integrations.openai_responses`).  Any temperature is cached (it is part of the
 key); for a fresh sample, call the wrapped client itself.  Concurrent identical non-streaming requests call
 the API once (``get_or_compute``).  With ``stream=True`` a miss passes chunks
 through as they arrive and stores the assembled answer once the stream ends
@@ -34,6 +35,7 @@ from .._errors import InvalidInputError
 from ..manager import LLMCachingManager
 from .chat_wire import UNKEYED, chat_cache_key, replay_chunks
 from .chat_wire import ChunkAssembler as _Assembler
+from .openai_responses import Responses
 
 __all__ = ["UNKEYED", "cached_openai"]
 
@@ -48,8 +50,10 @@ def cached_openai(client: Any, cache: LLMCachingManager, *, cache_multiple: bool
     unknown = set(options) - {"ttl", "tags", "namespace"}
     if unknown:
         raise InvalidInputError(f"unknown options for cached_openai: {', '.join(sorted(unknown))}")
-    completions = _Completions(client.chat.completions, cache, cache_multiple, options, isinstance(client, AsyncOpenAI))
-    return _Proxy(client, {"chat": _Proxy(client.chat, {"completions": completions})})
+    is_async = isinstance(client, AsyncOpenAI)
+    completions = _Completions(client.chat.completions, cache, cache_multiple, options, is_async)
+    responses = Responses(client.responses, cache, options, is_async)  # the Responses API: openai_responses.py
+    return _Proxy(client, {"chat": _Proxy(client.chat, {"completions": completions}), "responses": responses})
 
 
 class _Proxy:

@@ -55,7 +55,7 @@ class CacheOperations(Protocol):
 
     def _flight_plan(
         self, prompt: Any, compute: Callable[[], Any], model: Any, ttl: Any, tags: Any, namespace: str | None,
-        params: Mapping[str, Any],
+        params: Mapping[str, Any], embedding: Any = None, version: str | None = None,
     ) -> Plan[Any]: ...  # fmt: skip
 
 
@@ -167,12 +167,15 @@ def get_or_compute_plan(
     tags: Any,
     namespace: str | None,
     params: Mapping[str, Any],
+    *,
+    embedding: Any = None,
+    version: str | None = None,
 ) -> Plan[Any]:
     """``get_or_compute`` that sometimes computes anyway to label the candidate with
     ``equivalent(cached, computed)``: a semantic hit (then the fresh value is returned
     and stored for the exact prompt), or the best candidate of a miss."""
     explorer = cache.quality.explorer
-    result = yield from lookup_plan(cache, request, model, None, namespace, None, params, count_miss=False)
+    result = yield from lookup_plan(cache, request, model, embedding, namespace, version, params, count_miss=False)
     if result.kind == "exact":  # right by construction: a free label, at the same rate as the others
         if explorer.should():
             yield from feedback_plan(cache, result, True)
@@ -182,12 +185,12 @@ def get_or_compute_plan(
             return result.response
         value = yield Compute(compute)
         yield from feedback_plan(cache, result, explorer.same(result.response, value))
-        yield from cache._set_plan(request, value, model, ttl, None, tags, None, namespace, params)
+        yield from cache._set_plan(request, value, model, ttl, embedding, tags, version, namespace, params)
         return value
-    value = yield from cache._flight_plan(request, compute, model, ttl, tags, namespace, params)
+    value = yield from cache._flight_plan(request, compute, model, ttl, tags, namespace, params, embedding, version)
     if result.candidate_key is not None and explorer.should():
-        version = cache._lookup_version(None)
-        entry, _ = yield BackendCall("flight_status", (result.candidate_key, version), fallback=(None, False))
+        wanted = cache._lookup_version(version)
+        entry, _ = yield BackendCall("flight_status", (result.candidate_key, wanted), fallback=(None, False))
         if entry is not None:  # deleted meanwhile: nothing to compare with, so no label
             yield from feedback_plan(cache, result, explorer.same(entry.response, value))
     return value

@@ -169,16 +169,27 @@ def test_invalidating_fifty_thousand_entries_deletes_them_all(redis_url, cache_n
 
 
 def test_a_redis_without_search_says_so(cache_names):
+    """Built with a blocking client, the backend refuses at once (test_construction_errors.py);
+    with only an async client it can only tell at the first call, and fails open unless strict."""
+    import asyncio
+
+    import redis.asyncio
+
     with LocalRedis(search=False) as plain:
-        backend = RedisCacheBackend(url=plain.url, name=cache_names.new())
-        with pytest.raises(SearchModuleMissingError, match="no RediSearch: use Redis Stack or Redis 8"):
-            backend.size()
-        strict = LLMCachingManager(backend, embedder=None, strict=True)
-        with pytest.raises(SearchModuleMissingError):
-            strict.set("q", "a")
-        lenient = LLMCachingManager(backend, embedder=None)
-        assert lenient.set("q", "a") is False and lenient.get("q") is None
-        assert "RediSearch" in lenient.get_statistics()["backend_error"]
-        assert lenient.health_check()["status"] == "unhealthy"
-        backend.close()
+
+        async def scenario() -> None:
+            client = redis.asyncio.Redis.from_url(plain.url)
+            backend = RedisCacheBackend(async_client=client, name=cache_names.new())
+            with pytest.raises(SearchModuleMissingError, match="no RediSearch: use Redis Stack or Redis 8"):
+                await backend.asize()
+            strict = LLMCachingManager(backend, embedder=None, strict=True)
+            with pytest.raises(SearchModuleMissingError):
+                await strict.aset("q", "a")
+            lenient = LLMCachingManager(backend, embedder=None)
+            assert await lenient.aset("q", "a") is False and await lenient.aget("q") is None
+            assert "RediSearch" in (await lenient.aget_statistics())["backend_error"]
+            assert (await lenient.ahealth_check())["status"] == "unhealthy"
+            await client.aclose()
+
+        asyncio.run(scenario())
         cache_names.names.pop()  # nothing was created on the plain server or on the shared one

@@ -25,6 +25,8 @@ count_flight                       1 (HINCRBY, or two pipelined)
 record_label, label_counts         1 (pipelined HINCRBY / HGETALL, labels.py)
 =================================  ===========================================
 
+Construction with a blocking client asks ``FT._LIST`` once (probe.py): a
+reachable server without RediSearch raises SearchModuleMissingError there.
 The first operation also checks for the search module, resolves or creates
 the index and loads the scripts (2-4 round trips, once).
 """
@@ -54,7 +56,7 @@ from .labels import read_labels, record_label
 from .layout import KeyLayout, check_name
 from .loops import LoopDrivers
 from .partition import Partition, Settings
-from .probe import refuse_cluster_node
+from .probe import refuse_cluster_node, require_search
 from .replication import Durability
 from .routing import Routing, partition_budget
 from .schema import ALGORITHMS, VectorConfig
@@ -173,6 +175,8 @@ class RedisCacheBackend:
         self.routing = Routing(self._layout, parts, clustered=clustered)
         self.routing.max_size = max_size
         self._adopt_settings()
+        if self._sync is not None:  # a reachable server without RediSearch: say so now, not at every call
+            self._run(require_search(parts[0].on_node("FT._LIST")))
 
     def _connect(self, client: Any, async_client: Any, settings: ConnectionSettings | None) -> None:
         """Set up the drivers: one blocking, and one async per event loop (or the caller's)."""

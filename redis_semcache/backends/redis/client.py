@@ -60,6 +60,10 @@ class ConnectionSettings:
             raise ConfigurationError(f"db={self.db!r}: a Redis Cluster has only database 0")
         if self.cluster and self.url is not None and self.cluster_nodes is not None:
             raise ConfigurationError("pass either url= or cluster_nodes=, not both")
+        if self.url is None and not self.cluster_nodes:  # else host and port are not used
+            _check_address(self.host, self.port)
+        if isinstance(self.db, bool) or not isinstance(self.db, int) or self.db < 0:
+            raise ConfigurationError(f"db must be a database number (an int >= 0), got {self.db!r}")
         timeouts = (("socket_timeout", self.socket_timeout), ("socket_connect_timeout", self.socket_connect_timeout))
         for what, value in timeouts:
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
@@ -181,3 +185,11 @@ def secrets_of(client: Any, settings: ConnectionSettings | None) -> tuple[str, .
     if pw:
         found.append(str(pw))
     return tuple(found)
+
+
+def _check_address(host: Any, port: Any) -> None:
+    """Refuse what redis-py would only trip over at the first command (a bare TypeError or ValueError)."""
+    if not isinstance(host, str) or not host.strip():
+        raise ConfigurationError(f"host must be a host name or address, got {host!r}")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise ConfigurationError(f"port must be an int from 1 to 65535, got {port!r}")

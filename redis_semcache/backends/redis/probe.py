@@ -1,14 +1,30 @@
-"""Checks on the server made once, before a single-node backend first uses it."""
+"""Checks on the server made once: when the backend is built, and before a single-node backend first uses it."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..._errors import BackendError, ConfigurationError
+from ..._errors import BackendError, ConfigurationError, SearchModuleMissingError
 from .codec import text
 from .wire import Command, WirePlan
 
-__all__ = ["refuse_cluster_node"]
+__all__ = ["refuse_cluster_node", "require_search"]
+
+
+def require_search(list_indexes: Command) -> WirePlan[None]:
+    """Raise SearchModuleMissingError when the server answers ``FT._LIST`` with "unknown command".
+
+    Said when the cache is built rather than by every later call failing open.
+    Any other failure (unreachable server, no permission) is left to the
+    operations, which fail open as usual: a server that is down now may be up
+    by the first call.
+    """
+    try:
+        yield list_indexes
+    except SearchModuleMissingError:
+        raise
+    except BackendError:
+        return
 
 
 def refuse_cluster_node(where: str) -> WirePlan[None]:
