@@ -6,6 +6,7 @@ everything this library raises on purpose::
     SemanticCacheError
     ├── InvalidInputError          bad argument: empty prompt, bad TTL, bad threshold ...
     │   ├── DimensionMismatchError embedding of the wrong length for this cache
+    │   ├── EmbeddingCountError    set_many given a number of embeddings other than its items'
     │   ├── SerializationError     response that cannot round-trip through JSON
     │   └── ForeignResultError     feedback on another cache's LookupResult (quality/result.py)
     ├── ConfigurationError         bad settings, e.g. a malformed environment variable
@@ -27,6 +28,7 @@ __all__ = [
     "BackendUnavailableError",
     "ConfigurationError",
     "DimensionMismatchError",
+    "EmbeddingCountError",
     "EmbeddingError",
     "EmbeddingUnavailableError",
     "InvalidInputError",
@@ -50,6 +52,15 @@ class DimensionMismatchError(InvalidInputError):
 
     def __init__(self, expected: int, got: int) -> None:
         super().__init__(f"embedding has dimension {got}, but this cache uses dimension {expected}")
+        self.expected = expected
+        self.got = got
+
+
+class EmbeddingCountError(InvalidInputError):
+    """``set_many``/``warm`` got ``embeddings=`` with a count other than one per item."""
+
+    def __init__(self, expected: int, got: int) -> None:
+        super().__init__(f"embeddings has {got} vectors for {expected} items: pass one per item, in order")
         self.expected = expected
         self.got = got
 
