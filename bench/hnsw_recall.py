@@ -12,8 +12,8 @@ filter, HYBRID_POLICY BATCHES) and ``whole`` (no filter: the script's query when
 the scope holds every entry, as in the head-to-head benchmark).  ``--epsilons``
 also times RedisVL's form, ``SemanticCache.check``'s range query at radius 0.1
 (threshold 0.9), at each EPSILON given.  Prints recall@1 against numpy brute
-force with the median round trip.  Random vectors are the hard case for HNSW; real
-embeddings reach the same recall at a lower EF_RUNTIME (docs/design.md).  The
+force with the median round trip.  Random stored vectors are the hard case for
+HNSW; real embeddings reach the same recall at a lower EF_RUNTIME (docs/design.md).  The
 "auto" EF_RUNTIME of lookup.lua is fitted to these results.
 
 ``--kinds`` picks the queries: ``near`` (the default: near duplicates, each at
