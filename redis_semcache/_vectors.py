@@ -105,10 +105,10 @@ def distance_slack(dtype: str, dim: int) -> float:
     an identical vector back at up to 5.7e-4 (8-d), 3.5e-4 (32-d) and 1.4e-4
     (384-d) from 0, and 120,000 distances of real 384-d embeddings were off by
     at most 1.3e-4: slack 4e-3 / sqrt(dim), 1.5 to 2.5 times those.  BFLOAT16
-    keeps 8 significant bits to FLOAT16's 11, and its errors are about 8 times
-    larger: up to 4.5e-3 (8-d), 2.0e-3 (32-d) and 1.1e-3 (384-d) for an
-    identical vector, 7.3e-4 on the real pairs: slack 3.2e-2 / sqrt(dim), 1.5 to
-    2.5 times those.  A semantic lookup accepts a distance up to
+    keeps 8 significant bits to FLOAT16's 11, and its errors are about 6-9 times
+    larger: up to 4.8e-3 (8-d), 3.1e-3 (32-d) and 7.8e-4 (384-d) for an
+    identical vector, 7.7e-4 on 40,000 distances of real pairs: slack
+    3.2e-2 / sqrt(dim), 1.8 to 2.3 times those.  A semantic lookup accepts a distance up to
     1 - threshold + SIMILARITY_EPSILON + slack: everything the exact distance
     accepts is accepted, plus candidates up to 2 x slack below the threshold
     (docs/semantics.md).  FLOAT32 needs none beyond SIMILARITY_EPSILON.
