@@ -101,7 +101,7 @@ def distance_slack(dtype: str, dim: int) -> float:
 
     FLOAT16 and BFLOAT16 vectors are rounded, then normalised in their own type
     by the server, so a distance comes back off by up to about c / sqrt(dim).
-    Measured (bench/fp16_error.py, bench/results/fp16_error.json): FLOAT16 gave
+    Measured (bench/fp16_error.py, bench/results/fp16_error*.json): FLOAT16 gave
     an identical vector back at up to 5.7e-4 (8-d), 3.5e-4 (32-d) and 1.4e-4
     (384-d) from 0, and 120,000 distances of real 384-d embeddings were off by
     at most 1.3e-4: slack 4e-3 / sqrt(dim), 1.5 to 2.5 times those.  BFLOAT16
