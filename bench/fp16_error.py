@@ -1,16 +1,19 @@
-"""How far FLOAT16 vectors move RediSearch's cosine distances, on real embeddings.
+"""How far FLOAT16 and BFLOAT16 vectors move RediSearch's cosine distances, on real embeddings.
 
     HF_HUB_OFFLINE=1 .venv/bin/python -m bench.fp16_error            # 4,000 qqp_val pairs
     HF_HUB_OFFLINE=1 .venv/bin/python -m bench.fp16_error --pairs 12000
 
 Embeds question1 (stored) and question2 (asked) of ``--pairs`` rows of
 ../shared/data/qqp_val.csv with the built-in all-MiniLM-L6-v2, stores the
-question1 vectors in two FLAT indexes of one Redis (FLOAT32 and FLOAT16), asks
+question1 vectors in three FLAT indexes of one Redis (FLOAT32, FLOAT16 and
+BFLOAT16, each encoded as the library encodes it: ``_vectors.to_bytes``), asks
 every question2 for its 10 nearest in each, and compares each reported distance
 with the float64 cosine distance computed by numpy.  Prints the largest errors
 and how many accept/reject decisions at the usual thresholds differ from
 float64's.  Then, for random unit vectors of 8, 32 and 384 dimensions, the
-distance at which each comes back when asked for itself (exactly 0).  Writes
+distance at which each comes back when asked for itself (exactly 0), in each
+reduced type; and the slack the library allows (``_vectors.distance_slack``)
+beside the largest error seen.  Writes
 bench/results/fp16_error.json.  Asserts nothing.
 """
 
@@ -31,9 +34,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.speed.record import log
 from bench.speed.server import redis_server
+from redis_semcache._vectors import distance_slack, to_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 THRESHOLDS = (0.8, 0.85, 0.9, 0.92, 0.95)
+DTYPES = ("FLOAT32", "FLOAT16", "BFLOAT16")
+REDUCED = DTYPES[1:]
 K = 10
 
 
@@ -53,24 +59,22 @@ def embed(texts: list[str]) -> np.ndarray:
 
 
 def build(client, name: str, dtype: str, vectors: np.ndarray) -> None:
-    np_type = "<f2" if dtype == "FLOAT16" else "<f4"
     client.execute_command(
         "FT.CREATE", name, "ON", "HASH", "PREFIX", 1, f"{name}:", "SCHEMA",
         "v", "VECTOR", "FLAT", 6, "TYPE", dtype, "DIM", vectors.shape[1], "DISTANCE_METRIC", "COSINE",
     )  # fmt: skip
     pipe = client.pipeline(transaction=False)
     for i, vec in enumerate(vectors):
-        pipe.hset(f"{name}:{i}", "v", vec.astype(np_type).tobytes())
+        pipe.hset(f"{name}:{i}", "v", to_bytes(vec.astype(np.float32), dtype))
         if i % 500 == 499:
             pipe.execute()
     pipe.execute()
 
 
 def knn(client, name: str, dtype: str, query: np.ndarray) -> dict[int, float]:
-    np_type = "<f2" if dtype == "FLOAT16" else "<f4"
     reply = client.execute_command(
         "FT.SEARCH", name, f"*=>[KNN {K} @v $vec AS d]", "RETURN", 1, "d", "SORTBY", "d", "LIMIT", 0, K,
-        "PARAMS", 2, "vec", query.astype(np_type).tobytes(), "DIALECT", 2,
+        "PARAMS", 2, "vec", to_bytes(query.astype(np.float32), dtype), "DIALECT", 2,
     )  # fmt: skip
     return {int(reply[i].decode().rsplit(":", 1)[1]): float(reply[i + 1][1]) for i in range(1, len(reply), 2)}
 
@@ -87,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     vs, vq = embed(stored), embed(asked)
     import redis
 
-    errors: dict[str, list[float]] = {"FLOAT32": [], "FLOAT16": []}
+    errors: dict[str, list[float]] = {dtype: [] for dtype in DTYPES}
     flips = {dtype: dict.fromkeys(map(str, THRESHOLDS), 0) for dtype in errors}
     near = {dtype: dict.fromkeys(map(str, THRESHOLDS), 0) for dtype in errors}
     with redis_server(args.redis_url) as info:
@@ -106,7 +110,10 @@ def main(argv: list[str] | None = None) -> int:
                         flips[dtype][str(t)] += (dist <= floor) != (exact <= floor)
             if qi % 1000 == 999:
                 log(f"{qi + 1:,} queries")
-        identical = {dim: self_distances(client, dim, np.random.default_rng(dim)) for dim in (8, 32, 384)}
+        identical = {
+            dtype: {dim: self_distances(client, dtype, dim, np.random.default_rng(dim)) for dim in (8, 32, 384)}
+            for dtype in REDUCED
+        }
         client.flushall()
         client.close()
     result = {
@@ -118,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         "p99_abs_error": {d: float(np.quantile(e, 0.99)) for d, e in errors.items()},
         "decision_flips_vs_float64": flips,
         "distances_within_1e-4_of_threshold": near,
-        "identical_vector_distance": {str(dim): d for dim, d in identical.items()},
+        "identical_vector_distance": {t: {str(dim): d for dim, d in by.items()} for t, by in identical.items()},
+        "slack": {t: {str(dim): distance_slack(t, dim) for dim in (8, 32, 384)} for t in REDUCED},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
@@ -127,17 +135,19 @@ def main(argv: list[str] | None = None) -> int:
             f"{dtype}: {len(errors[dtype]):,} distances, largest error {result['max_abs_error'][dtype]:.2e}, "
             f"p99 {result['p99_abs_error'][dtype]:.2e}, flipped decisions {flips[dtype]}"
         )
-    for dim, d in identical.items():
-        print(f"FLOAT16, {dim}-d: an identical vector comes back at distance {d['min']:.2e} to {d['max']:.2e}")
+    for dtype, by in identical.items():
+        for dim, d in by.items():
+            print(f"{dtype}, {dim}-d: an identical vector comes back at distance {d['min']:.2e} to {d['max']:.2e} "
+                  f"(slack {distance_slack(dtype, dim):.2e})")  # fmt: skip
     return 0
 
 
-def self_distances(client, dim: int, rng: np.random.Generator, n: int = 300) -> dict[str, float]:
-    """The distances FLOAT16 reports between each of ``n`` random unit vectors and itself."""
+def self_distances(client, dtype: str, dim: int, rng: np.random.Generator, n: int = 300) -> dict[str, float]:
+    """The distances ``dtype`` reports between each of ``n`` random unit vectors and itself."""
     vectors = rng.standard_normal((n, dim))
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    build(client, f"self{dim}", "FLOAT16", vectors)
-    found = [knn(client, f"self{dim}", "FLOAT16", vec).get(i) for i, vec in enumerate(vectors)]
+    build(client, f"self{dtype}{dim}", dtype, vectors)
+    found = [knn(client, f"self{dtype}{dim}", dtype, vec).get(i) for i, vec in enumerate(vectors)]
     dists = [d for d in found if d is not None]
     return {"min": min(dists), "max": max(dists), "found": len(dists)}
 

@@ -6,6 +6,7 @@ everything this library raises on purpose::
     SemanticCacheError
     ├── InvalidInputError          bad argument: empty prompt, bad TTL, bad threshold ...
     │   ├── DimensionMismatchError embedding of the wrong length for this cache
+    │   ├── EmbeddingCountError    set_many given a number of embeddings other than its items'
     │   ├── SerializationError     response that cannot round-trip through JSON
     │   ├── InvalidMessagesError   chat ``messages`` that are not a usable request
     │   ├── PromptTooLongError     text beyond the embedder's window with long_prompts="error"
@@ -33,7 +34,7 @@ because callers are not meant to catch them::
     MalformedEntryError(ValueError)    a hash under our prefix we cannot read: skipped, not served
     DerivationMismatch(AssertionError) semcache eval: a literal replay disagreed with the sweep
     Refused(Exception)                 semcache clear/drop/invalidate: would act without --yes
-    Uncacheable(Exception)             LangChain adapter: a request it does not cache (an image ...)
+    Uncacheable(Exception)             LangChain/LlamaIndex adapters: a request they do not cache (an image ...)
 
 Each is also importable from the module that raises it (``redis_semcache.request``,
 ``redis_semcache.backends.redis.errors``, ...), where it lived before.
@@ -53,6 +54,7 @@ __all__ = [
     "ConfigurationError",
     "DerivationMismatch",
     "DimensionMismatchError",
+    "EmbeddingCountError",
     "EmbeddingError",
     "EmbeddingUnavailableError",
     "ForeignResultError",
@@ -89,6 +91,15 @@ class DimensionMismatchError(InvalidInputError):
 
     def __init__(self, expected: int, got: int) -> None:
         super().__init__(f"embedding has dimension {got}, but this cache uses dimension {expected}")
+        self.expected = expected
+        self.got = got
+
+
+class EmbeddingCountError(InvalidInputError):
+    """``set_many``/``warm`` got ``embeddings=`` with a count other than one per item."""
+
+    def __init__(self, expected: int, got: int) -> None:
+        super().__init__(f"embeddings has {got} vectors for {expected} items: pass one per item, in order")
         self.expected = expected
         self.got = got
 

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import os
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,6 +27,7 @@ from ._validate import check_label, check_ttl
 from .backends.base import CacheBackend, check_backend
 from .backends.memory import InMemoryCacheBackend
 from .breaker import CircuitBreaker
+from .bulk import BulkWriteAPI
 from .embeddings import Embedder
 from .engine import DEFAULT_EMBEDDER, DEFAULT_THRESHOLD, SemanticCacheEngine, Verifier
 from .failure_policy import FailurePolicy
@@ -46,7 +47,7 @@ DEFAULT_BREAKER: Any = object()  # sentinel: a CircuitBreaker() for backends tha
 _NO_RESPONSE: Any = object()  # set() called without a response
 
 
-class LLMCachingManager(HitQualityAPI, CacheOperations):
+class LLMCachingManager(HitQualityAPI, BulkWriteAPI, CacheOperations):
     """Cache LLM responses by exact and semantic prompt match.
 
     ``backend`` defaults to a new :class:`InMemoryCacheBackend`.  ``max_cache_size``
@@ -262,42 +263,6 @@ class LLMCachingManager(HitQualityAPI, CacheOperations):
         **kwargs: Any,
     ) -> list[Any]:
         return await self._arun(self._get_many_plan(prompts, model, namespace, progress, kwargs))
-
-    def set_many(
-        self,
-        items: Iterable[tuple[str, Any]] | Mapping[str, Any],
-        model: str = "default",
-        ttl: float | None = None,
-        tags: Sequence[str] | None = None,
-        version: str | None = None,
-        *,
-        namespace: str | None = None,
-        progress: bool = False,
-        **kwargs: Any,
-    ) -> int:
-        """Store (prompt or messages list, response) pairs, embedding them in batches; return how many were stored."""
-        return self._run(self._set_many_plan(items, model, ttl, tags, version, namespace, progress, kwargs))
-
-    async def aset_many(
-        self,
-        items: Iterable[tuple[str, Any]] | Mapping[str, Any],
-        model: str = "default",
-        ttl: float | None = None,
-        tags: Sequence[str] | None = None,
-        version: str | None = None,
-        *,
-        namespace: str | None = None,
-        progress: bool = False,
-        **kwargs: Any,
-    ) -> int:
-        return await self._arun(self._set_many_plan(items, model, ttl, tags, version, namespace, progress, kwargs))
-
-    def warm(self, pairs: Iterable[tuple[str, Any]], *, progress: bool = True, **kwargs: Any) -> int:
-        """Preload the cache from (prompt, response) pairs; shows a progress bar by default."""
-        return self.set_many(pairs, progress=progress, **kwargs)
-
-    async def awarm(self, pairs: Iterable[tuple[str, Any]], *, progress: bool = True, **kwargs: Any) -> int:
-        return await self.aset_many(pairs, progress=progress, **kwargs)
 
     # -- stampede protection -------------------------------------------------
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from ._entry import CacheEntry
@@ -23,7 +23,7 @@ from ._match import match_plan
 from ._plan import BackendCall, Effect, Embed, Plan, Sleep, run_async, run_sync
 from ._stats import CacheStatistics, LatencyWindow
 from ._validate import check_label, check_tags
-from .backends.base import COUNTERS, STORE_MANY_BATCH, CacheBackend, check_sort_by
+from .backends.base import COUNTERS, CacheBackend, check_sort_by
 from .engine import SemanticCacheEngine
 from .failure_policy import FailurePolicy
 from .quality import plans as quality_plans
@@ -136,33 +136,6 @@ class CacheOperations:
                 match = yield BackendCall("lookup_semantic", (query,))
                 results[i] = None if match is None else match.entry.response
         return results
-
-    def _set_many_plan(
-        self,
-        items: Iterable[tuple[str, Any]] | Mapping[str, Any],
-        model: Any,
-        ttl: Any,
-        tags: Any,
-        version: Any,
-        namespace: str | None,
-        progress: bool,
-        params: Mapping[str, Any],
-    ) -> Plan[int]:
-        pairs = list(items.items()) if isinstance(items, Mapping) else list(items)
-        built = [self._entry(p, r, model, ttl, tags, version, namespace, params) for p, r in pairs]
-        if self.enable_semantic and self.engine.can_embed and built:
-            vectors = yield Embed(tuple(e.prompt for e, _ in built), self._dimension(), progress)
-            built = [(e.with_embedding(v), t) for (e, t), v in zip(built, vectors, strict=True)]
-        stored = 0
-        bar = _progress_bar(len(built), progress, "caching")
-        for start in range(0, len(built), STORE_MANY_BATCH):  # one pipelined round trip per batch
-            batch = built[start : start + STORE_MANY_BATCH]
-            stored += yield BackendCall("store_many", (batch,), fallback=0)
-            if bar is not None:
-                bar.update(len(batch))
-        if bar is not None:
-            bar.close()
-        return stored
 
     def _get_or_compute_plan(
         self,
@@ -335,11 +308,3 @@ class CacheOperations:
             "invalidation_strategy": self.invalidation_strategy.value,
             "eviction_strategy": self.backend.eviction_strategy.value,
         }
-
-
-def _progress_bar(total: int, enabled: bool, desc: str) -> Any:
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="entry")

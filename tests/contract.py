@@ -20,6 +20,7 @@ import pytest
 from redis_semcache import (
     CacheStrategy,
     DimensionMismatchError,
+    EmbeddingCountError,
     InvalidationStrategy,
     InvalidInputError,
     SerializationError,
@@ -146,6 +147,56 @@ class CacheContract:
             cache.set("a", "A", embedding=bad)
         with pytest.raises(InvalidInputError):
             cache.get("a", embedding=bad)
+
+    # -- bulk writes of precomputed vectors ---------------------------------
+
+    def test_set_many_and_warm_store_the_given_vectors_without_embedding(self, make_cache):
+        rng = np.random.default_rng(11)
+        embedder = CountingEmbedder(DIM)
+        cache = make_cache(enable_semantic=True, semantic_threshold=0.9, embedder=embedder)
+        vectors = np.stack([unit(rng, DIM) for _ in range(45)])  # more than one store chunk
+        pairs = [(f"question {i}", f"answer {i}") for i in range(45)]
+        assert cache.set_many(pairs[:30], embeddings=vectors[:30]) == 30
+        assert cache.warm(pairs[30:], embeddings=vectors[30:].tolist(), progress=False) == 15  # lists too
+        assert embedder.texts_embedded == 0
+        for i in (0, 17, 29, 30, 44):  # each prompt got its own vector, in order
+            assert cache.get(f"paraphrase {i}", embedding=near(vectors[i], 0.95, rng)) == f"answer {i}"
+        assert cache.get("question 3") == "answer 3"
+        assert cache.get_statistics()["cache_size"] == 45
+
+    @pytest.mark.parametrize(
+        ("bad", "error"),
+        [
+            (lambda v: v[:2], EmbeddingCountError),
+            (lambda v: [*v, v[0]], EmbeddingCountError),
+            (lambda v: [v[0], v[1][:-1], v[2]], DimensionMismatchError),  # ragged
+            (lambda v: np.hstack([v, v]), DimensionMismatchError),  # every row of another length
+            (lambda v: [v[0], v[1], [np.nan] * DIM], InvalidInputError),
+            (lambda v: [v[0], [0.0] * DIM, v[2]], InvalidInputError),
+            (lambda v: "abc", InvalidInputError),
+        ],
+        ids=["too few", "too many", "ragged", "wrong length", "nan", "zeros", "a string"],
+    )
+    def test_set_many_refuses_bad_embeddings_before_writing_any(self, make_cache, bad, error):
+        rng = np.random.default_rng(12)
+        cache = make_cache(enable_semantic=True, semantic_threshold=0.9)
+        cache.set("already here", "x", embedding=unit(rng, DIM))  # fixes the dimension
+        vectors = np.stack([unit(rng, DIM) for _ in range(3)])
+        with pytest.raises(error):
+            cache.set_many([(f"q{i}", f"a{i}") for i in range(3)], embeddings=bad(vectors))
+        assert cache.get_statistics()["cache_size"] == 1
+        assert cache.get("q0") is None
+
+    def test_set_many_evicts_as_one_set_per_item_would(self, make_cache):
+        """The order among one call's items is the clock's, frozen in these tests: see
+        test_round_trips.py for the survivors on a running clock."""
+        rng = np.random.default_rng(13)
+        cache = make_cache(max_size=10, eviction_strategy=CacheStrategy.FIFO, enable_semantic=True)
+        vectors = np.stack([unit(rng, DIM) for _ in range(35)])
+        assert cache.set_many([(f"p{i}", i) for i in range(35)], embeddings=vectors) == 35
+        stats = cache.get_statistics()
+        assert stats["cache_size"] == 10 and stats["evictions"] == 25
+        assert sum(cache.get(f"p{i}") is not None for i in range(35)) == 10
 
     # -- invalidation ------------------------------------------------------
 

@@ -35,7 +35,7 @@ S = "redis_semcache.backends.redis.sweep.xǁInvalidationǁ"
 OPS = "redis_semcache.operations.xǁCacheOperationsǁ"
 MUTANTS = (
     f"{P}configure*",
-    f"{P}store*",  # store, store_many, _store_args
+    f"{P}store*",  # store, store_many, store_chunk
     f"{P}_trim*",
     f"{P}clear*",
     f"{S}delete_*",  # by ids, tags, version, pattern

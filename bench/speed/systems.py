@@ -102,18 +102,6 @@ def _bar(total: int, desc: str, enabled: bool) -> Any:
 # -- ours ----------------------------------------------------------------------
 
 
-class _TableEmbedder:
-    """Looks vectors up by (normalised) prompt; lets ``set_many`` bulk-load precomputed vectors."""
-
-    embedder_id = "bench-precomputed"
-
-    def __init__(self) -> None:
-        self.table: dict[str, np.ndarray] = {}
-
-    def __call__(self, texts: list[str]) -> np.ndarray:
-        return np.stack([self.table[t] for t in texts])
-
-
 class OursSystem:
     """LLMCachingManager over a given backend, semantic on, no size limit."""
 
@@ -124,35 +112,33 @@ class OursSystem:
         self.info = {"family": "ours", **info}
         self.ping = _redis_ping(backend)
         self.unsafe_concurrent_writes = None
-        self._table = _TableEmbedder()
         self._embed = embed
         self.manager = LLMCachingManager(
             backend,
             enable_semantic=True,
             semantic_threshold=threshold.cosine,
             max_cache_size=None,
-            embedder=embed if embed is not None else self._table,
+            embedder=embed,  # None with precomputed vectors: every call passes its vector
             strict=True,  # a backend error must show up as an error, not as a fast miss
         )
 
     def load(self, prompts: Sequence[str], vectors: np.ndarray, responses: Sequence[str], *, progress: bool) -> None:
-        self._table.table.update(zip(prompts, vectors, strict=True))
-        if self._embed is not None:  # keep the real model for lookups: load entry by entry
-            for prompt, vector, response in zip(prompts, vectors, responses, strict=True):
-                self.manager.set(prompt, response, embedding=vector)
-            return
-        # set_many per chunk, four chunks at a time: a Redis backend stores one entry
-        # per round trip, and overlapping them keeps the server busy (load is not timed).
+        # set_many with the vectors (embeddings=), per chunk, four chunks at a time: each
+        # chunk is pipelined, and overlapping them keeps the server busy (load is not timed).
         pairs = list(zip(prompts, responses, strict=True))
-        chunks = [pairs[lo:hi] for lo, hi in _chunks(len(pairs), 1000)]
+        spans = _chunks(len(pairs), 1000)
         bar = _bar(len(pairs), self.name, progress)
         stored = 0
+
+        def load_span(span: tuple[int, int]) -> int:
+            lo, hi = span
+            return self.manager.set_many(pairs[lo:hi], embeddings=vectors[lo:hi])
+
         with ThreadPoolExecutor(max_workers=4) as pool:
-            for done in pool.map(self.manager.set_many, chunks):
+            for done in pool.map(load_span, spans):
                 stored += done
                 bar.update(done)
         bar.close()
-        self._table.table.clear()
         if stored != len(prompts):
             raise RuntimeError(f"{self.name}: stored {stored} of {len(prompts)} entries")
 

@@ -44,6 +44,7 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.llms.llm import LLM
 
 from .._errors import InvalidInputError
+from .._errors import Uncacheable as _Uncacheable
 from .._keys import canonical_param
 from ..manager import LLMCachingManager
 from ..request import build_request
@@ -56,10 +57,6 @@ _SECRET_WORDS = ("key", "secret", "token", "password", "credential", "auth")
 _PROMPTING = ("system_prompt", "messages_to_prompt", "completion_to_prompt", "output_parser",
               "pydantic_program_mode", "query_wrapper_prompt")  # fmt: skip
 _ROLES = {"chatbot": "assistant", "model": "assistant"}
-
-
-class _Uncacheable(Exception):
-    """A call this wrapper does not cache (an image in the messages, arguments that are not JSON)."""
 
 
 class CachedLLM(LLM):

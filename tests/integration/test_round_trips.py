@@ -13,7 +13,13 @@ import pytest
 import redis
 import redis.asyncio
 
-from redis_semcache import CacheStrategy, LLMCachingManager, make_cache_key
+from redis_semcache import (
+    CacheStrategy,
+    DimensionMismatchError,
+    EmbeddingCountError,
+    LLMCachingManager,
+    make_cache_key,
+)
 from redis_semcache.backends.base import STORE_MANY_BATCH
 from redis_semcache.backends.redis import RedisCacheBackend
 
@@ -216,6 +222,24 @@ def test_store_many_is_one_round_trip_per_200_entries(counted):
     assert counter.take() == 3, "450 entries: pipelines of 200, 200 and 50"
     assert backend.size() == 450
     assert manager(backend).get("bulk 449") == 449
+
+
+def test_set_many_with_precomputed_vectors_is_one_round_trip_per_200_entries(counted):
+    backend, counter = counted
+    warm_up(backend, counter)
+    cache = manager(backend)
+    rng = np.random.default_rng(7)
+    vectors = np.stack([unit(rng, 16) for _ in range(450)])
+    pairs = [(f"bulk q{i}", i) for i in range(450)]
+    with pytest.raises(DimensionMismatchError):
+        cache.set_many(pairs, embeddings=vectors[:, :15])
+    with pytest.raises(EmbeddingCountError):
+        cache.set_many(pairs, embeddings=vectors[:449])
+    assert counter.take() == 0, "bad input: refused before any I/O"
+    assert cache.set_many(pairs, embeddings=vectors) == 450
+    assert counter.take() == 3, "450 entries: pipelines of 200, 200 and 50 (store scripts of 40 entries)"
+    assert cache.get("a paraphrase", embedding=near(vectors[321], 0.95, rng)) == 321
+    assert backend.size() == 450
 
 
 def test_invalidate_keys_is_one_round_trip_per_500_ids(counted):

@@ -81,6 +81,8 @@ def calls(cache: LLMCachingManager) -> dict:
         "set(tags=[''])": lambda: cache.set("p", "r", tags=[""]),
         "get_many([5])": lambda: cache.get_many([5]),
         "set_many([('', 'r')])": lambda: cache.set_many([("", "r")]),
+        "set_many(embeddings=too few)": lambda: cache.set_many([("p", "r"), ("q", "r")], embeddings=[[1.0, 0.0]]),
+        "warm(embeddings=5)": lambda: cache.warm([("p", "r")], embeddings=5, progress=False),
         "get_or_compute(compute=5)": lambda: cache.get_or_compute("p", 5),
         "invalidate()": lambda: cache.invalidate(),
         "invalidate(tags=[5])": lambda: cache.invalidate(tags=[5]),

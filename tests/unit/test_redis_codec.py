@@ -64,6 +64,16 @@ def test_the_embedding_is_stored_little_endian_in_the_index_vector_type(dtype, n
     assert stored == v.astype(numpy_type).tobytes() and len(stored) == 4 * np.dtype(numpy_type).itemsize
 
 
+def test_a_bfloat16_embedding_is_the_top_half_of_each_float32_rounded_to_nearest_even():
+    v = np.array([0.5, -0.25, 1 / 3, 1.0 + 2**-8 + 2**-9, 1.0 + 2**-8, 1.0 + 2**-7 + 2**-8], dtype=np.float32)
+    stored = encode_entry(entry(embedding=v), now=1.0, ttl=None, dtype="BFLOAT16")[F.EMBEDDING]
+    halves = np.frombuffer(stored, dtype="<u2")
+    back = (halves.astype("<u4") << 16).view("<f4")
+    # exact halves stay; 1/3 rounds to its nearest bfloat16; ties go to the even mantissa
+    assert back.tolist() == [0.5, -0.25, 0.333984375, 1.0 + 2**-7, 1.0, 1.0 + 2**-6]
+    assert len(stored) == 2 * len(v)
+
+
 def test_default_values_are_not_written_and_read_back_as_defaults():
     e = entry(response="plain", model="default", namespace="", tags=(), embedding=None)
     fields = encode_entry(e, now=5.0, ttl=None)

@@ -89,6 +89,8 @@ def test_index_names_carry_the_vector_type_and_old_names_read_as_float32():
     assert layout.index(0, IndexName(1, 8, "HNSW", "FLOAT16")) == "semcache:{c:0}:idx:s1:d8:hnsw:f16"
     assert layout.parse_index(0, "semcache:{c:0}:idx:s1:d8:flat") == IndexName(1, 8, "FLAT", "FLOAT32")
     assert layout.parse_index(0, "semcache:{c:0}:idx:s1:d8:hnsw:f16") == IndexName(1, 8, "HNSW", "FLOAT16")
+    assert layout.index(0, IndexName(1, 8, "FLAT", "BFLOAT16")) == "semcache:{c:0}:idx:s1:d8:flat:bf16"
+    assert layout.parse_index(0, "semcache:{c:0}:idx:s1:d8:flat:bf16") == IndexName(1, 8, "FLAT", "BFLOAT16")
     assert layout.parse_index(0, "semcache:{c:0}:idx:s1:d8:flat:f8") is None
 
 

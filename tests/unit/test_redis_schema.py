@@ -56,7 +56,7 @@ def test_create_args_flat_and_hnsw():
     "kwargs",
     [
         {"dim": 0}, {"dim": True}, {"dim": 8, "algorithm": "IVF"}, {"dim": 8, "m": 0},
-        {"dim": 8, "ef_construction": -1}, {"dim": 8, "dtype": "BFLOAT16"}, {"dim": 8, "dtype": "float16"},
+        {"dim": 8, "ef_construction": -1}, {"dim": 8, "dtype": "FLOAT64"}, {"dim": 8, "dtype": "float16"},
     ],
 )  # fmt: skip
 def test_vector_config_checks_itself(kwargs):

@@ -36,7 +36,7 @@ VERSION_H = "version_h"  # indexed TAG: digest of VERSION
 TAG_H = "tag_h"  # indexed TAG: digests of TAGS (absent without tags)
 PATTERN_KEY = "pk"  # prompt head mapped to [A-Za-z0-9_], for the FILTER of wildcard sweeps
 PROMPT_LEN = "plen"  # indexed NUMERIC: len(prompt) in characters
-EMBEDDING = "embedding"  # indexed VECTOR: little-endian float16 or float32 (the index name says which)
+EMBEDDING = "embedding"  # indexed VECTOR: little-endian float16, bfloat16 or float32 (the index name says which)
 
 DIST = "dist"  # the KNN distance alias in search replies
 

@@ -17,7 +17,7 @@ touch any of them::
     semcache:{<name>:<p>}:scopes            hash scope id -> entries (sizes the KNN pre-filter)
     semcache:{<name>:<p>}:lock:<entry id>   single-flight compute lock (token, PX)
     semcache:{<name>:<p>}:sync              marker a removal writes before WAIT (PX, replication.py)
-    semcache:{<name>:<p>}:idx:s<schema>:d<dim>[:<algorithm>[:f16]]   the search index
+    semcache:{<name>:<p>}:idx:s<schema>:d<dim>[:<algorithm>[:f16|:bf16]]   the search index
 
 The partition ``p`` is derived from the scope id (the first 16 hex digits of
 every entry id), so an entry id alone names its partition.  A single Redis
@@ -41,7 +41,8 @@ ZSETS = (*ORDERS, "exp")
 # The order zset each eviction strategy evicts by ("ttl" evicts by z:exp first, then creation order).
 ORDER_OF = {"lru": "lru", "lfu": "lfu", "fifo": "fifo", "ttl": "fifo"}
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_INDEX_TAIL = re.compile(r"s(?P<schema>[0-9]+):d(?P<dim>[0-9]+)(?::(?P<algorithm>[a-z]+)(?::(?P<dtype>f16))?)?")
+_DTYPE_TAIL = {"FLOAT16": ":f16", "BFLOAT16": ":bf16"}
+_INDEX_TAIL = re.compile(r"s(?P<schema>[0-9]+):d(?P<dim>[0-9]+)(?::(?P<algorithm>[a-z]+)(?::(?P<dtype>b?f16))?)?")
 
 
 def check_name(name: object) -> str:
@@ -56,8 +57,9 @@ class IndexName:
     """What an index was built for, as carried by its name.
 
     ``dim`` 0 means "no vector field yet": the cache has stored no embedding.
-    ``dtype`` is the vector type, FLOAT32 or FLOAT16: a FLOAT32 index keeps the
-    name it had before FLOAT16 existed (no type in it), a FLOAT16 one ends in ``:f16``.
+    ``dtype`` is the vector type, FLOAT32, FLOAT16 or BFLOAT16: a FLOAT32 index keeps the
+    name it had before FLOAT16 existed (no type in it), a FLOAT16 one ends in ``:f16``,
+    a BFLOAT16 one in ``:bf16``.
     """
 
     schema: int
@@ -69,7 +71,7 @@ class IndexName:
         tail = f"s{self.schema}:d{self.dim}"
         if self.dim == 0 or self.algorithm is None:
             return tail
-        return f"{tail}:{self.algorithm.lower()}" + (":f16" if self.dtype == "FLOAT16" else "")
+        return f"{tail}:{self.algorithm.lower()}" + _DTYPE_TAIL.get(self.dtype, "")
 
     @classmethod
     def parse(cls, suffix: str) -> IndexName | None:
@@ -77,7 +79,7 @@ class IndexName:
         if m is None:
             return None
         algorithm = m["algorithm"]
-        dtype = "FLOAT16" if m["dtype"] else "FLOAT32"
+        dtype = "BFLOAT16" if m["dtype"] == "bf16" else "FLOAT16" if m["dtype"] else "FLOAT32"
         return cls(int(m["schema"]), int(m["dim"]), None if algorithm is None else algorithm.upper(), dtype)
 
 
