@@ -1,0 +1,68 @@
+"""An error budget's exploration rate and its local label count, seen through the public API
+(get_or_compute, lookup, feedback): what the caller gets and when compute runs, not how the
+quality plans are written."""
+
+from __future__ import annotations
+
+import random
+
+from redis_semcache import BackendUnavailableError, InMemoryCacheBackend, LLMCachingManager
+from redis_semcache.quality import ErrorBudget
+
+from ..fakes import CountingEmbedder
+
+ASKED = "what is redis today"  # its best candidate is "what is redis" (similarity ~0.87 here)
+
+
+def budget_cache(backend=None, **kwargs) -> LLMCachingManager:
+    options = {"enable_semantic": True, "guards": None, "embedder": CountingEmbedder(), **kwargs}
+    return LLMCachingManager(backend or InMemoryCacheBackend(), **options)
+
+
+def test_explore_zero_with_an_error_budget_never_explores():
+    """``explore=0.0`` is an explicit "never", not "the default 10%": no label is ever
+    taken, so the rule stays exact-only and every near miss is computed."""
+    cache = budget_cache(error_budget=ErrorBudget(0.2, refresh_seconds=0), explore=0.0, explore_rng=random.Random(0))
+    cache.set("what is redis", "a store")
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return "a store"
+
+    for _ in range(200):  # at 10%, ~20 labels (14 suffice at this budget) would let the candidate be served
+        assert cache.get_or_compute("what is redis", compute) == "a store"  # exact: never computed
+        cache.invalidate(pattern=ASKED)
+        assert cache.get_or_compute(ASKED, compute) == "a store"
+    assert len(calls) == 200
+    found = cache.lookup(ASKED + "!")
+    assert (found.hit, found.threshold) == (False, None)  # still exact only: nothing was labelled
+
+
+class LabelsFail(InMemoryCacheBackend):
+    """Refuses to record labels while ``down``; everything else works."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+
+    def record_label(self, *args, **kwargs):
+        if self.down:
+            raise BackendUnavailableError("connection refused")
+        return super().record_label(*args, **kwargs)
+
+
+def test_a_label_the_backend_did_not_record_is_not_counted_by_the_budget():
+    backend = LabelsFail()
+    cache = budget_cache(backend, circuit_breaker=None, error_budget=ErrorBudget(0.2, refresh_seconds=3600))
+    cache.set("what is redis", "a store")
+    found = cache.lookup(ASKED)  # reads the (empty) label counts: fresh for an hour
+    assert (found.hit, found.threshold, found.candidate_prompt) == (False, None, "what is redis")
+    backend.down = True
+    for _ in range(30):
+        assert cache.feedback(found, True) is False
+    assert cache.lookup(ASKED).hit is False  # 30 labels said False: none of them counts
+    backend.down = False
+    for _ in range(30):  # 0 wrong in 30 bounds the error under 0.2
+        assert cache.feedback(found, True) is True
+    assert cache.lookup(ASKED).hit is True  # recorded labels count at once, before any refresh
