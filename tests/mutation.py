@@ -3,7 +3,10 @@
 Mutated: the Redis partition plans (store and store_many, eviction trims,
 delete by ids, the invalidation sweeps, the single-flight lock), key layout
 and partition routing, the manager's failure policy and single flight, the
-circuit breaker and the flight policy.  ``[tool.mutmut]`` in pyproject.toml
+circuit breaker and the flight policy; and (since issue 29) request building,
+the match plan, the Redis lookups, the OpenAI and LangChain integrations, hit
+quality (error budget, exploration, judge), metrics, OpenTelemetry and the
+operator commands.  ``[tool.mutmut]`` in pyproject.toml
 names the files and the test selection; ``MUTANTS`` below picks the functions.
 
 One redis-server with RediSearch serves every mutant's test run (REDIS_URL is
@@ -51,6 +54,15 @@ MUTANTS = (
     "redis_semcache.failure_policy.*",
     "redis_semcache.breaker.*",
     "redis_semcache.singleflight.*",
+    # Round 3 (issue 29): requests, matching, the Redis lookups, integrations, hit quality, metrics, ops CLI.
+    "redis_semcache.request.*",
+    "redis_semcache._match.*",
+    "redis_semcache.backends.redis.lookups.*",
+    "redis_semcache.integrations.*",
+    "redis_semcache.quality.*",
+    "redis_semcache.metrics.*",
+    "redis_semcache.otel.*",
+    "redis_semcache.ops_cli.*",
 )
 KILLED = {"killed", "timeout", "segfault"}
 
