@@ -59,6 +59,12 @@ def test_top_sorts_and_limits(filled, redis_url, capsys):
     assert [(e["prompt"], e["access_count"]) for e in json.loads(out)] == [("alpha", 3), ("beta", 1)]
     code, out, _ = run(capsys, "top", "--redis-url", redis_url, "--name", name, "--sort-by", "created_at")
     assert code == 0 and out.index("'gamma'") < out.index("'beta'") < out.index("'alpha'")
+    code, out, _ = run(capsys, "top", "--redis-url", redis_url, "--name", name, "--limit", "1", "--json")
+    assert code == 0 and [e["prompt"] for e in json.loads(out)] == ["alpha"]  # 1 is the smallest limit
+    for bad in ("0", "-1", "two"):
+        with pytest.raises(SystemExit) as exited:
+            run(capsys, "top", "--redis-url", redis_url, "--name", name, "--limit", bad)
+        assert exited.value.code == 2 and "--limit" in capsys.readouterr().err
 
 
 def test_health_exit_codes(filled, redis_url, capsys):
