@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 	$(PY) tests/check_import_cycles.py redis_semcache
 
-# Mutation testing (mutmut), about 10-15 minutes; not run by CI (.ci/run).
+# Mutation testing (mutmut): about 25-30 minutes on a quiet 2-core machine (docs/testing.md); not run by CI (.ci/run).
 mutate: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[dev,embeddings,cli,mutate]"
 	$(PY) -m tests.mutation

@@ -157,3 +157,10 @@ def test_a_message_with_text_and_an_image_is_a_miss_and_stores_nothing(api):
     text_only = dumps([SystemMessage("Be brief."), HumanMessage([parts[0]])])
     update(text_only)
     assert lookup(text_only) == generation  # the text alone is cached
+
+
+def test_entries_are_stored_under_the_model_named_in_the_llm_string():
+    cache = memory_cache()
+    generation = FakeListLLM(responses=["x"]).generate(["q"]).generations[0]
+    cache.update("q", str(sorted({"model": "gpt-x", "temperature": 0.0}.items())), generation)
+    assert [(e["prompt"], e["model"]) for e in cache.cache.get_top_entries()] == [("q", "gpt-x")]
