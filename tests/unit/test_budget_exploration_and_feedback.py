@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from redis_semcache import BackendUnavailableError, InMemoryCacheBackend, LLMCachingManager
 from redis_semcache.quality import ErrorBudget
 
@@ -66,3 +68,13 @@ def test_a_label_the_backend_did_not_record_is_not_counted_by_the_budget():
     for _ in range(30):  # 0 wrong in 30 bounds the error under 0.2
         assert cache.feedback(found, True) is True
     assert cache.lookup(ASKED).hit is True  # recorded labels count at once, before any refresh
+
+
+def test_a_served_hit_recomputed_to_label_it_is_stored_with_the_calls_tags_and_ttl():
+    cache = budget_cache(semantic_threshold=0.8, explore=1.0, explore_rng=random.Random(0))
+    cache.set("what is redis", "a store")
+    assert cache.lookup(ASKED).kind == "semantic"
+    assert cache.get_or_compute(ASKED, lambda: "a fresh store", tags=["fresh"], ttl=30) == "a fresh store"
+    (entry,) = [e for e in cache.get_top_entries() if e["prompt"] == ASKED]
+    assert entry["tags"] == ["fresh"] and entry["expires_at"] - entry["created_at"] == pytest.approx(30)
+    assert cache.invalidate(tags=["fresh"]) == 1

@@ -242,3 +242,29 @@ def test_a_stream_of_several_choices_is_stored_only_when_every_choice_finished(s
     hit = client.chat.completions.create(model="m", messages=ask("both?"), n=2)
     assert server.calls == 3 and [c.finish_reason for c in hit.choices] == ["stop", "stop"]  # a whole one is
     raw.close()
+
+
+def test_the_wrappers_options_go_to_every_write_sync_and_async(server):
+    """``ttl``, ``tags`` and ``namespace`` given to cached_openai apply to what a plain call, a
+    stream and an async stream store."""
+    cache = manager()
+    raw = openai.OpenAI(base_url=server.base_url, api_key="test", max_retries=0)
+    client = cached_openai(raw, cache, ttl=60, tags=["bot"], namespace="team")
+    client.chat.completions.create(model="m", messages=ask("plain"))
+    list(client.chat.completions.create(model="m", messages=ask("streamed"), stream=True))
+
+    async def streamed_async() -> None:
+        araw = openai.AsyncOpenAI(base_url=server.base_url, api_key="test", max_retries=0)
+        stream = await cached_openai(araw, cache, ttl=60, tags=["bot"], namespace="team").chat.completions.create(
+            model="m", messages=ask("async streamed"), stream=True
+        )
+        [c async for c in stream]
+        await araw.close()
+
+    asyncio.run(streamed_async())
+    entries = cache.get_top_entries()
+    assert sorted(e["prompt"] for e in entries) == ["async streamed", "plain", "streamed"]
+    assert {(e["namespace"], tuple(e["tags"])) for e in entries} == {("team", ("bot",))}
+    assert all(e["expires_at"] - e["created_at"] == pytest.approx(60) for e in entries)
+    assert cache.invalidate(tags=["bot"]) == 3
+    raw.close()

@@ -125,3 +125,12 @@ def test_the_band_is_below_the_threshold_edge_included_and_below_one_when_exact_
     assert not judge.in_band(near_miss(0.88, 0.9, hit=True, kind="semantic"))  # served: nothing to judge
     assert not judge.in_band(near_miss(0.88, 0.9, candidate_key=None))
     assert not judge.in_band(near_miss(None, 0.9))
+
+
+def test_an_approved_answer_is_stored_in_the_askers_scope_parameters_included():
+    cache, vector, rng = _cache(lambda *_: True)
+    cache.set("what is redis", "a warm store", embedding=vector, temperature=0.7)
+    cache.lookup("tell me about redis", embedding=near(vector, 0.87, rng), temperature=0.7)
+    cache.quality.judge.wait()
+    assert cache.lookup("tell me about redis", temperature=0.7).response == "a warm store"  # its own scope
+    assert cache.lookup("tell me about redis").hit is False  # not the scope without the parameter
