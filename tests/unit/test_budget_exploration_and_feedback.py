@@ -68,6 +68,7 @@ def test_a_label_the_backend_did_not_record_is_not_counted_by_the_budget():
     for _ in range(30):  # 0 wrong in 30 bounds the error under 0.2
         assert cache.feedback(found, True) is True
     assert cache.lookup(ASKED).hit is True  # recorded labels count at once, before any refresh
+    assert cache.lookup(ASKED).hit is True  # and the rule they made stays
 
 
 def test_a_served_hit_recomputed_to_label_it_is_stored_with_the_calls_tags_and_ttl():
@@ -78,3 +79,25 @@ def test_a_served_hit_recomputed_to_label_it_is_stored_with_the_calls_tags_and_t
     (entry,) = [e for e in cache.get_top_entries() if e["prompt"] == ASKED]
     assert entry["tags"] == ["fresh"] and entry["expires_at"] - entry["created_at"] == pytest.approx(30)
     assert cache.invalidate(tags=["fresh"]) == 1
+
+
+def test_labels_given_to_one_instance_move_the_rule_of_another():
+    """The label counts live in the backend, shared by every instance of the cache: another
+    instance's rule follows them at its next refresh."""
+    backend = InMemoryCacheBackend()
+    one, other = (budget_cache(backend, error_budget=ErrorBudget(0.2, refresh_seconds=0)) for _ in range(2))
+    one.set("what is redis", "a store")
+    found = one.lookup(ASKED)
+    assert other.lookup(ASKED).hit is False
+    for _ in range(30):
+        assert one.feedback(found, True)
+    assert other.lookup(ASKED).hit is True
+
+
+def test_lookup_for_a_version_sees_only_that_versions_entries():
+    cache = budget_cache(semantic_threshold=0.8)
+    cache.set("what is redis", "old answer", version="v1")
+    assert cache.lookup("what is redis", version="v1").kind == "exact"
+    assert cache.lookup("what is redis", version="v2").hit is False
+    assert cache.lookup(ASKED, version="v2").hit is False  # nor a semantic match of another version
+    assert cache.lookup(ASKED, version="v1").kind == "semantic"
