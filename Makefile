@@ -30,7 +30,7 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[dev,embeddings,cli,bench]"
 	$(PY) -m bench.bench_ops --head-to-head --quick
 
-# Mutation testing (mutmut), about 10-15 minutes; not run by CI (.ci/run).
+# Mutation testing (mutmut): about 25-30 minutes on a quiet 2-core machine (docs/testing.md); not run by CI (.ci/run).
 mutate: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[dev,embeddings,cli,mutate]"
 	$(PY) -m tests.mutation

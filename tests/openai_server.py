@@ -4,7 +4,9 @@ The answer is derived from the last user message ("answer to: <question>"), so a
 test can tell which question an answer belongs to.  With ``tools`` in the
 request it calls the first tool instead.  ``calls`` counts requests;
 ``break_next_stream`` makes the next stream stop after two chunks by cutting the
-connection mid-body (the client sees a protocol error, not a clean end).
+connection mid-body (the client sees a protocol error, not a clean end).  With
+``n`` it answers that many choices; ``unfinished_choice`` (an index) makes the
+next stream end cleanly without that choice's finish chunk.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class OpenAIServer:
         self.calls = 0
         self.requests: list[dict[str, Any]] = []
         self.break_next_stream = False
+        self.unfinished_choice: int | None = None
         self.release = threading.Event()  # set: answer at once; cleared: hold answers until set
         self.release.set()
         self._lock = threading.Lock()
@@ -40,12 +43,13 @@ class OpenAIServer:
         self._httpd.shutdown()
         self._httpd.server_close()
 
-    def record(self, body: dict[str, Any]) -> tuple[int, bool]:
+    def record(self, body: dict[str, Any]) -> tuple[int, bool, int | None]:
         with self._lock:
             self.calls += 1
             self.requests.append(body)
             broken, self.break_next_stream = self.break_next_stream, False
-            return self.calls, broken
+            unfinished, self.unfinished_choice = self.unfinished_choice, None
+            return self.calls, broken, unfinished
 
 
 def completion(body: dict[str, Any], number: int) -> dict[str, Any]:
@@ -62,19 +66,30 @@ def completion(body: dict[str, Any], number: int) -> dict[str, Any]:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": body["model"],
-        "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+        "choices": [
+            {"index": i, "message": message, "finish_reason": finish, "logprobs": None} for i in range(body.get("n", 1))
+        ],
         "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
     }
 
 
-def chunks(done: dict[str, Any], include_usage: bool) -> list[dict[str, Any]]:
-    """The completion as stream chunks: role, content word by word (or tool call pieces), finish."""
-    choice = done["choices"][0]
-    message = choice["message"]
+def chunks(done: dict[str, Any], include_usage: bool, unfinished: int | None = None) -> list[dict[str, Any]]:
+    """The completion as stream chunks, choice after choice: role, content word by word (or tool
+    call pieces), finish (left out for choice ``unfinished``); then usage if asked."""
     base = {"id": done["id"], "object": "chat.completion.chunk", "created": done["created"], "model": done["model"]}
+    out = []
+    for choice in done["choices"]:
+        out += _choice_chunks(base, choice, finish=choice["index"] != unfinished)
+    if include_usage:
+        out.append({**base, "choices": [], "usage": done["usage"]})
+    return out
 
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
+
+def _choice_chunks(base: dict[str, Any], choice: dict[str, Any], *, finish: bool) -> list[dict[str, Any]]:
+    message, index = choice["message"], choice["index"]
+
+    def chunk(delta: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
+        return {**base, "choices": [{"index": index, "delta": delta, "finish_reason": reason, "logprobs": None}]}
 
     out = [chunk({"role": "assistant", "content": ""})]
     if message.get("tool_calls"):
@@ -85,9 +100,8 @@ def chunks(done: dict[str, Any], include_usage: bool) -> list[dict[str, Any]]:
     else:
         words = message["content"].split(" ")
         out += [chunk({"content": w if i == 0 else " " + w}) for i, w in enumerate(words)]
-    out.append(chunk({}, choice["finish_reason"]))
-    if include_usage:
-        out.append({**base, "choices": [], "usage": done["usage"]})
+    if finish:
+        out.append(chunk({}, choice["finish_reason"]))
     return out
 
 
@@ -106,7 +120,7 @@ def _handler(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
             if self.path != "/v1/chat/completions":
                 self._send_json(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
                 return
-            number, broken = server.record(body)
+            number, broken, unfinished = server.record(body)
             server.release.wait(timeout=10)
             done = completion(body, number)
             if not body.get("stream"):
@@ -117,7 +131,9 @@ def _handler(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            events = [f"data: {json.dumps(c)}\n\n" for c in chunks(done, include_usage)] + ["data: [DONE]\n\n"]
+            events = [f"data: {json.dumps(c)}\n\n" for c in chunks(done, include_usage, unfinished)] + [
+                "data: [DONE]\n\n"
+            ]
             for i, event in enumerate(events):
                 if broken and i == 2:  # cut the connection without the final zero-length chunk
                     self.close_connection = True

@@ -103,6 +103,14 @@ class LocalCluster:
         alive = [p for p, proc in self.procs.items() if proc.poll() is None]
         return [p for p in alive if redis.Redis(port=p).info("replication")["role"] == "master"]
 
+    def replicas_of(self, primary: int) -> list[int]:
+        alive = [p for p, proc in self.procs.items() if proc.poll() is None and p != primary]
+        return [p for p in alive if redis.Redis(port=p).info("replication").get("master_port") == primary]
+
+    def allow_failover(self, replica: int, allowed: bool) -> None:
+        """Whether ``replica`` may take over when its primary fails (a test holds an outage open)."""
+        redis.Redis(port=replica).config_set("cluster-replica-no-failover", "no" if allowed else "yes")
+
     def kill(self, port: int) -> None:
         self.procs[port].send_signal(signal.SIGKILL)
         self.procs[port].wait()

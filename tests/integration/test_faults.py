@@ -14,7 +14,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -343,15 +343,23 @@ def test_after_flushall_the_next_write_recreates_the_index(own_redis):
 
 class Workload:
     """Threads doing set-then-get on their own keys (with vectors, so KNN runs too)
-    until stopped, recording every exception and when each last saw a hit."""
+    until stopped, recording every exception and, for every hit, the phase of the
+    test (``phase``, moved on by the test) its ``get`` began and ended in.
+
+    Phases, not clock readings: a thread descheduled between a hit and reading the
+    clock would date the hit late, and "a hit while the server was dead" must mean a
+    ``get`` that began after the kill returned and ended before the restart began.
+    """
 
     def __init__(self, cache: LLMCachingManager, threads: int = 8) -> None:
         self.cache = cache
         self.stop = threading.Event()
+        self.phase = 0
         self.exceptions: list[BaseException] = []
         self.failed_invalidations = 0
-        self.last_hit = [0.0] * threads
-        self.calls = 0
+        self.hits: list[set[tuple[int, int]]] = [set() for _ in range(threads)]  # (began, ended) phases
+        self.rounds: list[dict[int, int]] = [{} for _ in range(threads)]  # phase -> rounds begun and ended in it
+        self._changed = threading.Condition()
         rng = np.random.default_rng(1)
         self.vectors = [unit(rng, 8) for _ in range(16)]
         self.threads = [threading.Thread(target=self._run, args=(t,)) for t in range(threads)]
@@ -360,10 +368,11 @@ class Workload:
         i = 0
         while not self.stop.is_set():
             prompt, v = f"thread {t} key {i % 16}", self.vectors[i % 16]
+            began = self.phase
             try:
                 self.cache.set(prompt, [t, i], embedding=v, tags=[f"t{t}"])
                 if self.cache.get(prompt, embedding=v) == [t, i]:
-                    self.last_hit[t] = time.monotonic()
+                    self.hits[t].add((began, self.phase))
                 self.cache.get(f"thread {t} unknown {i}")
                 if i % 50 == 0:
                     self.cache.invalidate(tags=[f"t{t}"])
@@ -371,7 +380,10 @@ class Workload:
                 self.failed_invalidations += 1
             except BaseException as exc:  # the point of the test: nothing else may reach the caller
                 self.exceptions.append(exc)
-            self.calls += 1
+            if self.phase == began:
+                self.rounds[t][began] = self.rounds[t].get(began, 0) + 1
+            with self._changed:
+                self._changed.notify_all()
             i += 1
 
     def __enter__(self) -> Workload:
@@ -382,24 +394,34 @@ class Workload:
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
         for thread in self.threads:
-            thread.join(timeout=30)
+            thread.join(timeout=60)
 
-    def wait_for_hits_after(self, moment: float, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if all(seen > moment for seen in self.last_hit):
-                return True
-            time.sleep(0.05)
-        return False
+    def _wait(self, done: Callable[[], bool], timeout: float) -> bool:
+        """Until ``done()`` (checked after each round of any thread); ``timeout`` only bounds a hang."""
+        with self._changed:
+            return self._changed.wait_for(done, timeout=timeout)
+
+    def wait_for_hits_in(self, phase: int, timeout: float = 120) -> bool:
+        """Every thread has had a hit from a ``get`` that began in ``phase``."""
+        return self._wait(lambda: all(any(b == phase for b, _ in hits) for hits in self.hits), timeout)
+
+    def wait_for_rounds_in(self, phase: int, rounds: int, timeout: float = 120) -> bool:
+        """Every thread ran ``rounds`` whole rounds within ``phase``."""
+        return self._wait(lambda: all(done.get(phase, 0) >= rounds for done in self.rounds), timeout)
+
+
+UP, DEAD, RESTARTING, RESTARTED = range(4)
 
 
 def test_sigkill_mid_workload_then_restart_on_the_same_port(caplog):
     server = LocalRedis().start()
     try:
+        # A killed server refuses connections at once: no short timeout is needed to see the
+        # outage, and a long one keeps a busy machine's slow reply from being a second outage.
         cache = create_redis_cache_manager(
             url=server.url,
-            socket_timeout=TIMEOUT,
-            socket_connect_timeout=TIMEOUT,
+            socket_timeout=10,
+            socket_connect_timeout=10,
             backend_kwargs={"name": "kill"},
             embedder=None,
             enable_semantic=True,
@@ -407,21 +429,20 @@ def test_sigkill_mid_workload_then_restart_on_the_same_port(caplog):
             circuit_breaker=CircuitBreaker(failure_threshold=3, cooldown=0.5),
         )
         with caplog.at_level(logging.WARNING, logger="redis_semcache"), Workload(cache) as load:
-            assert load.wait_for_hits_after(time.monotonic(), timeout=10)
+            assert load.wait_for_hits_in(UP)
             server.kill()
-            killed = time.monotonic()
-            time.sleep(1.0)  # the workload keeps running against a dead server
+            load.phase = DEAD
+            assert load.wait_for_rounds_in(DEAD, rounds=3)  # the workload keeps running against a dead server
             health = cache.health_check()
             assert health["status"] == "unhealthy"
             assert "unavailable" in health["reason"] or "circuit breaker" in health["reason"]
-            calls_during_outage = load.calls
+            load.phase = RESTARTING
             server.start()  # same port; an empty database (no persistence)
-            restarted = time.monotonic()
+            load.phase = RESTARTED
             # Lookups recover by themselves: the breaker's probe lets traffic back in.
-            assert load.wait_for_hits_after(restarted, timeout=15), load.last_hit
+            assert load.wait_for_hits_in(RESTARTED), load.hits
         assert load.exceptions == []
-        assert load.calls > calls_during_outage > 0
-        assert all(hit < killed or hit > restarted for hit in load.last_hit)
+        assert not any((DEAD, DEAD) in hits for hits in load.hits)  # no hit from a server that was dead throughout
         stats = cache.get_statistics()
         assert stats["errors"] > 0 and "backend_error" not in stats
         assert cache.health_check()["status"] == "healthy"

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,12 @@ def test_top_sorts_and_limits(filled, redis_url, capsys):
     assert [(e["prompt"], e["access_count"]) for e in json.loads(out)] == [("alpha", 3), ("beta", 1)]
     code, out, _ = run(capsys, "top", "--redis-url", redis_url, "--name", name, "--sort-by", "created_at")
     assert code == 0 and out.index("'gamma'") < out.index("'beta'") < out.index("'alpha'")
+    code, out, _ = run(capsys, "top", "--redis-url", redis_url, "--name", name, "--limit", "1", "--json")
+    assert code == 0 and [e["prompt"] for e in json.loads(out)] == ["alpha"]  # 1 is the smallest limit
+    for bad in ("0", "-1", "two"):
+        with pytest.raises(SystemExit) as exited:
+            run(capsys, "top", "--redis-url", redis_url, "--name", name, "--limit", bad)
+        assert exited.value.code == 2 and "--limit" in capsys.readouterr().err
 
 
 def test_health_exit_codes(filled, redis_url, capsys):
@@ -164,3 +171,26 @@ def test_no_command_prints_a_password():
     assert all(code != 0 for ok, cmd, code, _ in seen if not ok)
     assert any("authentication required" in text for ok, _, _, text in seen if not ok)
     assert any("invalid username-password" in text for ok, _, _, text in seen if not ok)
+
+
+def test_top_and_health_as_text(filled, redis_url, capsys):
+    """The human-readable forms: top's table (reads, last access in UTC, key, prompt cut at 60
+    characters) and health's aligned lines without this process's own counters."""
+    cache, name = filled
+    long_prompt = "a prompt of more than sixty characters, which the table shortens to fit"
+    cache.set(long_prompt, "L")
+    for _ in range(5):
+        cache.get(long_prompt)
+    code, out, _ = run(capsys, "top", "--redis-url", redis_url, "--name", name, "--limit", "2")
+    header, first, second = out.rstrip("\n").split("\n")
+    assert code == 0 and header.split() == ["reads", "last", "access", "(UTC)", "key", "prompt"]
+    entry = cache.get_top_entries(limit=1)[0]
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(entry["last_access"]))
+    assert first == f"{5:>6}  {when:<19}  {entry['key']:<40}  {long_prompt[:57] + '...'!r}"
+    assert second.split()[0] == "3" and second.endswith("  'alpha'")  # a short prompt is shown whole
+    code, out, _ = run(capsys, "health", "--redis-url", redis_url, "--name", name)
+    lines = dict(line.split(None, 1) for line in out.strip().split("\n"))
+    assert code == 0 and lines["status"] == '"healthy"' and lines["entries"] == "4"
+    assert not {"errors", "semantic_enabled", "embedder_loaded"} & set(lines)  # this process's, not the cache's
+    code, out, _ = run(capsys, "health", "--redis-url", redis_url, "--name", name, "--json")
+    assert not {"errors", "semantic_enabled", "embedder_loaded"} & set(json.loads(out))

@@ -228,3 +228,35 @@ def test_recovery_is_logged_once_with_what_had_failed(caplog):
         "redis_semcache: backend recovered after: BackendUnavailableError: connection refused"
     ]
     assert "backend_error" not in cache.get_statistics()
+
+
+def test_a_refused_call_does_not_restart_the_cooldown():
+    """The cooldown runs from the failure that opened the breaker: calls refused meanwhile
+    (the breaker's own verdict, not the server's) must not push the probe further out,
+    or a steady stream of calls would keep the breaker open forever."""
+    clock = FakeClock()
+    breaker = CircuitBreaker(failure_threshold=1, cooldown=5, clock=clock)
+    breaker.record_failure()
+    for _ in range(4):
+        clock.advance(1)
+        assert not breaker.allow() and breaker.state == "open"
+    clock.advance(1)  # 5 s after the failure
+    assert breaker.state == "half-open" and breaker.allow()
+
+
+def test_a_manager_probes_one_cooldown_after_the_failure_however_many_calls_were_refused():
+    clock = FakeClock()
+    backend = FlakyBackend()
+    cache = LLMCachingManager(
+        backend, embedder=None, circuit_breaker=CircuitBreaker(failure_threshold=1, cooldown=5, clock=clock)
+    )
+    cache.set("q", "r")
+    backend.down = True
+    assert cache.get("q") is None  # fails: opens the breaker
+    backend.down = False
+    for _ in range(4):
+        clock.advance(1)
+        assert cache.get("q") is None  # refused, the server is not asked
+    clock.advance(1)
+    assert cache.get("q") == "r"  # the probe, one cooldown after the failure
+    assert cache.breaker.state == "closed"

@@ -62,3 +62,23 @@ def test_the_compared_text_is_the_last_user_message_and_the_rest_is_context():
     )
     assert reordered == req
     assert build_request("What is Redis?", embed_text="What is Redis?") == build_request("What is Redis?")
+
+
+def test_a_function_message_without_content_is_a_chat_turn_like_an_assistant_tool_call():
+    """The older function-calling messages: the assistant's call and the ``function``
+    role's reply may both carry ``content: None``; neither is bad input."""
+    cache = LLMCachingManager()
+    call = {"role": "assistant", "content": None, "function_call": {"name": "f", "arguments": "{}"}}
+    messages = [
+        SYSTEM,
+        {"role": "user", "content": "weather?"},
+        call,
+        {"role": "function", "name": "f", "content": None},
+    ]
+    messages.append({"role": "user", "content": "and tomorrow?"})
+    assert cache.set(response="rain", messages=messages) is True
+    assert cache.get(messages=messages) == "rain"
+    replied = [*messages[:3], {"role": "function", "name": "f", "content": "sunny"}, messages[-1]]
+    assert cache.get(messages=replied) is None  # the function's reply is context: another request
+    with pytest.raises(InvalidMessagesError, match=r"messages\[1\]"):
+        cache.get(messages=[SYSTEM, {"role": "user", "content": None}, messages[-1]])  # a user's content is not

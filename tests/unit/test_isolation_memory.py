@@ -27,3 +27,16 @@ def test_per_call_namespace_overrides_the_managers():
     assert cache.get("q") is None
     assert cache.get("q", namespace="b") == "for b"
     assert LLMCachingManager(backend, namespace="b", embedder=None).get("q") == "for b"
+
+
+def test_an_explicit_empty_namespace_is_a_namespace_not_the_default():
+    backend = InMemoryCacheBackend()
+    cache = LLMCachingManager(backend, namespace="team", embedder=None)
+    cache.set("q", "for the empty namespace", namespace="")
+    cache.set("q", "for team")
+    assert cache.get("q", namespace="") == "for the empty namespace"
+    assert cache.get("q") == "for team"
+    assert (
+        LLMCachingManager(backend, embedder=None).get("q") == "for the empty namespace"
+    )  # "" is the default's default
+    assert cache.get_or_compute("q", lambda: "computed", namespace="") == "for the empty namespace"

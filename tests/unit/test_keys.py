@@ -56,3 +56,17 @@ def test_numbers_in_the_scope_are_canonical():
     assert make_cache_key("q", temperature=0.5) != make_cache_key("q", temperature=0.25)
     assert make_cache_key("q", logprobs=True) != make_cache_key("q", logprobs=1)  # JSON true is not 1
     assert make_cache_key("q", logprobs=False) != make_cache_key("q", logprobs=0)
+
+
+def test_make_cache_key_takes_embed_text_like_set_does():
+    """The key ``get_top_entries`` reports for an entry stored with ``embed_text`` is the one
+    ``make_cache_key`` computes with it, so ``invalidate(keys=...)`` can reach that entry."""
+    from redis_semcache import LLMCachingManager
+
+    cache = LLMCachingManager(embedder=None)
+    prompt = "Context: the sky at noon. Question: why is it blue?"
+    cache.set(prompt, "scattering", embed_text="Question: why is it blue?", model="m")
+    (stored,) = cache.get_top_entries()
+    assert make_cache_key(prompt, model="m", embed_text="Question: why is it blue?") == stored["key"]
+    assert make_cache_key(prompt, model="m") != stored["key"]
+    assert cache.invalidate(keys=[make_cache_key(prompt, model="m", embed_text="Question: why is it blue?")]) == 1

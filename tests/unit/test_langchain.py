@@ -129,3 +129,38 @@ def test_set_llm_cache_with_a_plain_llm(llm_cache):
     assert llm.invoke("tell me a story") == "second"
     assert llm.invoke("tell me a joke", stop=["\n"]) == "third"  # other parameters: another scope
     assert cache.cache.get_statistics()["sets"] == 3
+
+
+@pytest.mark.parametrize("api", ["sync", "async"])
+def test_a_message_with_text_and_an_image_is_a_miss_and_stores_nothing(api):
+    """Only text can be compared: a text part beside an image part does not make it comparable."""
+    import asyncio
+
+    from langchain_core.load import dumps
+
+    parts = [{"type": "text", "text": "what is this"}, {"type": "image_url", "image_url": {"url": "data:x"}}]
+    prompt = dumps([SystemMessage("Be brief."), HumanMessage(parts)])
+    cache = memory_cache()
+    generation = FakeListLLM(responses=["a cat"]).generate(["q"]).generations[0]
+
+    def lookup(prompt: str):
+        return cache.lookup(prompt, "llm") if api == "sync" else asyncio.run(cache.alookup(prompt, "llm"))
+
+    def update(prompt: str) -> None:
+        cache.update(prompt, "llm", generation) if api == "sync" else asyncio.run(
+            cache.aupdate(prompt, "llm", generation)
+        )
+
+    update(prompt)
+    assert lookup(prompt) is None
+    assert cache.cache.get_statistics()["sets"] == 0
+    text_only = dumps([SystemMessage("Be brief."), HumanMessage([parts[0]])])
+    update(text_only)
+    assert lookup(text_only) == generation  # the text alone is cached
+
+
+def test_entries_are_stored_under_the_model_named_in_the_llm_string():
+    cache = memory_cache()
+    generation = FakeListLLM(responses=["x"]).generate(["q"]).generations[0]
+    cache.update("q", str(sorted({"model": "gpt-x", "temperature": 0.0}.items())), generation)
+    assert [(e["prompt"], e["model"]) for e in cache.cache.get_top_entries()] == [("q", "gpt-x")]

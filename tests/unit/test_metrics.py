@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from redis_semcache import LLMCachingManager, create_in_memory_cache_manager
+from redis_semcache import InMemoryCacheBackend, LLMCachingManager, create_in_memory_cache_manager
 from redis_semcache.breaker import CircuitBreaker
 from redis_semcache.metrics import PrometheusCollector
 
 from ..exposition import Scrape
 from ..fakes import FakeClock
+from .test_breaker_and_fallback import FlakyBackend
 
 
 def busy_cache() -> LLMCachingManager:
@@ -93,3 +94,32 @@ def test_registering_does_not_scrape():
 @pytest.mark.parametrize("name", ["", None])
 def test_default_label_is_memory(name):
     assert PrometheusCollector(create_in_memory_cache_manager(), name=name).name == "memory"
+
+
+class NamedBackend(FlakyBackend):
+    name = "shop"
+
+
+@pytest.mark.parametrize("fallback", [False, True])
+def test_an_outage_is_backend_up_zero_without_cache_wide_series(fallback):
+    """The label defaults to the backend's name; while the backend cannot be read the
+    cache-wide series are left out (not zeros), ``semcache_backend_up`` is 0 and
+    ``semcache_fallback_serving`` says whether a local fallback answers meanwhile."""
+    backend = NamedBackend()
+    local = InMemoryCacheBackend() if fallback else None
+    cache = LLMCachingManager(backend, embedder=None, circuit_breaker=None, fallback_backend=local)
+    collector = PrometheusCollector(cache)
+    cache.set("q", "a")
+    healthy = Scrape(collector)
+    assert healthy.value("semcache_backend_up", cache="shop") == 1
+    assert healthy.value("semcache_fallback_serving", cache="shop") == 0
+    assert healthy.value("semcache_entries", cache="shop") == 1
+    backend.down = True
+    cache.get("q")
+    down = Scrape(collector)
+    assert down.value("semcache_backend_up", cache="shop") == 0
+    assert down.value("semcache_fallback_serving", cache="shop") == (1 if fallback else 0)
+    assert down.value("semcache_errors_total", cache="shop") >= 1
+    assert not {"semcache_entries", "semcache_requests_total", "semcache_evictions_total"} & down.names()
+    backend.down = False
+    assert Scrape(collector).value("semcache_backend_up", cache="shop") == 1

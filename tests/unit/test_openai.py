@@ -208,3 +208,63 @@ def test_async_client(server):
         await raw.close()
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("options", [None, {"include_usage": False}])
+def test_a_replayed_stream_without_include_usage_has_a_choice_in_every_chunk(server, client, options):
+    """The loop everyone writes, ``chunk.choices[0].delta.content``, must work on a hit as on a
+    miss: only ``include_usage`` adds the usage-only chunk (its ``choices`` is empty), even when
+    the stored answer has usage (stored from a plain call, or a stream that asked for it)."""
+    stored = client.chat.completions.create(model="m", messages=ask(SKY))
+    assert stored.usage is not None and stored.usage.total_tokens == 8
+    kwargs = {"model": "m", "messages": ask(SKY), "stream": True, "stream_options": options}
+    replay = list(client.chat.completions.create(**kwargs))
+    said = "".join(chunk.choices[0].delta.content or "" for chunk in replay)
+    assert said == "answer to: why is the sky blue" and server.calls == 1
+    assert all(chunk.choices and chunk.usage is None for chunk in replay)
+    assert replay[-1].choices[0].finish_reason == "stop"
+    streamed = dict(kwargs, messages=ask("why is grass green"), stream_options={"include_usage": True})
+    list(client.chat.completions.create(**streamed))  # a miss that asked for usage stores it
+    replay = list(client.chat.completions.create(**dict(streamed, stream_options=options)))
+    assert server.calls == 2 and all(chunk.choices and chunk.usage is None for chunk in replay)
+
+
+def test_a_stream_of_several_choices_is_stored_only_when_every_choice_finished(server):
+    raw = openai.OpenAI(base_url=server.base_url, api_key="test", max_retries=0)
+    client = cached_openai(raw, manager(), cache_multiple=True)
+    server.unfinished_choice = 1  # choice 1 never gets its finish chunk; the stream still ends cleanly
+    chunks = list(client.chat.completions.create(model="m", messages=ask("two?"), n=2, stream=True))
+    assert {c.choices[0].index for c in chunks} == {0, 1}
+    whole = client.chat.completions.create(model="m", messages=ask("two?"), n=2)  # not a hit on a half answer
+    assert server.calls == 2
+    assert [c.finish_reason for c in whole.choices] == ["stop", "stop"]
+    list(client.chat.completions.create(model="m", messages=ask("both?"), n=2, stream=True))
+    hit = client.chat.completions.create(model="m", messages=ask("both?"), n=2)
+    assert server.calls == 3 and [c.finish_reason for c in hit.choices] == ["stop", "stop"]  # a whole one is
+    raw.close()
+
+
+def test_the_wrappers_options_go_to_every_write_sync_and_async(server):
+    """``ttl``, ``tags`` and ``namespace`` given to cached_openai apply to what a plain call, a
+    stream and an async stream store."""
+    cache = manager()
+    raw = openai.OpenAI(base_url=server.base_url, api_key="test", max_retries=0)
+    client = cached_openai(raw, cache, ttl=60, tags=["bot"], namespace="team")
+    client.chat.completions.create(model="m", messages=ask("plain"))
+    list(client.chat.completions.create(model="m", messages=ask("streamed"), stream=True))
+
+    async def streamed_async() -> None:
+        araw = openai.AsyncOpenAI(base_url=server.base_url, api_key="test", max_retries=0)
+        stream = await cached_openai(araw, cache, ttl=60, tags=["bot"], namespace="team").chat.completions.create(
+            model="m", messages=ask("async streamed"), stream=True
+        )
+        [c async for c in stream]
+        await araw.close()
+
+    asyncio.run(streamed_async())
+    entries = cache.get_top_entries()
+    assert sorted(e["prompt"] for e in entries) == ["async streamed", "plain", "streamed"]
+    assert {(e["namespace"], tuple(e["tags"])) for e in entries} == {("team", ("bot",))}
+    assert all(e["expires_at"] - e["created_at"] == pytest.approx(60) for e in entries)
+    assert cache.invalidate(tags=["bot"]) == 3
+    raw.close()

@@ -106,3 +106,31 @@ def test_judge_settings_are_checked(bad):
         GreyZoneJudge(lambda *_: True, **bad)
     with pytest.raises(InvalidInputError):
         GreyZoneJudge("not callable")
+
+
+def test_the_band_is_below_the_threshold_edge_included_and_below_one_when_exact_only():
+    from redis_semcache.quality import LookupResult
+
+    judge = GreyZoneJudge(lambda *_: True)
+    assert (judge.band, judge._queue.maxsize) == (0.05, 100)  # the documented defaults
+
+    def near_miss(similarity, threshold, **changed):
+        fields = {"hit": False, "kind": None, "response": None, "similarity": similarity,
+                  "candidate_prompt": "p", "candidate_key": "k", "threshold": threshold, **changed}  # fmt: skip
+        return LookupResult(**fields)
+
+    assert judge.in_band(near_miss(0.9 - 0.05, 0.9))  # the band's lower edge is in it
+    assert not judge.in_band(near_miss(0.8499, 0.9))
+    assert judge.in_band(near_miss(0.95, None)) and not judge.in_band(near_miss(0.94, None))  # exact only: below 1.0
+    assert not judge.in_band(near_miss(0.88, 0.9, hit=True, kind="semantic"))  # served: nothing to judge
+    assert not judge.in_band(near_miss(0.88, 0.9, candidate_key=None))
+    assert not judge.in_band(near_miss(None, 0.9))
+
+
+def test_an_approved_answer_is_stored_in_the_askers_scope_parameters_included():
+    cache, vector, rng = _cache(lambda *_: True)
+    cache.set("what is redis", "a warm store", embedding=vector, temperature=0.7)
+    cache.lookup("tell me about redis", embedding=near(vector, 0.87, rng), temperature=0.7)
+    cache.quality.judge.wait()
+    assert cache.lookup("tell me about redis", temperature=0.7).response == "a warm store"  # its own scope
+    assert cache.lookup("tell me about redis").hit is False  # not the scope without the parameter
