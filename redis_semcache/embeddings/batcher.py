@@ -8,6 +8,8 @@ caller its rows.  A caller that finds the embedder idle runs at once: it waits
 for company (at most ``max_wait`` seconds, until as many callers as shared the
 previous batch are queued) only when the previous batch was shared and ended
 less than ``linger`` seconds ago, i.e. while callers are arriving together.
+Callers that queued behind a running batch have waited already and never wait
+for company.
 
 A failing batch fails each of its callers with (a copy of) the error; a caller
 that stops waiting (an asyncio task cancelled while its worker thread waits
@@ -29,10 +31,11 @@ Run = Callable[[list[str]], np.ndarray]
 
 
 class _Request:
-    __slots__ = ("error", "finished", "result", "texts")
+    __slots__ = ("error", "finished", "found_idle", "result", "texts")
 
-    def __init__(self, texts: list[str]) -> None:
+    def __init__(self, texts: list[str], found_idle: bool) -> None:
         self.texts = texts
+        self.found_idle = found_idle  # no batch was running when it arrived: it has not waited yet
         self.result: np.ndarray | None = None
         self.error: BaseException | None = None
         self.finished = False
@@ -65,18 +68,21 @@ class MicroBatcher:
             return self._cond.wait_for(lambda: len(self._queue) >= n, timeout)
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        request = _Request(list(texts))
         with self._cond:
+            request = _Request(list(texts), found_idle=not self._busy)
             self._queue.append(request)
             self._cond.notify_all()
         while True:
             with self._cond:
                 while self._busy and not request.finished:
+                    request.found_idle = False
                     self._cond.wait()
                 if request.finished:
                     return _outcome(request)
                 self._busy = True
-                self._gather_company()
+                if request.found_idle:
+                    request.found_idle = False
+                    self._gather_company()
                 batch = self._take()
             self._run_batch(batch)
             if request.finished:
