@@ -31,7 +31,7 @@ Run = Callable[[list[str]], np.ndarray]
 
 
 class _Request:
-    __slots__ = ("error", "finished", "found_idle", "result", "texts")
+    __slots__ = ("error", "finished", "found_idle", "result", "taken", "texts")
 
     def __init__(self, texts: list[str], found_idle: bool) -> None:
         self.texts = texts
@@ -39,19 +39,23 @@ class _Request:
         self.result: np.ndarray | None = None
         self.error: BaseException | None = None
         self.finished = False
+        self.taken = False  # in a batch that is running
 
 
 class MicroBatcher:
     """Call ``run(texts) -> (len(texts), d) array`` for concurrent callers in shared batches."""
 
-    def __init__(self, run: Run, *, max_batch: int = 32, max_wait: float = 0.002, linger: float = 0.05) -> None:
+    def __init__(
+        self, run: Run, *, max_batch: int = 32, max_wait: float = 0.002, linger: float = 0.05, concurrency: int = 1
+    ) -> None:
         self.run = run
+        self.concurrency = concurrency  # batches that may run at once
         self.max_batch = max_batch
         self.max_wait = max_wait
         self.linger = linger
         self._cond = threading.Condition()
         self._queue: list[_Request] = []
-        self._busy = False  # a leader is collecting or running a batch
+        self._running = 0  # leaders collecting or running a batch
         self._last_callers = 0  # requests in the previous batch
         self._last_end = float("-inf")
         self.batches = 0  # batches run (for tests and benchmarks)
@@ -69,20 +73,24 @@ class MicroBatcher:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         with self._cond:
-            request = _Request(list(texts), found_idle=not self._busy)
+            request = _Request(list(texts), found_idle=self._running < self.concurrency)
             self._queue.append(request)
             self._cond.notify_all()
         while True:
             with self._cond:
-                while self._busy and not request.finished:
+                while not request.finished and (request.taken or self._running >= self.concurrency):
                     request.found_idle = False
                     self._cond.wait()
                 if request.finished:
                     return _outcome(request)
-                self._busy = True
+                self._running += 1
                 if request.found_idle:
                     request.found_idle = False
                     self._gather_company()
+                    if request.taken:  # another leader took it while this one waited for company
+                        self._running -= 1
+                        self._cond.notify_all()
+                        continue
                 batch = self._take()
             self._run_batch(batch)
             if request.finished:
@@ -109,6 +117,8 @@ class MicroBatcher:
             batch.append(request)
             size += len(request.texts)
         del self._queue[: len(batch)]
+        for request in batch:
+            request.taken = True
         return batch
 
     def _run_batch(self, batch: list[_Request]) -> None:
@@ -132,7 +142,7 @@ class MicroBatcher:
             self.batches += 1
             self._last_callers = len(batch)
             self._last_end = time.monotonic()
-            self._busy = False
+            self._running -= 1
             self._cond.notify_all()
 
 

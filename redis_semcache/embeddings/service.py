@@ -8,6 +8,7 @@ repeated misses.  Texts the cache lacks are embedded in batches of
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -39,10 +40,19 @@ class EmbeddingService:
     counters sit behind one lock; the embedder itself is called outside it,
     through a :class:`~.batcher.MicroBatcher`, so that concurrent callers (threads,
     or asyncio tasks in worker threads) share one embedder call of up to
-    ``batch_size`` texts instead of queueing one by one.
+    ``batch_size`` texts instead of queueing one by one.  Up to ``concurrency``
+    batches run at once (default: one per CPU core this process may use): each
+    runs on its own thread, the model with one intra-op thread (see ``_threads``).
     """
 
-    def __init__(self, embedder: Embedder, *, cache_size: int = 10_000, batch_size: int | None = None) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        *,
+        cache_size: int = 10_000,
+        batch_size: int | None = None,
+        concurrency: int | None = None,
+    ) -> None:
         self.embedder = embedder
         self.batch_size = _batch_size(embedder, batch_size)
         self._id = embedder_id(embedder)
@@ -51,7 +61,9 @@ class EmbeddingService:
         self.dimension: int | None = None  # discovered from the first output, then enforced
         self.calls = 0  # embedder invocations
         self.texts_embedded = 0  # texts sent to the embedder (cache misses)
-        self.batcher = MicroBatcher(self._embed_batch, max_batch=self.batch_size)
+        self.batcher = MicroBatcher(
+            self._embed_batch, max_batch=self.batch_size, concurrency=concurrency or _usable_cores()
+        )
 
     def embed_one(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
@@ -143,6 +155,12 @@ class EmbeddingService:
                     f"embedder {self._id} changed dimension: returned {vectors.shape[1]}, earlier {self.dimension}"
                 )
         return vectors
+
+
+def _usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
 
 
 def _progress_bar(total: int) -> Any:

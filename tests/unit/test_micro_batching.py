@@ -133,7 +133,7 @@ def test_a_failing_batch_fails_each_of_its_callers_and_the_next_batch_works():
 
 def test_the_service_wraps_a_batch_failure_as_embedding_error_for_every_caller():
     embedder = Gated(fail_on="boom")
-    service = EmbeddingService(embedder, cache_size=0)
+    service = EmbeddingService(embedder, cache_size=0, concurrency=1)
     lead = start(service.embed_one, "a")
     assert embedder.entered.wait(WAIT)
     rest = [start(service.embed_one, t) for t in ("boom", "fine")]
@@ -147,7 +147,7 @@ def test_the_service_wraps_a_batch_failure_as_embedding_error_for_every_caller()
 
 def test_concurrent_service_calls_are_not_serialised_one_text_at_a_time():
     embedder = Gated()
-    service = EmbeddingService(embedder)
+    service = EmbeddingService(embedder, concurrency=1)
     lead = start(service.embed_one, "first")
     assert embedder.entered.wait(WAIT)
     rest = [start(service.embed_one, f"prompt {i}") for i in range(7)]
@@ -161,11 +161,26 @@ def test_concurrent_service_calls_are_not_serialised_one_text_at_a_time():
         np.testing.assert_allclose(box["value"], expected / np.linalg.norm(expected), rtol=1e-6)
 
 
+def test_with_concurrency_two_a_second_batch_runs_beside_the_first():
+    embedder = Gated()
+    batcher = MicroBatcher(embedder, max_batch=32, max_wait=3600, concurrency=2)
+    first = start(batcher.embed, ["a"])
+    assert embedder.entered.wait(WAIT)
+    embedder.entered.clear()
+    second = start(batcher.embed, ["b"])
+    assert embedder.entered.wait(WAIT)  # entered while "a" is still blocked: not serialised
+    third = start(batcher.embed, ["c"])
+    assert batcher.wait_for_waiting(1, WAIT)  # both slots busy: "c" queues
+    embedder.gate.set()
+    for thread, _ in (first, second, third):
+        thread.join(WAIT)
+    assert sorted(map(tuple, embedder.batches)) == [("a",), ("b",), ("c",)]
+    np.testing.assert_array_equal(third[1]["value"], [vector_of("c")])
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    requests=st.lists(
-        st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=4), min_size=1, max_size=12
-    ),
+    requests=st.lists(st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=4), min_size=1, max_size=12),
     max_batch=st.integers(min_value=1, max_value=10),
 )
 def test_every_caller_gets_the_vectors_of_its_own_texts(requests, max_batch):
@@ -182,6 +197,7 @@ def test_a_cancelled_async_lookup_does_not_disturb_the_others_in_its_batch():
     cache = LLMCachingManager(InMemoryCacheBackend(), enable_semantic=True, embedder=embedder)
     service = cache.engine.embeddings
     assert service is not None
+    service.batcher.concurrency = 1  # so that the two later lookups queue behind the first
 
     async def scenario() -> None:
         first = asyncio.create_task(cache.aget("first prompt"))
