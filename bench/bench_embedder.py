@@ -157,9 +157,9 @@ def bench_threads(texts: list[str], rounds: int, per_round: int) -> dict[str, An
 def bench_e2e(pool: Iterator[str], stored: list[str], args: argparse.Namespace) -> dict[str, Any]:
     from redisvl.extensions.cache.llm import SemanticCache
     from redisvl.utils.vectorize import HFTextVectorizer
-    from tests.redis_server import LocalRedis
 
     from redis_semcache import create_redis_cache_manager
+    from tests.redis_server import LocalRedis
 
     server = LocalRedis().start()
     try:
