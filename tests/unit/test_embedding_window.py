@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from redis_semcache import ConfigurationError, InvalidInputError
 from redis_semcache.embeddings import BuiltinEmbedder
 from redis_semcache.embeddings._threads import THREADS_ENV, embedding_threads
-from redis_semcache.embeddings._window import fits_window
+from redis_semcache.embeddings._window import _SEPARATOR, _cut, fits_window
 
 # Like BERT's pre-tokeniser: words, single punctuation marks and CJK ideographs; words over 10 characters are one token.
 _PIECE = re.compile(r"[\u4e00-\u9fff]|[!-/:-@\[-`{-~]|[^\s!-/:-@\[-`{-~\u4e00-\u9fff]+")
@@ -38,6 +38,19 @@ class Spy:
 )
 def test_chunked_counting_decides_exactly_as_counting_the_whole_text(text, window, chunk):
     assert fits_window(text, window, pieces, chunk=chunk) == (pieces(text) + 2 <= window)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(alphabet=st.sampled_from(list("abcdefgh xy.中é")), min_size=1, max_size=300),
+    start_at=st.floats(min_value=0, max_value=0.99),
+    chunk=st.integers(min_value=2, max_value=40),
+)
+def test_chunks_end_right_after_a_separator_or_at_the_end(text, start_at, chunk):
+    start = int(start_at * len(text))
+    end = _cut(text, start, chunk)
+    assert start < end <= len(text)
+    assert end == len(text) or _SEPARATOR.fullmatch(text[end - 1])
 
 
 def test_a_short_ascii_text_fits_without_tokenising():
@@ -72,3 +85,15 @@ def test_embedding_threads_defaults_to_one_and_reads_the_environment(monkeypatch
     for bad_arg in (0, True, 1.5):
         with pytest.raises(InvalidInputError):
             embedding_threads(bad_arg)
+
+
+def test_factories_give_the_builtin_model_its_own_thread_count():
+    from redis_semcache import create_in_memory_cache_manager
+    from redis_semcache.embeddings import default_embedder
+
+    cache = create_in_memory_cache_manager(enable_semantic=True, embedding_threads=2)
+    embedder = cache.engine.embeddings.embedder
+    assert isinstance(embedder, BuiltinEmbedder) and embedder.threads == 2 and embedder is not default_embedder()
+    assert create_in_memory_cache_manager(enable_semantic=True).engine.embeddings.embedder is default_embedder()
+    with pytest.raises(ConfigurationError, match="embedding_threads"):
+        create_in_memory_cache_manager(enable_semantic=True, embedder=lambda texts: [[1.0]], embedding_threads=2)

@@ -24,7 +24,10 @@ def varied_texts(n: int = 200) -> list[str]:
     lines = []
     for doc in sorted((ROOT / "docs").glob("*.md")):
         lines += [line.strip() for line in doc.read_text(encoding="utf-8").splitlines() if len(line.strip()) > 3]
+    paragraph = " ".join(lines[40:60])  # varied prose past 128 tokens (the tokenizer file's own truncation)
     extra = [
+        paragraph[:900],
+        paragraph,
         "a",
         "Ünïcödé, 中文 and 한국어 in one sentence",
         "word " * 400,  # truncated at the window by both
