@@ -12,6 +12,9 @@ Sections (results in bench/results/embedder.json, ``--out``):
 * ``e2e``     - a real Redis (tests/redis_server.LocalRedis); both caches with default settings hold
                 ``--stored`` questions; then, alternating the two in small batches: a new prompt's lookup
                 (p50), a repeated prompt's, and lookups/s of 1, 8 and 32 threads on distinct new prompts.
+                Each also records this process's CPU time per lookup (all its threads): on a machine
+                shared with other jobs, wall-clock rates depend on how many runnable threads a system
+                has (the scheduler shares the cores per thread), CPU per lookup does not.
 
 Questions come from ../shared/data/qqp_val.csv; every "new" prompt is new to both caches.
 """
@@ -198,6 +201,7 @@ def latency(
 ) -> dict[str, Any]:
     """Single-caller lookups, the two systems alternating in batches of ``batch`` (order flipped each round)."""
     times: dict[str, list[float]] = {name: [] for name in get}
+    cpu: dict[str, float] = dict.fromkeys(get, 0.0)
     for r in range(rounds):
         prompts = take(batch)
         if repeat:
@@ -206,12 +210,16 @@ def latency(
                     get[name](p)  # seen once: the timed lookups repeat it
         order = list(get) if r % 2 == 0 else list(reversed(get))
         for name in order:
+            c = time.process_time()
             for p in prompts:
                 t = time.perf_counter()
                 get[name](p)
                 times[name].append(time.perf_counter() - t)
+            cpu[name] += time.process_time() - c
     out: dict[str, Any] = {name: summary_ms(ts) for name, ts in times.items()}
     out["ours_over_redisvl_p50"] = round(out["ours"]["p50_ms"] / out["redisvl"]["p50_ms"], 4)
+    out["cpu_ms_per_lookup"] = {name: round(1000 * c / len(times[name]), 2) for name, c in cpu.items()}
+    out["ours_over_redisvl_cpu"] = round(cpu["ours"] / cpu["redisvl"], 4)
     return out
 
 
@@ -220,6 +228,7 @@ def throughput(
 ) -> dict[str, Any]:
     """Lookups/s of ``threads`` callers on distinct new prompts; alternating systems, same prompts for both."""
     rates: dict[str, list[float]] = {name: [] for name in get}
+    cpu: dict[str, list[float]] = {name: [] for name in get}
     with ThreadPoolExecutor(threads) as pool:
         for r in range(rounds):
             prompts = take(threads * per_thread)
@@ -227,10 +236,14 @@ def throughput(
             order = list(get) if r % 2 == 0 else list(reversed(get))
             for name in order:
                 lookup = get[name]
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 list(pool.map(lambda chunk, f=lookup: [f(p) for p in chunk], chunks))
                 rates[name].append(len(prompts) / (time.perf_counter() - t))
+                cpu[name].append(1000 * (time.process_time() - c) / len(prompts))
     out: dict[str, Any] = {name: [round(x, 1) for x in rs] for name, rs in rates.items()}
+    out["cpu_ms_per_lookup"] = {name: [round(x, 2) for x in cs] for name, cs in cpu.items()}
+    cpu_ratios = [o / p for o, p in zip(cpu["ours"], cpu["redisvl"], strict=True)]
+    out["ours_over_redisvl_cpu_median"] = round(float(np.median(cpu_ratios)), 3)
     ratios = [o / p for o, p in zip(rates["ours"], rates["redisvl"], strict=True)]
     out["ours_over_redisvl_per_round"] = [round(x, 2) for x in ratios]
     out["ours_over_redisvl_median"] = round(float(np.median(ratios)), 2)

@@ -54,7 +54,8 @@ class OnnxEmbedder:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else _onnx.default_cache_root()
         # The same id as SentenceTransformerEmbedder's: the id names the vectors, and they are the same.
         self.embedder_id = f"sentence-transformers:{name}"
-        self._loaded: tuple[Any, Any, Any, int] | None = None  # session, tokenizer, counter, window
+        self._loaded: tuple[Any, Any, int] | None = None  # session, tokenizer, window
+        self._counter: Any = None  # a second tokenizer that never truncates, made on first need
         self._load_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -72,7 +73,7 @@ class OnnxEmbedder:
 
     @property
     def max_tokens(self) -> int:
-        return self._load()[3]
+        return self._load()[2]
 
     @property
     def dimension(self) -> int:
@@ -84,12 +85,12 @@ class OnnxEmbedder:
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Tokens per text, special tokens included, without truncation."""
-        counter = self._load()[2]
-        return [len(e.ids) for e in counter.encode_batch(list(texts))]
+        return [len(e.ids) for e in self._counting_tokenizer().encode_batch(list(texts))]
 
     def fits(self, texts: list[str]) -> list[bool]:
         """Whether each text fits the window, tokenising only as much of it as that takes (``_window``)."""
-        _, _, counter, window = self._load()
+        window = self._load()[2]
+        counter = self._counting_tokenizer()
 
         def count(piece: str) -> int:
             return len(counter.encode(piece, add_special_tokens=False).ids)
@@ -97,7 +98,7 @@ class OnnxEmbedder:
         return [fits_window(t, window, count) for t in texts]
 
     def __call__(self, texts: list[str]) -> np.ndarray:
-        session, tokenizer, _, _ = self._load()
+        session, tokenizer, _ = self._load()
         texts = list(texts)
         if not texts:
             return np.empty((0, 0), dtype=np.float32)
@@ -116,7 +117,22 @@ class OnnxEmbedder:
         }
         return np.asarray(session.run(None, feed)[0], dtype=np.float32)
 
-    def _load(self) -> tuple[Any, Any, Any, int]:
+    def _counting_tokenizer(self) -> Any:
+        counter = self._counter
+        if counter is not None:
+            return counter
+        tokenizer = self._load()[1]
+        with self._load_lock:
+            if self._counter is None:
+                from tokenizers import Tokenizer
+
+                counter = Tokenizer.from_str(tokenizer.to_str())
+                counter.no_truncation()
+                counter.no_padding()
+                self._counter = counter
+            return self._counter
+
+    def _load(self) -> tuple[Any, Any, int]:
         loaded = self._loaded
         if loaded is not None:
             return loaded
@@ -125,7 +141,7 @@ class OnnxEmbedder:
                 self._loaded = self._construct()
             return self._loaded
 
-    def _construct(self) -> tuple[Any, Any, Any, int]:
+    def _construct(self) -> tuple[Any, Any, int]:
         try:
             import onnxruntime
             from tokenizers import Tokenizer
@@ -143,13 +159,10 @@ class OnnxEmbedder:
                 str(target / _export.MODEL_FILE), options, providers=["CPUExecutionProvider"]
             )
             tokenizer = Tokenizer.from_file(str(target / _export.TOKENIZER_FILE))
-            counter = Tokenizer.from_file(str(target / _export.TOKENIZER_FILE))
         except Exception as exc:  # onnxruntime raises its own types for a damaged file
             raise EmbeddingError(f"could not load the ONNX export in {target}: {exc}") from exc
         # The tokenizer file ships fixed padding and truncation at 128; sentence-transformers pads
-        # to the longest text and truncates at the window, and so do we.  The counter never truncates.
+        # to the longest text and truncates at the window, and so do we.
         tokenizer.enable_truncation(window)
         tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]") or 0)
-        counter.no_truncation()
-        counter.no_padding()
-        return session, tokenizer, counter, window
+        return session, tokenizer, window

@@ -120,9 +120,9 @@ class CountingTokenizer:
 def test_a_1_mb_prompt_is_judged_too_long_from_its_first_chunk(builtin_embedder):
     impl = builtin_embedder._impl
     assert isinstance(impl, OnnxEmbedder)
-    session, tokenizer, counter, window = impl._loaded
+    counter = impl._counting_tokenizer()
     spy = CountingTokenizer(counter)
-    impl._loaded = (session, tokenizer, spy, window)
+    impl._counter = spy
     try:
         prompt = "Please summarise the following report about our quarterly numbers. " * 15_000
         assert len(prompt) > 1_000_000
@@ -130,5 +130,5 @@ def test_a_1_mb_prompt_is_judged_too_long_from_its_first_chunk(builtin_embedder)
         assert cache.get(prompt) is None
         assert cache.get_statistics()["semantic_skipped_long"] == 1
     finally:
-        impl._loaded = (session, tokenizer, counter, window)
+        impl._counter = counter
     assert spy.lengths and max(spy.lengths) <= CHUNK  # only the first chunk was ever tokenised
