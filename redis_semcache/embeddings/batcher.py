@@ -109,16 +109,23 @@ class MicroBatcher:
             self._cond.wait(remaining)
 
     def _take(self) -> list[_Request]:
+        """The next batch, oldest first: up to max_batch texts, and no more than its share of
+        the queue when other batch slots are free (they take the rest, in parallel)."""
+        free = self.concurrency - self._running + 1  # this leader's slot included
+        queued = sum(len(r.texts) for r in self._queue)
+        limit = min(self.max_batch, -(-queued // free))
         batch = [self._queue[0]]
         size = len(batch[0].texts)
         for request in self._queue[1:]:
-            if size + len(request.texts) > self.max_batch:
+            if size + len(request.texts) > limit:
                 break
             batch.append(request)
             size += len(request.texts)
         del self._queue[: len(batch)]
         for request in batch:
             request.taken = True
+        if self._queue:
+            self._cond.notify_all()  # a free slot may lead the rest now
         return batch
 
     def _run_batch(self, batch: list[_Request]) -> None:
