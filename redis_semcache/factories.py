@@ -9,6 +9,7 @@ from ._enums import CacheStrategy
 from ._errors import ConfigurationError
 from .backends.memory import InMemoryCacheBackend
 from .config import read_env
+from .engine import DEFAULT_EMBEDDER
 from .manager import LLMCachingManager
 
 __all__ = ["create_in_memory_cache_manager", "create_redis_cache_manager", "from_env"]
@@ -19,11 +20,27 @@ def create_in_memory_cache_manager(
     default_ttl: float | None = 3600,
     *,
     eviction_strategy: CacheStrategy | str = CacheStrategy.LRU,
+    embedding_threads: int | None = None,
     **manager_kwargs: Any,
 ) -> LLMCachingManager:
-    """A manager over a new in-process backend.  Extra keywords go to LLMCachingManager."""
+    """A manager over a new in-process backend.  Extra keywords go to LLMCachingManager.
+
+    ``embedding_threads`` gives the built-in model its own instance with that many
+    intra-op threads (default: the shared one, 1 thread or $SEMCACHE_EMBEDDING_THREADS).
+    """
     backend = InMemoryCacheBackend(max_size=max_size, eviction_strategy=eviction_strategy)
+    _builtin_with_threads(manager_kwargs, embedding_threads)
     return LLMCachingManager(backend, default_ttl=default_ttl, **manager_kwargs)
+
+
+def _builtin_with_threads(manager_kwargs: dict[str, Any], threads: int | None) -> None:
+    if threads is None:
+        return
+    if manager_kwargs.get("embedder", DEFAULT_EMBEDDER) is not DEFAULT_EMBEDDER:
+        raise ConfigurationError("embedding_threads= sets up the built-in model; pass it to your own embedder instead")
+    from .embeddings import BuiltinEmbedder
+
+    manager_kwargs["embedder"] = BuiltinEmbedder(embedding_threads=threads)
 
 
 def create_redis_cache_manager(
@@ -40,6 +57,7 @@ def create_redis_cache_manager(
     socket_timeout: float | None = 1.0,
     socket_connect_timeout: float | None = 1.0,
     backend_kwargs: Mapping[str, Any] | None = None,
+    embedding_threads: int | None = None,
     **manager_kwargs: Any,
 ) -> LLMCachingManager:
     """A manager over a Redis Stack backend.  ``backend_kwargs`` go to RedisCacheBackend.
@@ -49,9 +67,11 @@ def create_redis_cache_manager(
     that long and, unless ``strict=True``, the lookup is a miss.
     ``cluster_mode=True`` connects to a Redis Cluster through ``url`` or
     ``host``/``port`` of any node (a cluster has only database 0).
+    ``embedding_threads`` is as for :func:`create_in_memory_cache_manager`.
     """
     from .backends.redis import RedisCacheBackend
 
+    _builtin_with_threads(manager_kwargs, embedding_threads)  # before connecting: it may raise
     options: dict[str, Any] = {"socket_timeout": socket_timeout, "socket_connect_timeout": socket_connect_timeout}
     if cluster_mode:
         if db != 0:

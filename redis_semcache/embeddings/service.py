@@ -8,6 +8,7 @@ repeated misses.  Texts the cache lacks are embedded in batches of
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -17,6 +18,7 @@ from cachetools import LRUCache
 
 from .._errors import EmbeddingError, InvalidInputError
 from .base import Embedder, check_embedder_output, embedder_id
+from .batcher import MicroBatcher
 
 __all__ = ["DEFAULT_BATCH_SIZE", "EmbeddingService"]
 
@@ -35,10 +37,22 @@ class EmbeddingService:
 
     ``batch_size`` defaults to the embedder's own ``batch_size`` attribute, else
     64.  ``cache_size=0`` turns the cache off.  Thread-safe: the cache and the
-    counters sit behind one lock; the embedder itself is called outside it.
+    counters sit behind one lock; the embedder itself is called outside it,
+    through a :class:`~.batcher.MicroBatcher`, so that concurrent callers (threads,
+    or asyncio tasks in worker threads) share one embedder call of up to
+    ``batch_size`` texts instead of queueing one by one.  Up to ``concurrency``
+    batches run at once (default: one per CPU core this process may use): each
+    runs on its own thread, the model with one intra-op thread (see ``_threads``).
     """
 
-    def __init__(self, embedder: Embedder, *, cache_size: int = 10_000, batch_size: int | None = None) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        *,
+        cache_size: int = 10_000,
+        batch_size: int | None = None,
+        concurrency: int | None = None,
+    ) -> None:
         self.embedder = embedder
         self.batch_size = _batch_size(embedder, batch_size)
         self._id = embedder_id(embedder)
@@ -47,6 +61,9 @@ class EmbeddingService:
         self.dimension: int | None = None  # discovered from the first output, then enforced
         self.calls = 0  # embedder invocations
         self.texts_embedded = 0  # texts sent to the embedder (cache misses)
+        self.batcher = MicroBatcher(
+            self._embed_batch, max_batch=self.batch_size, concurrency=concurrency or _usable_cores()
+        )
 
     def embed_one(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
@@ -74,19 +91,28 @@ class EmbeddingService:
         return self._cached([text]).get(text)
 
     def fits(self, texts: Sequence[str]) -> list[bool]:
-        """Whether each text fits the embedder's window (``max_tokens``/``count_tokens``).
+        """Whether each text fits the embedder's window: its ``fits(texts)`` if it has
+        one (the built-in embedders read only as much of a text as that takes),
+        else ``max_tokens``/``count_tokens``.
 
         Texts already in the embedding cache fit; an embedder that does not
         report its window is trusted with any text.
         """
+        fits = getattr(self.embedder, "fits", None)
         limit = getattr(self.embedder, "max_tokens", None)
         count = getattr(self.embedder, "count_tokens", None)
-        if not isinstance(limit, int) or not callable(count):
+        if not callable(fits) and (not isinstance(limit, int) or not callable(count)):
             return [True] * len(texts)
         cached = self._cached(texts)
         unknown = [t for t in dict.fromkeys(texts) if t not in cached]
-        sizes = dict(zip(unknown, count(unknown), strict=True)) if unknown else {}
-        return [t in cached or sizes[t] <= limit for t in texts]
+        if not unknown:
+            ok: dict[str, bool] = {}
+        elif callable(fits):
+            ok = dict(zip(unknown, fits(unknown), strict=True))
+        else:
+            assert callable(count) and isinstance(limit, int)
+            ok = {t: n <= limit for t, n in zip(unknown, count(unknown), strict=True)}
+        return [t in cached or ok[t] for t in texts]
 
     def _cached(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
@@ -104,7 +130,7 @@ class EmbeddingService:
         bar = _progress_bar(len(texts)) if progress and len(batches) > 1 else None
         try:
             for batch in batches:
-                yield batch, self._embed_batch(batch)
+                yield batch, self.batcher.embed(batch)
                 if bar is not None:
                     bar.update(len(batch))
         finally:
@@ -129,6 +155,12 @@ class EmbeddingService:
                     f"embedder {self._id} changed dimension: returned {vectors.shape[1]}, earlier {self.dimension}"
                 )
         return vectors
+
+
+def _usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
 
 
 def _progress_bar(total: int) -> Any:

@@ -43,7 +43,7 @@ def _positive(text: str) -> int:
 
 def make_embedder(model: str | None) -> Any:
     from ..embeddings import SentenceTransformerEmbedder
-    from ..embeddings.sentence_transformer import default_embedder
+    from ..embeddings.builtin import default_embedder
 
     return default_embedder() if model is None else SentenceTransformerEmbedder(model)
 
