@@ -43,6 +43,7 @@ _COUNTERS = (
         "Lookups kept exact-only: the prompt exceeds the embedder.",
         "semantic_skipped_long",
     ),
+    ("semcache_explorations", "get_or_compute calls that computed a would-be hit to label it.", "explorations"),
 )
 _RESULTS = (("exact_hit", "exact_hits"), ("semantic_hit", "semantic_hits"), ("miss", "misses"))
 _BREAKER_STATES = ("closed", "open", "half-open")

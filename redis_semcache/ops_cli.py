@@ -28,7 +28,7 @@ __all__ = ["COMMANDS", "OpsCommand"]
 
 # Statistics that describe the cache itself; the rest (latencies, errors) are this process's.
 CACHE_WIDE = ("total_requests", "hits", "exact_hits", "semantic_hits", "misses", "hit_rate", "sets", "evictions",
-              "expirations", "invalidations", "single_flight_joins", "cache_size")  # fmt: skip
+              "expirations", "invalidations", "single_flight_joins", "explorations", "cache_size")  # fmt: skip
 _INDEX = re.compile(r"^semcache:\{(?P<name>.+):\d+\}:idx:")
 
 

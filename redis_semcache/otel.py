@@ -36,6 +36,7 @@ _COUNTERS = (
     ("semcache.evictions", "Entries evicted to respect max_size.", "evictions"),
     ("semcache.invalidations", "Entries deleted by invalidate().", "invalidations"),
     ("semcache.single_flight_joins", "Exact hits served by another caller's computation.", "single_flight_joins"),
+    ("semcache.explorations", "get_or_compute calls that computed a would-be hit to label it.", "explorations"),
 )
 _RESULTS = (("exact_hit", "exact_hits"), ("semantic_hit", "semantic_hits"), ("miss", "misses"))
 
