@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from .._errors import InvalidInputError
 from .._keys import entry_id
 from .._match import match_plan
-from .._plan import BackendCall, Compute, Plan
+from .._plan import BackendCall, Plan
 from .._vectors import SIMILARITY_EPSILON
 from .judge import Case, JudgedCache
 from .result import ForeignResultError, LookupResult
@@ -189,8 +189,10 @@ def get_or_compute_plan(
         return result.response
     value = yield from cache._flight_plan(request, compute, model, ttl, tags, namespace, params)
     if explore and result.candidate_key is not None:
-        would_serve = result.threshold is not None and result.similarity is not None and (
-            result.similarity >= result.threshold - SIMILARITY_EPSILON
+        would_serve = (
+            result.threshold is not None
+            and result.similarity is not None
+            and (result.similarity >= result.threshold - SIMILARITY_EPSILON)
         )
         if would_serve:
             yield BackendCall("count_exploration", (result.candidate_key,), fallback=None)
