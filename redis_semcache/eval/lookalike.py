@@ -59,7 +59,7 @@ def lookalike_stream(
     return Lookalikes(subset, first[order], second[order], order)
 
 
-def run_lookalikes(args: Any, pairs: PairSet, vectors: Any, runs: Sequence[Any], stem: Path) -> None:
+def run_lookalikes(pairs: PairSet, vectors: Any, runs: Sequence[Any], json_path: Path, png: Path) -> None:
     """``semcache eval --online --lookalikes``: the stream cold, and warm-started with the labels the
     whole-file ``runs`` gathered on every other query; a JSON report, tables and a plot."""
     from . import _cli
@@ -83,7 +83,7 @@ def run_lookalikes(args: Any, pairs: PairSet, vectors: Any, runs: Sequence[Any],
         "warm": [summary(r, curve) for r in done["warm"]],
         "static": curve,
     }  # fmt: skip
-    path = write_json(report, stem.with_suffix(".json"))
+    path = write_json(report, json_path)
     for kind in ("cold", "warm"):
         print(f"\nlookalike stream ({len(stream.pairs)} queries), {kind} start:\n{format_runs(report[kind])}")
     print(f"\nwrote {path}")
@@ -91,4 +91,4 @@ def run_lookalikes(args: Any, pairs: PairSet, vectors: Any, runs: Sequence[Any],
     names = [f"budget {r.budget:.2f}, {kind} start" for kind in ("warm", "cold") for r in done[kind]]
     dashed = [False] * len(done["warm"]) + [True] * len(done["cold"])
     title = f"lookalikes: {len(stream.pairs)} queries"
-    _cli.plot_if_possible(lambda: plot_online(every, stem.with_suffix(".png"), title=title, names=names, dashed=dashed))
+    _cli.plot_if_possible(lambda: plot_online(every, png, title=title, names=names, dashed=dashed))

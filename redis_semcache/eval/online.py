@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -232,6 +233,7 @@ def add_arguments(parser: Any) -> None:
     )
     parser.add_argument("--budgets", default="0.05,0.10,0.20", help="error budgets for --online (comma list)")
     parser.add_argument("--first", type=int, default=3000, help="--online also reports the first N queries")
+    parser.add_argument("--plots", type=Path, default=None, help="where --online puts its PNGs (default: --out)")
     parser.add_argument(
         "--lookalikes",
         action="store_true",
@@ -241,8 +243,6 @@ def add_arguments(parser: Any) -> None:
 
 
 def run(args: Any) -> int:
-    from pathlib import Path
-
     from . import _cli
     from .report import write_json
 
@@ -270,11 +270,12 @@ def run(args: Any) -> int:
     print(format_online(report))
     print(f"\nwrote {json_path}")
     title = f"{Path(args.pairs).stem}, {len(pairs)} queries"
-    _cli.plot_if_possible(lambda: plot_online(runs, args.out / f"{stem}.png", title=title))
+    plots = args.plots or args.out
+    _cli.plot_if_possible(lambda: plot_online(runs, plots / f"{stem}.png", title=title))
     if args.lookalikes:
         from .lookalike import run_lookalikes
 
-        run_lookalikes(args, pairs, vectors, runs, args.out / f"{stem}_lookalikes")
+        run_lookalikes(pairs, vectors, runs, args.out / f"{stem}_lookalikes.json", plots / f"{stem}_lookalikes.png")
     return 0
 
 
@@ -341,6 +342,7 @@ def plot_online(
     ax.set_title(f"Online replay with an error budget ({title})")
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
