@@ -50,13 +50,16 @@ def _near(v: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return w / np.linalg.norm(w)
 
 
-def _writer(url: str, name: str, entries: int, start: Any, stop: Any, done: Any) -> None:
+def _writer(url: str, name: str, entries: int, ready: Any, go: Any, stop: Any, done: Any) -> None:
+    """Loop lookup + feedback on the shared cache while ``go`` is set, until ``stop``."""
     cache = _cache(url, name)
     rng = np.random.default_rng()
     vectors = _vectors(entries, 1)
     labels = 0
-    start.wait()
+    ready.wait()
     while not stop.is_set():
+        if not go.wait(0.1):
+            continue
         i = int(rng.integers(entries))
         found = cache.lookup(f"q{i}?", embedding=_near(vectors[i], rng))
         labels += cache.feedback(found, bool(rng.random() < 0.9))
@@ -80,20 +83,21 @@ def main() -> None:
             cache.set(f"entry {i}", f"answer {i}", embedding=vectors[i])
         rng = np.random.default_rng(2)
         ctx = mp.get_context("spawn")
+        ready, go, stop, done = ctx.Barrier(args.writers + 1), ctx.Event(), ctx.Event(), ctx.Queue()
+        procs = [
+            ctx.Process(target=_writer, args=(info.url, name, args.entries, ready, go, stop, done))
+            for _ in range(args.writers)
+        ]
+        for p in procs:
+            p.start()
+        ready.wait()  # every writer is connected
         quiet: list[float] = []
         busy: list[float] = []
-        labels = 0
         for _ in range(args.rounds):
             for loaded in (False, True):
-                procs, stop, done = [], ctx.Event(), ctx.Queue()
                 if loaded:
-                    start = ctx.Barrier(args.writers + 1)
-                    for _ in range(args.writers):
-                        p = ctx.Process(target=_writer, args=(info.url, name, args.entries, start, stop, done))
-                        p.start()
-                        procs.append(p)
-                    start.wait()  # every writer is connected and looping
-                    time.sleep(0.5)
+                    go.set()
+                    time.sleep(0.5)  # the writers are looping
                 times = busy if loaded else quiet
                 for _ in range(args.lookups):
                     i = int(rng.integers(args.entries))
@@ -101,10 +105,12 @@ def main() -> None:
                     t0 = time.perf_counter()
                     cache.lookup(f"query {i}?", embedding=query)
                     times.append(time.perf_counter() - t0)
-                stop.set()
-                for p in procs:
-                    labels += done.get()
-                    p.join()
+                go.clear()
+                time.sleep(0.2)  # the writers' last calls finish
+        stop.set()
+        labels = sum(done.get() for _ in procs)
+        for p in procs:
+            p.join()
         cache.backend.drop()
         cache.close()
     p50q, p50b = float(np.median(quiet)) * 1e3, float(np.median(busy)) * 1e3

@@ -8,7 +8,7 @@ import pytest
 
 from redis_semcache import LLMCachingManager
 from redis_semcache.quality import default_equivalent
-from redis_semcache.quality.equivalent import ANSWER_THRESHOLD, answer_similarity
+from redis_semcache.quality.equivalent import ANSWER_THRESHOLD, answer_similarity, numbers_contradict
 
 # Not in bench/data/answer_pairs.json (the threshold was chosen on that set).
 PARAPHRASED = [
@@ -37,6 +37,10 @@ def test_equal_values_are_equivalent_without_the_model():
 
 def test_answers_whose_numbers_differ_are_different():
     assert not default_equivalent("The answer is 42.", "The answer is 24.")
+    assert numbers_contradict("Delivery takes 2 days.", "Delivery takes 10 days.")
+    # one answer only adds a number: no contradiction (the embedding decides)
+    assert not numbers_contradict("Leap years have 366 days.", "366 days: February has a 29th day.")
+    assert not numbers_contradict("It has 3 wheels.", "It is a tricycle.")
 
 
 @pytest.mark.model
