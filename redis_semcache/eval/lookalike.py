@@ -11,16 +11,13 @@ within its budget by the wrong labels this stream produces.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from .pairs import PairSet
 
-__all__ = ["Lookalikes", "lookalike_stream", "run_lookalikes"]
+__all__ = ["Lookalikes", "lookalike_stream"]
 
 
 @dataclass(frozen=True)
@@ -57,38 +54,3 @@ def lookalike_stream(
         f"{pairs.source} (lookalikes >= {min_similarity})",
     )
     return Lookalikes(subset, first[order], second[order], order)
-
-
-def run_lookalikes(pairs: PairSet, vectors: Any, runs: Sequence[Any], json_path: Path, png: Path) -> None:
-    """``semcache eval --online --lookalikes``: the stream cold, and warm-started with the labels the
-    whole-file ``runs`` gathered on every other query; a JSON report, tables and a plot."""
-    from . import _cli
-    from .online import format_runs, online_replay, plot_online, static_curve, summary
-    from .report import write_json
-
-    stream = lookalike_stream(pairs, vectors.first, vectors.second)
-    others = np.ones(len(pairs), dtype=bool)
-    others[stream.source_index] = False
-    done: dict[str, list[Any]] = {"cold": [], "warm": []}
-    for whole in runs:
-        keep = others & ~np.isnan(whole.similarity)
-        prior = list(zip(whole.similarity[keep].tolist(), whole.right[keep].tolist(), strict=True))
-        done["cold"].append(online_replay(stream.pairs, stream.first, stream.second, whole.budget))
-        done["warm"].append(online_replay(stream.pairs, stream.first, stream.second, whole.budget, prior_labels=prior))
-    curve = static_curve(done["cold"][0])
-    report = {
-        "stream": {"pairs": len(stream.pairs), "duplicates": int(stream.pairs.duplicate.sum()),
-                   "min_similarity": 0.88, "warm_start_labels": int((others & ~np.isnan(runs[0].similarity)).sum())},
-        "cold": [summary(r, curve) for r in done["cold"]],
-        "warm": [summary(r, curve) for r in done["warm"]],
-        "static": curve,
-    }  # fmt: skip
-    path = write_json(report, json_path)
-    for kind in ("cold", "warm"):
-        print(f"\nlookalike stream ({len(stream.pairs)} queries), {kind} start:\n{format_runs(report[kind])}")
-    print(f"\nwrote {path}")
-    every = [*done["warm"], *done["cold"]]
-    names = [f"budget {r.budget:.2f}, {kind} start" for kind in ("warm", "cold") for r in done[kind]]
-    dashed = [False] * len(done["warm"]) + [True] * len(done["cold"])
-    title = f"lookalikes: {len(stream.pairs)} queries"
-    _cli.plot_if_possible(lambda: plot_online(every, png, title=title, names=names, dashed=dashed))

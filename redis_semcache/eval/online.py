@@ -34,7 +34,7 @@ from ..quality import ErrorBudget
 from .pairs import PairSet
 from .replay import _store_entries
 
-__all__ = ["BUDGETS", "OnlineRun", "duplicate_clusters", "hindsight", "online_replay", "static_curve"]
+__all__ = ["BUDGETS", "OnlineRun", "duplicate_clusters", "hindsight", "online_replay", "run_lookalikes", "static_curve"]
 
 BUDGETS = (0.05, 0.10, 0.20)
 STATIC_THRESHOLDS = tuple(round(0.70 + 0.005 * i, 3) for i in range(61))  # 0.70 .. 1.00
@@ -273,10 +273,43 @@ def run(args: Any) -> int:
     plots = args.plots or args.out
     _cli.plot_if_possible(lambda: plot_online(runs, plots / f"{stem}.png", title=title))
     if args.lookalikes:
-        from .lookalike import run_lookalikes
-
         run_lookalikes(pairs, vectors, runs, args.out / f"{stem}_lookalikes.json", plots / f"{stem}_lookalikes.png")
     return 0
+
+
+def run_lookalikes(pairs: PairSet, vectors: Any, runs: Sequence[Any], json_path: Path, png: Path) -> None:
+    """``semcache eval --online --lookalikes``: the stream cold, and warm-started with the labels the
+    whole-file ``runs`` gathered on every other query; a JSON report, tables and a plot."""
+    from . import _cli
+    from .lookalike import lookalike_stream
+    from .report import write_json
+
+    stream = lookalike_stream(pairs, vectors.first, vectors.second)
+    others = np.ones(len(pairs), dtype=bool)
+    others[stream.source_index] = False
+    done: dict[str, list[Any]] = {"cold": [], "warm": []}
+    for whole in runs:
+        keep = others & ~np.isnan(whole.similarity)
+        prior = list(zip(whole.similarity[keep].tolist(), whole.right[keep].tolist(), strict=True))
+        done["cold"].append(online_replay(stream.pairs, stream.first, stream.second, whole.budget))
+        done["warm"].append(online_replay(stream.pairs, stream.first, stream.second, whole.budget, prior_labels=prior))
+    curve = static_curve(done["cold"][0])
+    report = {
+        "stream": {"pairs": len(stream.pairs), "duplicates": int(stream.pairs.duplicate.sum()),
+                   "min_similarity": 0.88, "warm_start_labels": int((others & ~np.isnan(runs[0].similarity)).sum())},
+        "cold": [summary(r, curve) for r in done["cold"]],
+        "warm": [summary(r, curve) for r in done["warm"]],
+        "static": curve,
+    }  # fmt: skip
+    path = write_json(report, json_path)
+    for kind in ("cold", "warm"):
+        print(f"\nlookalike stream ({len(stream.pairs)} queries), {kind} start:\n{format_runs(report[kind])}")
+    print(f"\nwrote {path}")
+    every = [*done["warm"], *done["cold"]]
+    names = [f"budget {r.budget:.2f}, {kind} start" for kind in ("warm", "cold") for r in done[kind]]
+    dashed = [False] * len(done["warm"]) + [True] * len(done["cold"])
+    title = f"lookalikes: {len(stream.pairs)} queries"
+    _cli.plot_if_possible(lambda: plot_online(every, png, title=title, names=names, dashed=dashed))
 
 
 def _thin(values: np.ndarray, points: int = 400) -> list[float | None]:
