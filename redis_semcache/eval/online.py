@@ -294,7 +294,7 @@ def run_lookalikes(pairs: PairSet, vectors: Any, runs: Sequence[Any], json_path:
         done["cold"].append(online_replay(stream.pairs, stream.first, stream.second, whole.budget))
         done["warm"].append(online_replay(stream.pairs, stream.first, stream.second, whole.budget, prior_labels=prior))
     curve = static_curve(done["cold"][0])
-    report = {
+    report: dict[str, Any] = {
         "stream": {"pairs": len(stream.pairs), "duplicates": int(stream.pairs.duplicate.sum()),
                    "min_similarity": 0.88, "warm_start_labels": int((others & ~np.isnan(runs[0].similarity)).sum())},
         "cold": [summary(r, curve) for r in done["cold"]],
