@@ -371,7 +371,10 @@ def plot_online(
         ax.axhline(r.budget, color=color, linestyle=":", linewidth=1)
     ax.set_xlabel("queries streamed")
     ax.set_ylabel("share of served hits that were wrong")
-    ax.set_ylim(0, max(0.3, max(r.budget for r in runs) * 1.5))
+    worst = max(
+        (float(np.nanmax(e)) for e in (r.error_over_stream() for r in runs) if not np.isnan(e).all()), default=0
+    )
+    ax.set_ylim(0, min(1.0, max(0.3, max(r.budget for r in runs) * 1.5, worst + 0.05)))
     ax.set_title(f"Online replay with an error budget ({title})")
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
