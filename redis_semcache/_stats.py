@@ -98,6 +98,7 @@ class CacheStatistics:
     invalidations: int
     single_flight_joins: int  # of the exact hits: callers served by another caller's computation
     semantic_skipped_long: int  # misses that were exact-only: the text exceeds the embedder's window
+    explorations: int  # of the misses: get_or_compute computed a would-be hit to label it (error budget)
     errors: int
     cache_size: int
     max_size: int | None

@@ -38,6 +38,7 @@ COUNTERS = (
     Counter("invalidations", "total", "Entries deleted by invalidate()."),
     Counter("single_flight_joins", "total", "Exact hits served by another caller's computation."),
     Counter("semantic_skipped_long", "total", "Lookups kept exact-only: the prompt exceeds the embedder."),
+    Counter("explorations", "total", "get_or_compute calls that computed a would-be hit to label it."),
 )
 
 COUNTER_NAMES = tuple(c.name for c in COUNTERS)

@@ -225,6 +225,29 @@ class QualityContract:
         _, scope = label_counts(cache, found.scope)
         assert (int(scope.right.sum()), int(scope.wrong.sum())) == (2 * int(rate), 0)
 
+    def test_an_explored_compute_is_a_miss_and_an_exploration(self, make_cache):
+        cache = make_cache(enable_semantic=True, guards=None, semantic_threshold=0.8, embedder=CountingEmbedder(),
+                           explore=1.0, explore_rng=random.Random(0))  # fmt: skip
+        cache.set("what is redis", "a store")
+        cache.reset_statistics()
+        assert cache.get_or_compute("what is redis today", lambda: "a fresh store") == "a fresh store"
+        stats = cache.get_statistics()
+        assert (stats["semantic_hits"], stats["misses"], stats["explorations"]) == (0, 1, 1)
+        assert cache.get_or_compute("what is redis", lambda: "unused") == "a store"  # exact: no exploration
+        assert cache.get_or_compute("how do lions hunt", lambda: "in groups") == "in groups"  # nothing to explore
+        stats = cache.get_statistics()
+        assert (stats["exact_hits"], stats["misses"], stats["explorations"]) == (1, 2, 1)
+
+    def test_a_budget_with_explore_zero_never_explores(self, make_cache):
+        cache = make_cache(enable_semantic=True, guards=None, embedder=CountingEmbedder(), explore=0.0,
+                           error_budget=ErrorBudget(0.2, refresh_seconds=0), explore_rng=random.Random(0))  # fmt: skip
+        cache.set("what is redis", "a store")
+        for i in range(40):
+            cache.get_or_compute("what is redis", lambda: "unused")
+            cache.get_or_compute(f"what is redis {i}", lambda: "a store")
+        assert label_counts(cache, found_scope(cache))[0].total == 0
+        assert cache.get_statistics()["explorations"] == 0
+
     def test_get_or_compute_labels_the_candidate_of_a_miss_with_equivalent(self, make_cache):
         cache = make_cache(enable_semantic=True, guards=None, semantic_threshold=0.95, embedder=CountingEmbedder(),
                            explore=1.0, explore_rng=random.Random(0),

@@ -12,6 +12,7 @@ round trip as the operation they count (and are shared by every process):
 * ``lookup`` (both, for a request whose vector is known) counts one of the three;
 * ``count_flight`` counts what ``get_or_compute`` waited for (see ``count_flight``);
 * ``count_skipped_long`` counts a miss whose text was too long to embed;
+* ``count_exploration`` counts a ``get_or_compute`` that computed to label a would-be hit;
 * ``store`` counts a set, plus any evictions it causes;
 * the ``delete_*`` methods count invalidations; expiry counts expirations.
 
@@ -103,6 +104,7 @@ BackendMethod = Literal[
     "release_lock",
     "flight_status",
     "count_flight",
+    "count_exploration",
     "record_label",
     "label_counts",
 ]
@@ -253,6 +255,10 @@ class CacheBackend(Protocol):
         miss (this caller computes), or ``joined``: an exact hit served by another
         caller's computation, counted in ``exact_hits`` and ``single_flight_joins``."""
 
+    def count_exploration(self, key: str) -> None:
+        """Count an ``exploration``: a ``get_or_compute`` of ``key`` that computed although
+        a semantic hit would have been served, to label it (its miss is counted apart)."""
+
     def record_label(self, scope: str, similarity: float, correct: bool) -> None:
         """Record a hit-quality label (``feedback``) for a candidate of ``scope`` at
         ``similarity``: shared by every instance of the cache (redis_semcache.quality)."""
@@ -288,6 +294,7 @@ class AsyncCacheBackend(Protocol):
     async def arelease_lock(self, key: str, token: str) -> bool: ...
     async def aflight_status(self, key: str, version: str | None) -> tuple[CacheEntry | None, bool]: ...
     async def acount_flight(self, key: str, joined: bool) -> None: ...
+    async def acount_exploration(self, key: str) -> None: ...
 
     async def arecord_label(self, scope: str, similarity: float, correct: bool) -> None: ...
 

@@ -253,6 +253,10 @@ class InMemoryCacheBackend:
             else:
                 self._counters["misses"] += 1
 
+    def count_exploration(self, key: str) -> None:
+        with self._lock:
+            self._counters["explorations"] += 1
+
     # -- internals -----------------------------------------------------
 
     def _touch(self, entry: CacheEntry) -> CacheEntry:

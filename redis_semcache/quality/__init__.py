@@ -4,6 +4,7 @@
 * :mod:`.labels`: labels counted by similarity bin (what backends store);
 * :mod:`.bounds` and :mod:`.rule`: from labels to a threshold whose error is bounded;
 * :mod:`.policy`: ``ErrorBudget``, the per-scope / global rule a cache follows;
+* :mod:`.equivalent`: ``default_equivalent``, how ``get_or_compute`` labels what it explores;
 * :mod:`.control` and :mod:`.plans`: how the manager looks up, labels and explores.
 
 docs/quality.md explains the algorithm and what it guarantees.
@@ -12,6 +13,7 @@ docs/quality.md explains the algorithm and what it guarantees.
 from __future__ import annotations
 
 from .bounds import clopper_pearson_upper
+from .equivalent import default_equivalent
 from .labels import LabelCounts
 from .policy import ErrorBudget
 from .result import ForeignResultError, LookupResult
@@ -23,5 +25,6 @@ __all__ = [
     "LabelCounts",
     "LookupResult",
     "clopper_pearson_upper",
+    "default_equivalent",
     "learned_threshold",
 ]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import operator
 import random
 import secrets
 from collections.abc import Callable
 from typing import Any
 
 from .._errors import ConfigurationError, InvalidInputError
+from .equivalent import default_equivalent
 from .judge import GreyZoneJudge
 from .policy import ErrorBudget
 
@@ -31,7 +31,7 @@ class Explorer:
         if equivalent is not None and not callable(equivalent):
             raise InvalidInputError("equivalent must be a callable (a, b) -> bool")
         self.rate = float(rate)
-        self.equivalent: Equivalent = equivalent or operator.eq
+        self.equivalent: Equivalent = equivalent or default_equivalent  # meaning, not bytes
         self._rng = rng or random.Random()
 
     def should(self) -> bool:

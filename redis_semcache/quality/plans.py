@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from .._errors import InvalidInputError
 from .._keys import entry_id
 from .._match import match_plan
-from .._plan import BackendCall, Compute, Plan
+from .._plan import BackendCall, Plan
 from .._vectors import SIMILARITY_EPSILON
 from .judge import Case, JudgedCache
 from .result import ForeignResultError, LookupResult
@@ -86,7 +86,10 @@ def lookup_plan(
     version: str | None,
     params: Mapping[str, Any],
     count_miss: bool = True,
+    serve: bool = True,
 ) -> Plan[LookupResult]:
+    """The best candidate, served when it clears the threshold; ``serve=False`` serves
+    exact hits only (an exploration), the result still naming the threshold."""
     started = time.perf_counter()
     req = cache._request(request, model, namespace, params)
     version = cache._lookup_version(version)
@@ -98,6 +101,7 @@ def lookup_plan(
     try:
         threshold = (yield from threshold_plan(cache, req.scope)) if semantic else None
         miss = LookupResult(False, None, None, None, None, None, threshold, req.scope, cache.quality.origin)
+        served = threshold if serve else None
         best: list[tuple[str, float]] = []
 
         def candidates(vector: Any) -> SemanticQuery:
@@ -106,14 +110,14 @@ def lookup_plan(
             query = engine.query(req.prompt, vector, model=req.model, scope=req.scope, version=version)
             guards = query.accept
 
-            def serve(asked: str, prompt: str, similarity: float) -> bool:
+            def keep(asked: str, prompt: str, similarity: float) -> bool:
                 if best or (guards is not None and not guards(asked, prompt, similarity)):
                     return False
                 best.append((prompt, similarity))
-                return threshold is not None and similarity >= threshold - SIMILARITY_EPSILON
+                return served is not None and similarity >= served - SIMILARITY_EPSILON
 
-            return replace(query, min_similarity=CANDIDATE_FLOOR, accept=serve, count_miss=count_miss,
-                           serve_similarity=2.0 if threshold is None else threshold)  # fmt: skip
+            return replace(query, min_similarity=CANDIDATE_FLOOR, accept=keep, count_miss=count_miss,
+                           serve_similarity=2.0 if served is None else served)  # fmt: skip
 
         match = yield from match_plan(
             req.key, req.prompt, vector, semantic=semantic, version=version, count_miss=count_miss,
@@ -129,7 +133,7 @@ def lookup_plan(
         prompt, similarity = best[0]
         found = replace(miss, similarity=similarity, candidate_prompt=prompt, candidate_key=entry_id(req.scope, prompt))
         judge = cache.quality.judge
-        if judge is not None and judge.in_band(found):  # queued, never waited for (the cache is the manager)
+        if serve and judge is not None and judge.in_band(found):  # queued, never waited for (the cache is the manager)
             case = Case(found, req.prompt, request, req.model, req.namespace, params, version)
             judge.offer(cast(JudgedCache, cache), case)
         return found
@@ -171,26 +175,32 @@ def get_or_compute_plan(
     embedding: Any = None,
     version: str | None = None,
 ) -> Plan[Any]:
-    """``get_or_compute`` that sometimes computes anyway to label the candidate with
-    ``equivalent(cached, computed)``: a semantic hit (then the fresh value is returned
-    and stored for the exact prompt), or the best candidate of a miss."""
+    """``get_or_compute`` that, at rate ``explore``, computes anyway to label the best
+    candidate with ``equivalent(cached, computed)``.  Drawn before the lookup, so an
+    explored call is a plain miss (it computes, through single flight, and is counted
+    so); when its candidate would have been served it also counts an ``exploration``."""
     explorer = cache.quality.explorer
-    result = yield from lookup_plan(cache, request, model, embedding, namespace, version, params, count_miss=False)
+    explore = explorer.should()
+    result = yield from lookup_plan(
+        cache, request, model, embedding, namespace, version, params, count_miss=False, serve=not explore
+    )
     if result.kind == "exact":  # right by construction: a free label, at the same rate as the others
-        if explorer.should():
+        if explore:
             yield from feedback_plan(cache, result, True)
         return result.response
     if result.hit:
-        if not explorer.should():
-            return result.response
-        value = yield Compute(compute)
-        yield from feedback_plan(cache, result, explorer.same(result.response, value))
-        yield from cache._set_plan(request, value, model, ttl, embedding, tags, version, namespace, params)
-        return value
+        return result.response
     value = yield from cache._flight_plan(request, compute, model, ttl, tags, namespace, params, embedding, version)
-    if result.candidate_key is not None and explorer.should():
-        wanted = cache._lookup_version(version)
-        entry, _ = yield BackendCall("flight_status", (result.candidate_key, wanted), fallback=(None, False))
+    if explore and result.candidate_key is not None:
+        would_serve = (
+            result.threshold is not None
+            and result.similarity is not None
+            and (result.similarity >= result.threshold - SIMILARITY_EPSILON)
+        )
+        if would_serve:
+            yield BackendCall("count_exploration", (result.candidate_key,), fallback=None)
+        entry, _ = yield BackendCall("flight_status", (result.candidate_key, cache._lookup_version(version)),
+                                     fallback=(None, False))  # fmt: skip
         if entry is not None:  # deleted meanwhile: nothing to compare with, so no label
             yield from feedback_plan(cache, result, explorer.same(entry.response, value))
     return value

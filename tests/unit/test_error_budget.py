@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from redis_semcache import ConfigurationError, InvalidInputError, from_env
+from redis_semcache import ConfigurationError, InvalidInputError, LLMCachingManager, from_env
+from redis_semcache._errors import BackendUnavailableError
+from redis_semcache.backends.memory import InMemoryCacheBackend
 from redis_semcache.quality import ErrorBudget, LabelCounts, clopper_pearson_upper, learned_threshold
 from redis_semcache.quality.labels import BINS, bin_of, field_of, parse_fields
 from tests.fakes import FakeClock
@@ -146,3 +148,21 @@ def test_from_env_reads_cache_error_budget():
     for value in ("0", "1", "-0.1", "lots"):
         with pytest.raises(ConfigurationError, match="CACHE_ERROR_BUDGET"):
             from_env({"CACHE_ERROR_BUDGET": value, "ENABLE_SEMANTIC_CACHE": "true"}, embedder=None)
+
+
+class _LabelsRefused(InMemoryCacheBackend):
+    """An in-memory backend whose label writes fail as a down server's would."""
+
+    def record_label(self, scope: str, similarity: float, correct: bool) -> None:
+        raise BackendUnavailableError("labels refused")
+
+
+def test_a_label_the_backend_refused_is_not_counted_by_the_local_budget():
+    cache = LLMCachingManager(_LabelsRefused(), enable_semantic=True, embedder=None, guards=None,
+                              error_budget=ErrorBudget(0.2, refresh_seconds=3600))  # fmt: skip
+    cache.set("what is redis", "a store", embedding=[1.0, 0.0, 0.0])
+    found = cache.lookup("what is redis today", embedding=[0.99, 0.14, 0.0])
+    assert found.similarity is not None and found.threshold is None
+    for _ in range(20):  # 0 wrong in 14 would open a budget of 0.2, were they counted
+        assert cache.feedback(found, True) is False
+    assert cache.lookup("what is redis today", embedding=[0.99, 0.14, 0.0]).hit is False

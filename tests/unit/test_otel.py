@@ -96,7 +96,8 @@ def test_instrument_kinds_units_and_the_default_cache_attribute():
     assert kinds == {
         "semcache.requests": "Sum", "semcache.entries": "Gauge", "semcache.evictions": "Sum",
         "semcache.invalidations": "Sum", "semcache.single_flight_joins": "Sum", "semcache.errors": "Sum",
-        "semcache.lookup.duration": "Histogram",
+        "semcache.sets": "Sum", "semcache.expirations": "Sum", "semcache.semantic_skipped_long": "Sum",
+        "semcache.explorations": "Sum", "semcache.lookup.duration": "Histogram",
     }  # fmt: skip
     assert all(metrics[n].data.is_monotonic for n, kind in kinds.items() if kind == "Sum")
     assert metrics["semcache.lookup.duration"].unit == "s"

@@ -22,6 +22,7 @@ top_entries                        1 (top.lua)
 acquire_lock, release_lock         1 (SET NX PX; release_lock.lua)
 flight_status                      1 (flight_status.lua)
 count_flight                       1 (HINCRBY, or two pipelined)
+count_exploration                  1 (HINCRBY)
 record_label, label_counts         1 (pipelined HINCRBY / HGETALL, labels.py)
 =================================  ===========================================
 
@@ -349,6 +350,12 @@ class RedisCacheBackend:
 
     async def acount_flight(self, key: str, joined: bool) -> None:
         await self._arun(self.routing.count_flight(key, joined))
+
+    def count_exploration(self, key: str) -> None:
+        self._run(self.routing.count_exploration(key))
+
+    async def acount_exploration(self, key: str) -> None:
+        await self._arun(self.routing.count_exploration(key))
 
     def record_label(self, scope: str, similarity: float, correct: bool) -> None:
         self._run(record_label(self._layout, scope, similarity, correct))

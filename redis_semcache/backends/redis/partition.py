@@ -218,6 +218,10 @@ class Partition(Lookups, Invalidation, Health):
     def count_flight(self, joined: bool) -> WirePlan[None]:
         yield from self._count(("exact_hits", "single_flight_joins") if joined else ("misses",))
 
+    def count(self, counters: tuple[str, ...]) -> WirePlan[None]:
+        """Add one to each of ``counters`` (one round trip)."""
+        yield from self._count(counters)
+
     # -- reporting -----------------------------------------------------
 
     def size(self) -> WirePlan[int]:

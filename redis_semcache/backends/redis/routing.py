@@ -124,6 +124,9 @@ class Routing:
     def count_flight(self, key: str, joined: bool) -> WirePlan[None]:
         return self.partition_of(key).count_flight(joined)
 
+    def count_exploration(self, key: str) -> WirePlan[None]:
+        return self.partition_of(key).count(("explorations",))
+
     # -- grouped by partition, or fanned out to all -------------------------
 
     def store_many(self, items: Sequence[tuple[CacheEntry, float | None]]) -> WirePlan[int]:
