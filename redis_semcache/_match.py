@@ -1,5 +1,5 @@
 """The exact check, then the semantic search: the one sub-plan behind ``get``
-(operations.py) and ``lookup`` (quality/plans.py), which differ only in the
+(operations.py) and ``lookup`` (quality_plans.py), which differ only in the
 semantic query they ask and in what they make of the match."""
 
 from __future__ import annotations
