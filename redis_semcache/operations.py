@@ -127,10 +127,10 @@ class CacheOperations:
         pending: list[int] = []
         for i, req in enumerate(reqs):
             started = time.perf_counter()
-            entry = yield BackendCall("lookup_exact", (req.key,), {"version": version, "final": not semantic})
+            exact = yield BackendCall("lookup_exact", (req.key,), {"version": version, "final": not semantic})
             self._latency.add(time.perf_counter() - started)
-            if entry is not None:
-                results[i] = entry.response
+            if exact is not None:
+                results[i] = exact.entry.response
             elif semantic:
                 pending.append(i)
         if pending:

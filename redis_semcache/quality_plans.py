@@ -89,8 +89,7 @@ def lookup_plan(
             dimension=cache._dimension, query=candidates,
         )  # fmt: skip
         if match is not None:
-            exact = match.entry.key == req.key  # an exact hit has the asked key
-            return replace(miss, hit=True, kind="exact" if exact else "semantic", response=match.entry.response,
+            return replace(miss, hit=True, kind="exact" if match.exact else "semantic", response=match.entry.response,
                            similarity=match.similarity, candidate_prompt=match.entry.prompt,
                            candidate_key=match.entry.key)  # fmt: skip
         if not best:
