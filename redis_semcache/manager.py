@@ -32,9 +32,9 @@ from .embeddings import Embedder
 from .engine import DEFAULT_EMBEDDER, DEFAULT_THRESHOLD, SemanticCacheEngine, Verifier
 from .failure_policy import FailurePolicy
 from .operations import CacheOperations
-from .quality.api import HitQualityAPI
 from .quality.control import QualityControl
 from .quality.policy import ErrorBudget
+from .quality_api import HitQualityAPI
 from .request import RequestText, build_request
 from .singleflight import FlightPolicy
 

@@ -14,7 +14,10 @@ import asyncio
 import inspect
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
+
+import numpy as np
 
 from ._entry import CacheEntry
 from ._enums import InvalidationStrategy
@@ -26,14 +29,23 @@ from ._validate import check_label, check_tags
 from .backends.base import COUNTERS, CacheBackend, check_sort_by
 from .engine import SemanticCacheEngine
 from .failure_policy import FailurePolicy
-from .quality import plans as quality_plans
 from .quality.control import QualityControl
 from .request import ScopedRequest, build_entry, lookup_version, scoped_request
 from .singleflight import FlightPolicy, single_flight
 
-__all__ = ["CacheOperations"]
+__all__ = ["CacheOperations", "LookupSetup"]
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class LookupSetup:
+    """What a lookup knows before any I/O (``get`` and ``lookup`` both start here)."""
+
+    req: ScopedRequest
+    version: str | None  # the version it reads (None: any)
+    semantic: bool  # whether a miss of the exact check goes on to a semantic search
+    vector: np.ndarray | None  # known already (the caller's, or the embedding cache's): one round trip
 
 
 class CacheOperations:
@@ -63,18 +75,14 @@ class CacheOperations:
         params: Mapping[str, Any],
         count_miss: bool = True,
     ) -> Plan[Any]:
-        if self.quality.owns_lookups:  # the learned rule (and the judge) decide what is served
-            plan = quality_plans.lookup_plan(self, prompt, model, embedding, namespace, version, params, count_miss)
-            return (yield from plan).response
+        """The plain ``get``: exact, then semantic at the engine's threshold (quality_api.py
+        overrides it when an error budget owns lookups)."""
         started = time.perf_counter()
-        req = self._request(prompt, model, namespace, params)
-        version = self._lookup_version(version)
-        semantic = self.enable_semantic and (embedding is not None or self.engine.can_embed)
-        # Known before any I/O (the caller's, or the embedding cache's): one round trip does both checks.
-        vector = self.engine.known_vector(req.prompt, embedding, self._dimension()) if semantic else None
+        setup = self._lookup_setup(prompt, model, embedding, namespace, version, params)
+        req, version = setup.req, setup.version
         try:
             match = yield from match_plan(
-                req.key, req.prompt, vector, semantic=semantic, version=version, count_miss=count_miss,
+                req.key, req.prompt, setup.vector, semantic=setup.semantic, version=version, count_miss=count_miss,
                 dimension=self._dimension,
                 query=lambda v: self.engine.query(
                     req.prompt, v, model=req.model, scope=req.scope, version=version, count_miss=count_miss
@@ -119,10 +127,10 @@ class CacheOperations:
         pending: list[int] = []
         for i, req in enumerate(reqs):
             started = time.perf_counter()
-            entry = yield BackendCall("lookup_exact", (req.key,), {"version": version, "final": not semantic})
+            exact = yield BackendCall("lookup_exact", (req.key,), {"version": version, "final": not semantic})
             self._latency.add(time.perf_counter() - started)
-            if entry is not None:
-                results[i] = entry.response
+            if exact is not None:
+                results[i] = exact.entry.response
             elif semantic:
                 pending.append(i)
         if pending:
@@ -149,14 +157,10 @@ class CacheOperations:
         embedding: Any = None,
         version: str | None = None,
     ) -> Plan[Any]:
-        """``embedding`` and ``version`` mean what they mean to ``get`` and to the ``set`` of a computed value."""
+        """``embedding`` and ``version`` mean what they mean to ``get`` and to the ``set`` of a computed value
+        (quality_api.py overrides it when an error budget explores)."""
         if not callable(compute):
             raise InvalidInputError("compute must be callable")
-        if self.quality.active:  # may compute anyway, to label a candidate
-            plan = quality_plans.get_or_compute_plan(
-                self, prompt, compute, model, ttl, tags, namespace, params, embedding=embedding, version=version
-            )
-            return (yield from plan)
         # A miss is not counted yet: this call may end up served by another caller's computation.
         value = yield from self._get_plan(prompt, model, embedding, namespace, version, params, count_miss=False)
         if value is not None:
@@ -282,6 +286,18 @@ class CacheOperations:
 
     def _request(self, prompt: Any, model: Any, namespace: str | None, params: Mapping[str, Any]) -> ScopedRequest:
         return scoped_request(prompt, model, namespace, params, default_namespace=self.namespace)
+
+    def _lookup_setup(
+        self, prompt: Any, model: Any, embedding: Any, namespace: str | None, version: str | None,
+        params: Mapping[str, Any], *, check_embedding: bool = False,
+    ) -> LookupSetup:  # fmt: skip
+        """``check_embedding``: validate a caller's embedding also when semantic caching is off."""
+        req = self._request(prompt, model, namespace, params)
+        version = self._lookup_version(version)
+        semantic = self.enable_semantic and (embedding is not None or self.engine.can_embed)
+        known = semantic or (check_embedding and embedding is not None)
+        vector = self.engine.known_vector(req.prompt, embedding, self._dimension()) if known else None
+        return LookupSetup(req, version, semantic, vector)
 
     def _lookup_version(self, version: str | None) -> str | None:
         return lookup_version(version, self.invalidation_strategy, self.cache_version)

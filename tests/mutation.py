@@ -93,9 +93,9 @@ MUTANTS = (
     f"{O}xǁ_AsyncRecordingǁ__anext__*",
     f"{O}xǁ_Replayǁ__init__*",
     f"{O}xǁ_AsyncReplayǁ__*",
-    "redis_semcache.quality.plans.*",
+    "redis_semcache.quality_plans.*",
     "redis_semcache.quality.policy.*",
-    "redis_semcache.quality.api.*",
+    "redis_semcache.quality_api.*",
     "redis_semcache.quality.judge.*",
     "redis_semcache.quality.bounds.*",
     "redis_semcache.quality.control.xǁExplorerǁs*",  # should, same

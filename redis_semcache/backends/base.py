@@ -161,8 +161,11 @@ class SemanticQuery:
 
 @dataclass(frozen=True)
 class Match:
+    """What a lookup found: the entry, its similarity, and whether it was the exact key asked."""
+
     entry: CacheEntry
     similarity: float
+    exact: bool = False  # an exact hit (similarity 1.0); a semantic one may also reach 1.0
 
 
 @runtime_checkable
@@ -182,8 +185,9 @@ class CacheBackend(Protocol):
     def configure(self, *, max_size: int | None, eviction_strategy: CacheStrategy, sliding_ttl: bool) -> None:
         """Apply the manager's size limit, eviction strategy and TTL mode."""
 
-    def lookup_exact(self, key: str, *, version: str | None, final: bool) -> CacheEntry | None:
-        """Return the live entry stored under ``key`` and record the hit.
+    def lookup_exact(self, key: str, *, version: str | None, final: bool) -> Match | None:
+        """Return the live entry stored under ``key`` as an exact Match (similarity 1.0)
+        and record the hit.
 
         ``final`` says no semantic lookup follows, so a miss is counted here.
         """
@@ -194,7 +198,7 @@ class CacheBackend(Protocol):
     def lookup(self, key: str, query: SemanticQuery) -> Match | None:
         """``lookup_exact(key, version=query.version, final=False)``, then, on a miss,
         ``lookup_semantic(query)``, as one operation (one round trip on Redis).
-        An exact hit comes back as a Match of similarity 1.0."""
+        An exact hit comes back as lookup_exact's Match (``exact``, similarity 1.0)."""
 
     def count_skipped_long(self, key: str, count_miss: bool = True) -> None:
         """Count a ``semantic_skipped_long`` (and a miss, when ``count_miss``) for a
@@ -274,7 +278,7 @@ class CacheBackend(Protocol):
 class AsyncCacheBackend(Protocol):
     """The async twins of :class:`CacheBackend`'s operations, for backends doing network I/O."""
 
-    async def alookup_exact(self, key: str, *, version: str | None, final: bool) -> CacheEntry | None: ...
+    async def alookup_exact(self, key: str, *, version: str | None, final: bool) -> Match | None: ...
     async def alookup_semantic(self, query: SemanticQuery) -> Match | None: ...
     async def alookup(self, key: str, query: SemanticQuery) -> Match | None: ...
     async def acount_skipped_long(self, key: str, count_miss: bool = True) -> None: ...

@@ -78,7 +78,7 @@ class InMemoryCacheBackend:
 
     # -- lookups -------------------------------------------------------
 
-    def lookup_exact(self, key: str, *, version: str | None, final: bool) -> CacheEntry | None:
+    def lookup_exact(self, key: str, *, version: str | None, final: bool) -> Match | None:
         with self._lock:
             self._purge_expired()
             entry = self._entries.get(key)
@@ -87,7 +87,7 @@ class InMemoryCacheBackend:
                     self._counters["misses"] += 1
                 return None
             self._counters["exact_hits"] += 1
-            return self._touch(entry)
+            return Match(self._touch(entry), 1.0, exact=True)
 
     def lookup_semantic(self, query: SemanticQuery) -> Match | None:
         with self._lock:
@@ -113,8 +113,7 @@ class InMemoryCacheBackend:
 
     def lookup(self, key: str, query: SemanticQuery) -> Match | None:
         with self._lock:  # reentrant: one lookup, not two that another thread could split
-            entry = self.lookup_exact(key, version=query.version, final=False)
-            return Match(entry, 1.0) if entry is not None else self.lookup_semantic(query)
+            return self.lookup_exact(key, version=query.version, final=False) or self.lookup_semantic(query)
 
     def count_skipped_long(self, key: str, count_miss: bool = True) -> None:
         with self._lock:

@@ -5,7 +5,7 @@ then, on a miss, single flight (concurrent identical misses call the upstream on
 whether it was an exact or a semantic hit (and the similarity) for its
 ``x-semcache`` header, so this composes the manager's own plans - the
 ``lookup`` plan without counting the miss, then the flight plan - the way
-:func:`redis_semcache.quality.plans.get_or_compute_plan` does.  Each request
+:func:`redis_semcache.quality_plans.get_or_compute_plan` does.  Each request
 counts once in the statistics, as with ``get_or_compute``.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 from .._plan import Plan
 from ..manager import LLMCachingManager
-from ..quality.plans import lookup_plan
+from ..quality_plans import lookup_plan
 from ..request import build_request
 
 __all__ = ["Served", "aget_or_fetch", "alookup"]

@@ -5,9 +5,13 @@
 * :mod:`.bounds` and :mod:`.rule`: from labels to a threshold whose error is bounded;
 * :mod:`.policy`: ``ErrorBudget``, the per-scope / global rule a cache follows;
 * :mod:`.equivalent`: ``default_equivalent``, how ``get_or_compute`` labels what it explores;
-* :mod:`.control` and :mod:`.plans`: how the manager looks up, labels and explores.
+* :mod:`.control` and :mod:`.judge`: a manager's hit-quality settings, the grey-zone judge.
 
-docs/quality.md explains the algorithm and what it guarantees.
+Maths and policy only: nothing here imports the manager, operations.py or the
+backends.  The plans that look up, label and explore with these parts are
+:mod:`redis_semcache.quality_plans`; the manager's ``lookup``/``feedback`` are in
+:mod:`redis_semcache.quality_api`.  docs/quality.md explains the algorithm and
+what it guarantees.
 """
 
 from __future__ import annotations

@@ -30,16 +30,22 @@ from .result import LookupResult
 
 if TYPE_CHECKING:
     from .._plan import Plan
-    from ..backends.base import CacheBackend
 
 T = TypeVar("T")
+
+
+class _EntryReader(Protocol):
+    """What the judge reads of the backend (quality/ imports nothing of the backends)."""
+
+    def flight_status(self, key: str, version: str | None) -> tuple[Any, bool]: ...
 
 
 class JudgedCache(Protocol):
     """What the judge uses of the cache (the manager), named here so this module
     needs no import of the manager."""
 
-    backend: CacheBackend
+    @property
+    def backend(self) -> _EntryReader: ...
 
     def feedback(self, result: LookupResult, correct: bool) -> bool: ...
 

@@ -258,10 +258,10 @@ class RedisCacheBackend:
 
     # -- the contract: one plan per operation, run sync or async ---------------
 
-    def lookup_exact(self, key: str, *, version: str | None, final: bool) -> CacheEntry | None:
+    def lookup_exact(self, key: str, *, version: str | None, final: bool) -> Match | None:
         return self._run(self.routing.lookup_exact(key, version, final))
 
-    async def alookup_exact(self, key: str, *, version: str | None, final: bool) -> CacheEntry | None:
+    async def alookup_exact(self, key: str, *, version: str | None, final: bool) -> Match | None:
         return await self._arun(self.routing.lookup_exact(key, version, final))
 
     def count_skipped_long(self, key: str, count_miss: bool = True) -> None:

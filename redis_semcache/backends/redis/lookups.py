@@ -58,9 +58,8 @@ class Lookups:
     def _decode(self, record: Sequence[Any]) -> CacheEntry | None:
         raise NotImplementedError
 
-    def lookup_exact(self, key: str, *, version: str | None, final: bool) -> WirePlan[CacheEntry | None]:
-        match = yield from self._lookup(key, version, None, count_miss=final)
-        return None if match is None else match.entry
+    def lookup_exact(self, key: str, *, version: str | None, final: bool) -> WirePlan[Match | None]:
+        return (yield from self._lookup(key, version, None, count_miss=final))
 
     def lookup_semantic(self, query: SemanticQuery) -> WirePlan[Match | None]:
         return (yield from self._lookup(None, query.version, query, count_miss=query.count_miss))
@@ -105,7 +104,7 @@ class Lookups:
         self._booked(status)
         entry = self._decode(reply[2 : 2 + RECORD_LEN])
         if not reply[1]:  # an exact hit
-            return None if entry is None else Match(entry, 1.0)
+            return None if entry is None else Match(entry, 1.0, exact=True)
         similarity = 1.0 - float(reply[1])
         assert query is not None  # a semantic hit answers a query
         if query.accept is None or (entry is not None and query.accept(query.prompt, entry.prompt, similarity)):

@@ -96,7 +96,7 @@ class Routing:
 
     # -- one partition -------------------------------------------------
 
-    def lookup_exact(self, key: str, version: str | None, final: bool) -> WirePlan[CacheEntry | None]:
+    def lookup_exact(self, key: str, version: str | None, final: bool) -> WirePlan[Match | None]:
         return self.partition_of(key).lookup_exact(key, version=version, final=final)
 
     def lookup(self, key: str, query: SemanticQuery) -> WirePlan[Match | None]:

@@ -1,10 +1,12 @@
 """The plans behind ``lookup``, ``feedback`` and a labelling ``get_or_compute``.
 
-Written once as generators (see :mod:`redis_semcache._plan`), driven by the
-manager's sync and async drivers.  The semantic query asks the backend for
-candidates down to ``CANDIDATE_FLOOR`` and vets them itself: the best one the
-guards keep is remembered whether or not it clears the threshold, so a miss
-still tells which entry came closest - the evidence an error budget learns from.
+Written once as generators (see :mod:`redis_semcache._plan`) over the manager's
+core, :class:`~redis_semcache.operations.CacheOperations`, whose sync and async
+drivers run them; quality_api.py puts them on the manager.  The semantic query
+asks the backend for candidates down to ``CANDIDATE_FLOOR`` and vets them
+itself: the best one the guards keep is remembered whether or not it clears the
+threshold, so a miss still tells which entry came closest - the evidence an
+error budget learns from.
 """
 
 from __future__ import annotations
@@ -12,54 +14,22 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from .._errors import InvalidInputError
-from .._keys import entry_id
-from .._match import match_plan
-from .._plan import BackendCall, Plan
-from .._vectors import SIMILARITY_EPSILON
-from .judge import Case, JudgedCache
-from .result import ForeignResultError, LookupResult
+from ._errors import InvalidInputError
+from ._keys import entry_id
+from ._match import match_plan
+from ._plan import BackendCall, Plan
+from ._vectors import SIMILARITY_EPSILON
+from .operations import CacheOperations
+from .quality.judge import Case, JudgedCache
+from .quality.result import ForeignResultError, LookupResult
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from .._stats import LatencyWindow
-    from ..backends.base import SemanticQuery
-    from ..engine import SemanticCacheEngine
-    from ..request import ScopedRequest
-    from .control import QualityControl
+    from .backends.base import SemanticQuery
 
 
-class CacheOperations(Protocol):
-    """What these plans use of :class:`redis_semcache.operations.CacheOperations`
-    (the manager's core), named here so that module and this one do not import
-    each other."""
-
-    quality: QualityControl
-    engine: SemanticCacheEngine
-    enable_semantic: bool
-    _latency: LatencyWindow
-
-    def _request(self, prompt: Any, model: Any, namespace: str | None, params: Mapping[str, Any]) -> ScopedRequest: ...
-
-    def _lookup_version(self, version: str | None) -> str | None: ...
-
-    def _dimension(self) -> int | None: ...
-
-    def _set_plan(
-        self, prompt: Any, response: Any, model: Any, ttl: Any, embedding: Any, tags: Any, version: Any,
-        namespace: str | None, params: Mapping[str, Any],
-    ) -> Plan[bool]: ...  # fmt: skip
-
-    def _flight_plan(
-        self, prompt: Any, compute: Callable[[], Any], model: Any, ttl: Any, tags: Any, namespace: str | None,
-        params: Mapping[str, Any], embedding: Any = None, version: str | None = None,
-    ) -> Plan[Any]: ...  # fmt: skip
-
-
-__all__ = ["CANDIDATE_FLOOR", "feedback_plan", "get_or_compute_plan", "lookup_plan"]
+__all__ = ["CANDIDATE_FLOOR", "feedback_plan", "get_or_compute_plan", "get_plan", "lookup_plan"]
 
 # Candidates less similar than this are not worth remembering: no rule serves them.
 CANDIDATE_FLOOR = 0.5
@@ -91,13 +61,8 @@ def lookup_plan(
     """The best candidate, served when it clears the threshold; ``serve=False`` serves
     exact hits only (an exploration), the result still naming the threshold."""
     started = time.perf_counter()
-    req = cache._request(request, model, namespace, params)
-    version = cache._lookup_version(version)
-    engine = cache.engine
-    semantic = cache.enable_semantic and (embedding is not None or engine.can_embed)
-    # Known before any I/O (the caller's, or the embedding cache's): one round trip does both checks.
-    known = semantic or embedding is not None  # a caller's embedding is validated either way
-    vector = engine.known_vector(req.prompt, embedding, cache._dimension()) if known else None
+    setup = cache._lookup_setup(request, model, embedding, namespace, version, params, check_embedding=True)
+    req, version, semantic, engine = setup.req, setup.version, setup.semantic, cache.engine
     try:
         threshold = (yield from threshold_plan(cache, req.scope)) if semantic else None
         miss = LookupResult(False, None, None, None, None, None, threshold, req.scope, cache.quality.origin)
@@ -120,12 +85,11 @@ def lookup_plan(
                            serve_similarity=2.0 if served is None else served)  # fmt: skip
 
         match = yield from match_plan(
-            req.key, req.prompt, vector, semantic=semantic, version=version, count_miss=count_miss,
+            req.key, req.prompt, setup.vector, semantic=semantic, version=version, count_miss=count_miss,
             dimension=cache._dimension, query=candidates,
         )  # fmt: skip
         if match is not None:
-            exact = match.entry.key == req.key  # an exact hit has the asked key
-            return replace(miss, hit=True, kind="exact" if exact else "semantic", response=match.entry.response,
+            return replace(miss, hit=True, kind="exact" if match.exact else "semantic", response=match.entry.response,
                            similarity=match.similarity, candidate_prompt=match.entry.prompt,
                            candidate_key=match.entry.key)  # fmt: skip
         if not best:
@@ -139,6 +103,14 @@ def lookup_plan(
         return found
     finally:
         cache._latency.add(time.perf_counter() - started)
+
+
+def get_plan(
+    cache: CacheOperations, request: Any, model: Any, embedding: Any, namespace: str | None, version: str | None,
+    params: Mapping[str, Any], count_miss: bool = True,
+) -> Plan[Any]:  # fmt: skip
+    """``get`` under the learned rule: what :func:`lookup_plan` served, or None."""
+    return (yield from lookup_plan(cache, request, model, embedding, namespace, version, params, count_miss)).response
 
 
 def feedback_plan(cache: CacheOperations, result: Any, correct: Any) -> Plan[bool]:
@@ -179,6 +151,8 @@ def get_or_compute_plan(
     candidate with ``equivalent(cached, computed)``.  Drawn before the lookup, so an
     explored call is a plain miss (it computes, through single flight, and is counted
     so); when its candidate would have been served it also counts an ``exploration``."""
+    if not callable(compute):
+        raise InvalidInputError("compute must be callable")
     explorer = cache.quality.explorer
     explore = explorer.should()
     result = yield from lookup_plan(

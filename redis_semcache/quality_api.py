@@ -1,24 +1,46 @@
 """The manager's hit-quality methods: ``lookup``, ``feedback`` and their async twins.
 
-A mixin of :class:`~redis_semcache.manager.LLMCachingManager`, kept here so the
-manager's module stays one screen of public API; the plans are in :mod:`.plans`.
+A layer of :class:`~redis_semcache.manager.LLMCachingManager` over the core
+(operations.py): it adds those methods and routes ``get`` and ``get_or_compute``
+to the error budget's plans (quality_plans.py) when one is set.  Kept here so the
+manager's module stays one screen of public API and operations.py knows nothing
+of quality; the maths and policy are in :mod:`redis_semcache.quality`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..operations import CacheOperations
-from ..request import build_request
-from . import plans as quality_plans
-from .result import LookupResult
+from . import quality_plans
+from ._plan import Plan
+from .operations import CacheOperations
+from .quality.result import LookupResult
+from .request import build_request
 
 __all__ = ["HitQualityAPI"]
 
 
 class HitQualityAPI(CacheOperations):
     """``lookup``/``alookup`` and ``feedback``/``afeedback`` (docs/quality.md)."""
+
+    def _get_plan(
+        self, prompt: Any, model: Any, embedding: Any, namespace: str | None, version: str | None,
+        params: Mapping[str, Any], count_miss: bool = True,
+    ) -> Plan[Any]:  # fmt: skip
+        if self.quality.owns_lookups:  # the learned rule (and the judge) decide what is served
+            return quality_plans.get_plan(self, prompt, model, embedding, namespace, version, params, count_miss)
+        return super()._get_plan(prompt, model, embedding, namespace, version, params, count_miss)
+
+    def _get_or_compute_plan(
+        self, prompt: Any, compute: Callable[[], Any] | None, model: Any, ttl: Any, tags: Any,
+        namespace: str | None, params: Mapping[str, Any], embedding: Any = None, version: str | None = None,
+    ) -> Plan[Any]:  # fmt: skip
+        if self.quality.active:  # may compute anyway, to label a candidate
+            return quality_plans.get_or_compute_plan(
+                self, prompt, compute, model, ttl, tags, namespace, params, embedding=embedding, version=version
+            )
+        return super()._get_or_compute_plan(prompt, compute, model, ttl, tags, namespace, params, embedding, version)
 
     def lookup(
         self,
