@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from redis_semcache import EmbeddingError, InMemoryCacheBackend, LLMCachingManager
 from redis_semcache.embeddings import EmbeddingService
-from redis_semcache.embeddings.batcher import MicroBatcher
+from redis_semcache.embeddings.batcher import MicroBatcher, _Request
 
 WAIT = 60.0  # seconds: only a hung test ever waits this long
 
@@ -218,3 +218,16 @@ def test_a_cancelled_async_lookup_does_not_disturb_the_others_in_its_batch():
     expected = vector_of("kept prompt")
     np.testing.assert_allclose(kept_vector, expected / np.linalg.norm(expected), rtol=1e-6)
     assert cache.get_statistics()["misses"] == 2
+
+
+def test_a_leader_with_a_free_second_slot_takes_its_share_of_the_queue_rounded_up():
+    # Three callers queued, two slots free: the leader takes two of them and leaves one to the
+    # other slot. Its share rounded down (one) would run three batches where two do.
+    batcher = MicroBatcher(Gated(), max_batch=32, max_wait=3600, concurrency=2)
+    with batcher._cond:
+        batcher._queue = [_Request([t], found_idle=False) for t in ("a", "b", "c")]
+        batcher._running = 1  # this leader's slot; the second slot is free
+        batch = batcher._take()
+    assert [r.texts for r in batch] == [["a"], ["b"]]
+    assert [r.texts for r in batcher._queue] == [["c"]]
+    assert all(r.taken for r in batch)
