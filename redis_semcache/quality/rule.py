@@ -4,6 +4,12 @@ For each similarity bin holding labels, from the top down, count the labelled
 candidates at or above its lower edge (n) and the wrong ones among them (k).
 The rule is the lowest such edge where the one-sided Clopper-Pearson upper
 bound on k/n is within the budget; None (exact matches only) when none is.
+
+Change detector: an edge also fails when the most recent labels at or above it
+(``LabelCounts.recent``, the last ``labels.RECENT``) are significantly worse than
+the budget: their one-sided Clopper-Pearson *lower* bound exceeds it.  Old
+labels then cannot keep a threshold open that new traffic contradicts; under
+unchanged traffic this fires rarely and only ever raises the threshold.
 docs/quality.md states the assumptions and what this guarantees.
 """
 
@@ -13,7 +19,7 @@ import numpy as np
 
 from .labels import BINS, LabelCounts
 
-__all__ = ["EXACT_ONLY", "learned_threshold", "upper_bounds"]
+__all__ = ["EXACT_ONLY", "contradicted", "learned_threshold", "upper_bounds"]
 
 EXACT_ONLY = None  # the rule before there is evidence: serve exact matches only
 
@@ -28,11 +34,31 @@ def upper_bounds(counts: LabelCounts, confidence: float) -> tuple[np.ndarray, np
     return n, np.nan_to_num(bound, nan=1.0)
 
 
+def contradicted(counts: LabelCounts, budget: float, confidence: float) -> np.ndarray:
+    """Per bin edge: whether the recent labels at or above it put the error above ``budget``.
+
+    The one-sided Clopper-Pearson lower bound on their error rate exceeds the
+    budget: with ``confidence``, the traffic at that edge now errs more often.
+    """
+    if counts.recent is None:
+        return np.zeros(BINS, dtype=bool)
+    from scipy.stats import beta
+
+    n, k = counts.recent.at_or_above()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lower = np.where(k > 0, beta.ppf(1.0 - confidence, np.maximum(k, 1), n - k + 1), 0.0)
+    return np.nan_to_num(lower, nan=0.0) > budget
+
+
 def learned_threshold(counts: LabelCounts, budget: float, confidence: float = 0.95) -> float | None:
-    """The lowest bin edge (holding labels) whose upper error bound is within ``budget``."""
+    """The lowest bin edge (holding labels) whose upper error bound is within ``budget``.
+
+    Edges the recent labels contradict are skipped.
+    """
     n, bound = upper_bounds(counts, confidence)
     labelled = (counts.right + counts.wrong) > 0
-    passing = np.flatnonzero(labelled & (n > 0) & (bound <= budget))
+    ok = labelled & (n > 0) & (bound <= budget) & ~contradicted(counts, budget, confidence)
+    passing = np.flatnonzero(ok)
     if passing.size == 0:
         return EXACT_ONLY
     return float(passing[0]) / BINS
