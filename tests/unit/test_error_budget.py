@@ -184,7 +184,8 @@ def test_a_label_the_backend_refused_is_not_counted_by_the_local_budget():
 )
 def test_the_change_detector_fires_on_the_exact_lower_bound(wrong, recent, budget, fires):
     """All n recent labels wrong: the 95% Clopper-Pearson lower bound is 0.05 ** (1/n) (0.368 for 3,
-    0.224 for 2, 0.05 for 1); 30 of 100: 0.2249; 3 of 10: 0.0873.  Edges at or below the labels' bin fire, none above."""
+    0.224 for 2, 0.05 for 1); 30 of 100: 0.2249; 3 of 10: 0.0873.
+    Edges at or below the labels' bin fire, none above."""
     from redis_semcache.quality.labels import field_of
     from redis_semcache.quality.rule import contradicted
 
