@@ -10,6 +10,11 @@ Change detector: an edge also fails when the most recent labels at or above it
 the budget: their one-sided Clopper-Pearson *lower* bound exceeds it.  Old
 labels then cannot keep a threshold open that new traffic contradicts; under
 unchanged traffic this fires rarely and only ever raises the threshold.
+
+Change test: where the recent labels at or above an edge err significantly more
+often than the older ones (one-sided Fisher exact test, ``CHANGE_ALPHA``), the
+traffic changed; the old labels no longer describe it and the rule is learned
+from the recent labels alone (in practice: exact only until they bound the error).
 docs/quality.md states the assumptions and what this guarantees.
 """
 
@@ -19,9 +24,10 @@ import numpy as np
 
 from .labels import BINS, LabelCounts
 
-__all__ = ["EXACT_ONLY", "contradicted", "learned_threshold", "upper_bounds"]
+__all__ = ["CHANGE_ALPHA", "EXACT_ONLY", "changed", "contradicted", "learned_threshold", "upper_bounds"]
 
 EXACT_ONLY = None  # the rule before there is evidence: serve exact matches only
+CHANGE_ALPHA = 0.01  # stricter than 5%: it is tested at every edge, on every refresh
 
 
 def upper_bounds(counts: LabelCounts, confidence: float) -> tuple[np.ndarray, np.ndarray]:
@@ -50,11 +56,28 @@ def contradicted(counts: LabelCounts, budget: float, confidence: float) -> np.nd
     return np.nan_to_num(lower, nan=0.0) > budget
 
 
+def changed(counts: LabelCounts, alpha: float = CHANGE_ALPHA) -> bool:
+    """Whether, at some edge, the recent labels err significantly more often than the older ones."""
+    if counts.recent is None or counts.recent.total == 0:
+        return False
+    from scipy.stats import hypergeom
+
+    n, k = counts.at_or_above()
+    n_new, k_new = counts.recent.at_or_above()
+    # P(at least k_new wrong among the n_new recent | k wrong among all n, drawn at random)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = hypergeom.sf(k_new - 1, n, k, n_new)
+    return bool(((k_new > 0) & (n > n_new) & (np.nan_to_num(p, nan=1.0) < alpha)).any())
+
+
 def learned_threshold(counts: LabelCounts, budget: float, confidence: float = 0.95) -> float | None:
     """The lowest bin edge (holding labels) whose upper error bound is within ``budget``.
 
-    Edges the recent labels contradict are skipped.
+    Edges the recent labels contradict are skipped; after a change, only the recent
+    labels count.
     """
+    if changed(counts):
+        counts = LabelCounts(counts.recent.right, counts.recent.wrong, counts.recent)  # type: ignore[union-attr]
     n, bound = upper_bounds(counts, confidence)
     labelled = (counts.right + counts.wrong) > 0
     ok = labelled & (n > 0) & (bound <= budget) & ~contradicted(counts, budget, confidence)
