@@ -193,3 +193,20 @@ def test_the_change_detector_fires_on_the_exact_lower_bound(wrong, recent, budge
     fired = contradicted(LabelCounts.empty().with_recent(fields), budget, 0.95)
     assert bool(fired[int(0.95 * BINS)]) is fires and bool(fired[: int(0.95 * BINS)].all()) is fires
     assert not fired[int(0.95 * BINS) + 1 :].any()
+
+
+@pytest.mark.parametrize(("recent_wrong", "fires"), [(5, True), (4, False), (3, False)])
+def test_the_change_test_is_fishers_exact_test_at_alpha(recent_wrong, fires):
+    """Old: 13 wrong of 405 at 0.995; recent: ``recent_wrong`` of 26 there.  One-sided Fisher p:
+    0.0027 for 5, 0.0145 for 4, 0.065 for 3 (alpha 0.01); after a change only the recent count."""
+    from redis_semcache.quality.labels import field_of
+    from redis_semcache.quality.rule import changed
+
+    old = [(0.995, False)] * 13 + [(0.995, True)] * 392
+    new = [(0.995, False)] * recent_wrong + [(0.995, True)] * (26 - recent_wrong)
+    counts = LabelCounts.of(old + new).with_recent([field_of(s, c) for s, c in new])
+    assert changed(counts) is fires
+    assert changed(LabelCounts.of(old + new)) is False  # nothing recent known: no change test
+    if fires:  # 5 of 26 bound nothing at 0.2, though all 431 labels (18 wrong) would open 0.995
+        assert learned_threshold(LabelCounts.of(old + new), 0.1) == pytest.approx(0.995)
+        assert learned_threshold(counts, 0.2) is None
