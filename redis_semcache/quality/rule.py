@@ -60,14 +60,17 @@ def changed(counts: LabelCounts, alpha: float = CHANGE_ALPHA) -> bool:
     """Whether, at some edge, the recent labels err significantly more often than the older ones."""
     if counts.recent is None or counts.recent.total == 0:
         return False
-    from scipy.stats import hypergeom
-
     n, k = counts.at_or_above()
     n_new, k_new = counts.recent.at_or_above()
+    # only edges where the recent error rate is above the older one can be a change for the worse
+    worse = np.flatnonzero((k_new > 0) & (n > n_new) & (k_new * (n - n_new) > (k - k_new) * n_new))
+    if worse.size == 0:
+        return False
+    from scipy.stats import hypergeom
+
     # P(at least k_new wrong among the n_new recent | k wrong among all n, drawn at random)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = hypergeom.sf(k_new - 1, n, k, n_new)
-    return bool(((k_new > 0) & (n > n_new) & (np.nan_to_num(p, nan=1.0) < alpha)).any())
+    p = hypergeom.sf(k_new[worse] - 1, n[worse], k[worse], n_new[worse])
+    return bool((np.nan_to_num(p, nan=1.0) < alpha).any())
 
 
 def learned_threshold(counts: LabelCounts, budget: float, confidence: float = 0.95) -> float | None:
