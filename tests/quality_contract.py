@@ -38,6 +38,14 @@ def label_counts(cache, scope):
     return backend.label_counts(scope)
 
 
+def record_label(cache, scope, similarity, correct):
+    """A label written to the backend directly (old evidence, as another instance gave it)."""
+    backend = cache.backend
+    if isinstance(cache, SyncViaAsync) and hasattr(backend, "arecord_label"):
+        return cache.loop.run_until_complete(backend.arecord_label(scope, similarity, correct))
+    return backend.record_label(scope, similarity, correct)
+
+
 def found_scope(cache):
     return cache.lookup("what is redis").scope
 
@@ -185,6 +193,24 @@ class QualityContract:
         below = cache.lookup("redis!", embedding=near(vector, 0.85, rng))
         assert below.hit is False
         assert below.threshold == pytest.approx(0.97, abs=0.006)
+
+    def test_recent_wrong_labels_close_the_budget_after_old_right_ones(self, make_cache):
+        # 1,000 old right labels then 60 wrong: pooled 60/1060, bound 0.07 (would still serve at
+        # 0.1); among the newest 300 labels 60 wrong is an error of at least 0.16 (95%): closed
+        cache = make_cache(enable_semantic=True, guards=None, error_budget=ErrorBudget(0.1, refresh_seconds=0))
+        rng = np.random.default_rng(13)
+        vector = stored(cache, rng)
+        found = cache.lookup("redis?", embedding=near(vector, 0.96, rng))
+        for _ in range(1000):
+            record_label(cache, found.scope, 0.96, True)
+        assert cache.lookup("redis?", embedding=near(vector, 0.96, rng)).hit is True
+        for _ in range(60):
+            assert cache.feedback(found, False)
+        again = cache.lookup("redis?", embedding=near(vector, 0.96, rng))
+        assert (again.hit, again.threshold) == (False, None)
+        for _ in range(300):  # the traffic is right again: the newest labels agree with the old
+            record_label(cache, found.scope, 0.96, True)
+        assert cache.lookup("redis?", embedding=near(vector, 0.96, rng)).hit is True
 
     def test_a_scope_with_enough_labels_gets_its_own_rule(self, make_cache):
         budget = ErrorBudget(0.2, refresh_seconds=0, min_scope_labels=30)

@@ -14,9 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["BINS", "LabelCounts", "bin_of", "field_of", "parse_fields"]
+__all__ = ["BINS", "RECENT", "LabelCounts", "bin_of", "field_of", "parse_fields"]
 
 BINS = 200  # bins of 0.005: finer than any threshold anyone tunes by hand
+# The last RECENT labels (per scope, and per partition for all scopes) are also kept
+# in order, in a capped list: the change detector of rule.py compares them with the
+# budget, so a change of traffic closes the budget however many old labels agree.
+RECENT = 300
 
 
 def bin_of(similarity: float) -> int:
@@ -45,6 +49,7 @@ class LabelCounts:
 
     right: np.ndarray
     wrong: np.ndarray
+    recent: LabelCounts | None = None  # the newest labels among these (None: not tracked)
 
     @classmethod
     def empty(cls) -> LabelCounts:
@@ -61,10 +66,25 @@ class LabelCounts:
     def total(self) -> int:
         return int(self.right.sum() + self.wrong.sum())
 
+    def with_recent(self, fields: Iterable[str]) -> LabelCounts:
+        """These counts, with the newest labels given as their fields (``ok:<bin>``...)."""
+        return LabelCounts(self.right, self.wrong, parse_fields(_tally(fields)))
+
     def __add__(self, other: LabelCounts) -> LabelCounts:
-        return LabelCounts(self.right + other.right, self.wrong + other.wrong)
+        if self.recent is None and other.recent is None:
+            recent = None
+        else:
+            recent = (self.recent or LabelCounts.empty()) + (other.recent or LabelCounts.empty())
+        return LabelCounts(self.right + other.right, self.wrong + other.wrong, recent)
 
     def at_or_above(self) -> tuple[np.ndarray, np.ndarray]:
         """(labels, wrong labels) with similarity >= each bin's lower edge."""
         wrong = np.cumsum(self.wrong[::-1])[::-1]
         return np.cumsum(self.right[::-1])[::-1] + wrong, wrong
+
+
+def _tally(fields: Iterable[str]) -> dict[str, int]:
+    tally: dict[str, int] = {}
+    for name in fields:
+        tally[name] = tally.get(name, 0) + 1
+    return tally

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .._errors import InvalidInputError
-from .labels import LabelCounts
+from .labels import LabelCounts, field_of
 from .rule import EXACT_ONLY, learned_threshold
 
 __all__ = ["ErrorBudget", "check_budget"]
@@ -75,7 +75,8 @@ class ErrorBudget:
 
     def add(self, scope: str, similarity: float, correct: bool) -> None:
         """Count a label given by this process before the next refresh shows it."""
-        one = LabelCounts.of([(similarity, correct)])
+        # counted among the recent labels too: the change detector sees it at once
+        one = LabelCounts.of([(similarity, correct)]).with_recent([field_of(similarity, correct)])
         with self._lock:
             self._global = self._plus(self._global, one)
             self._scopes[scope] = self._plus(self._scopes.get(scope), one)

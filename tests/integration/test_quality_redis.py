@@ -44,6 +44,35 @@ def test_labels_given_to_one_instance_teach_every_instance(redis_url, cache_name
             cache.close()
 
 
+def test_the_label_store_stays_bounded_however_many_labels_arrive(redis_url, cache_names):
+    import redis
+
+    from redis_semcache.quality.labels import BINS, RECENT
+
+    name = cache_names.new("bounded")
+    backend = RedisCacheBackend(url=redis_url, name=name)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        rng = np.random.default_rng(4)
+        for i in range(2 * RECENT + 57):  # more labels than the capped lists keep, over every bin
+            backend.record_label("s", float(rng.random()), bool(i % 3))
+        keys = sorted(k.decode() for k in client.scan_iter(f"*{name}*"))
+        lists = [k for k in keys if client.type(k) == b"list"]
+        assert len(keys) == 4 and len(lists) == 2  # two hashes and two capped lists, nothing per label
+        assert all(client.llen(k) == RECENT for k in lists)
+        assert all(client.hlen(k) <= 2 * BINS for k in keys if k not in lists)
+        every, scope = backend.label_counts("s")
+        assert every.total == scope.total == 2 * RECENT + 57
+        assert every.recent is not None and every.recent.total == RECENT
+        # the newest come first: the capped list keeps the last RECENT labels, not the first
+        backend.record_label("s", 0.999, False)
+        newest = client.lindex(next(k for k in lists if k.endswith("recent")), 0)
+        assert newest == b"bad:199"
+    finally:
+        backend.drop()
+        client.close()
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -166,3 +166,47 @@ def test_a_label_the_backend_refused_is_not_counted_by_the_local_budget():
     for _ in range(20):  # 0 wrong in 14 would open a budget of 0.2, were they counted
         assert cache.feedback(found, True) is False
     assert cache.lookup("what is redis today", embedding=[0.99, 0.14, 0.0]).hit is False
+
+
+@pytest.mark.parametrize(
+    ("wrong", "recent", "budget", "fires"),
+    [
+        (3, 3, 0.36, True),
+        (3, 3, 0.37, False),
+        (2, 2, 0.22, True),
+        (2, 2, 0.23, False),
+        (1, 1, 0.051, False),
+        (30, 100, 0.224, True),
+        (30, 100, 0.226, False),
+        (3, 10, 0.086, True),
+        (3, 10, 0.089, False),
+    ],
+)
+def test_the_change_detector_fires_on_the_exact_lower_bound(wrong, recent, budget, fires):
+    """All n recent labels wrong: the 95% Clopper-Pearson lower bound is 0.05 ** (1/n) (0.368 for 3,
+    0.224 for 2, 0.05 for 1); 30 of 100: 0.2249; 3 of 10: 0.0873.
+    Edges at or below the labels' bin fire, none above."""
+    from redis_semcache.quality.labels import field_of
+    from redis_semcache.quality.rule import contradicted
+
+    fields = [field_of(0.95, False)] * wrong + [field_of(0.95, True)] * (recent - wrong)
+    fired = contradicted(LabelCounts.empty().with_recent(fields), budget, 0.95)
+    assert bool(fired[int(0.95 * BINS)]) is fires and bool(fired[: int(0.95 * BINS)].all()) is fires
+    assert not fired[int(0.95 * BINS) + 1 :].any()
+
+
+@pytest.mark.parametrize(("recent_wrong", "fires"), [(5, True), (4, False), (3, False)])
+def test_the_change_test_is_fishers_exact_test_at_alpha(recent_wrong, fires):
+    """Old: 13 wrong of 405 at 0.995; recent: ``recent_wrong`` of 26 there.  One-sided Fisher p:
+    0.0027 for 5, 0.0145 for 4, 0.065 for 3 (alpha 0.01); after a change only the recent count."""
+    from redis_semcache.quality.labels import field_of
+    from redis_semcache.quality.rule import changed
+
+    old = [(0.995, False)] * 13 + [(0.995, True)] * 392
+    new = [(0.995, False)] * recent_wrong + [(0.995, True)] * (26 - recent_wrong)
+    counts = LabelCounts.of(old + new).with_recent([field_of(s, c) for s, c in new])
+    assert changed(counts) is fires
+    assert changed(LabelCounts.of(old + new)) is False  # nothing recent known: no change test
+    if fires:  # 5 of 26 bound nothing at 0.2, though all 431 labels (18 wrong) would open 0.995
+        assert learned_threshold(LabelCounts.of(old + new), 0.1) == pytest.approx(0.995)
+        assert learned_threshold(counts, 0.2) is None

@@ -23,7 +23,7 @@ acquire_lock, release_lock         1 (SET NX PX; release_lock.lua)
 flight_status                      1 (flight_status.lua)
 count_flight                       1 (HINCRBY, or two pipelined)
 count_exploration                  1 (HINCRBY)
-record_label, label_counts         1 (pipelined HINCRBY / HGETALL, labels.py)
+record_label, label_counts         1 (pipelined HINCRBY+LPUSH+LTRIM / HGETALL+LRANGE, labels.py)
 =================================  ===========================================
 
 Construction with a blocking client asks ``FT._LIST`` once (probe.py): a
