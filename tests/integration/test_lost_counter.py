@@ -53,3 +53,20 @@ def test_health_check_warns_when_the_policy_can_evict_bookkeeping():
         report = manager.health_check()
         assert "allkeys-random" in report["warning"] and report["status"] == "healthy"
         manager.close()
+
+
+def test_a_counter_lost_after_a_bulk_load_is_noticed_from_the_loads_last_seq(redis_url, cache_names):
+    """set_many stores a chunk of entries per script call, and the call replies with the seq of its
+    chunk's first entry; the process must remember the chunk's last one, or a counter restarted by
+    fewer new writes than the load holds looks like it only moved forward, and the sweep skips the
+    load's newest entries."""
+    client = redis.Redis.from_url(redis_url)
+    backend = RedisCacheBackend(url=redis_url, name=cache_names.new())
+    manager = LLMCachingManager(backend, strict=True)
+    assert manager.set_many([(f"old {i}", f"a{i}") for i in range(120)], model="m", tags=["t"]) == 120
+    client.delete(backend._layout.seq(0))  # lost, as an eviction would lose it
+    # The restarted counter ends between the last chunk's first seq and the load's last seq.
+    assert manager.set_many([(f"new {i}", "x") for i in range(110)], model="m", tags=["other"]) == 110
+    assert manager.invalidate(tags=["t"]) == 120
+    assert all(manager.get(f"old {i}", model="m") is None for i in range(120))
+    client.close()

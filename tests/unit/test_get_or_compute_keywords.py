@@ -104,3 +104,20 @@ def test_cached_refuses_keywords_that_cannot_apply_to_every_call():
         cache.cached(embedding=SKY)
     with pytest.raises(InvalidInputError, match="messages"):
         cache.cached(messages=[{"role": "user", "content": "q"}])
+
+
+def test_get_or_compute_under_an_error_budget_explores_with_the_callers_embedding():
+    """Under an error budget get_or_compute takes the quality path: its lookup must use the
+    caller's vector too, or no candidate is found, nothing is labelled and the budget never opens."""
+    from redis_semcache.quality import ErrorBudget
+
+    cache = LLMCachingManager(InMemoryCacheBackend(), enable_semantic=True, embedder=None, guards=None,
+                              error_budget=ErrorBudget(0.2, refresh_seconds=0), explore=1.0)  # fmt: skip
+    cache.set("why is the sky blue", "scattering", embedding=SKY)
+    assert cache.lookup("sky, asked once more", embedding=SKY).threshold is None  # no labels yet: exact only
+    compute = Compute("scattering")
+    for i in range(40):  # each explored call labels its candidate right (the same answer)
+        assert cache.get_or_compute(f"sky question {i}", compute, embedding=SKY) == "scattering"
+    assert compute.calls == 40
+    found = cache.lookup("sky, asked once more", embedding=SKY)
+    assert found.kind == "semantic" and found.response == "scattering"  # the labels opened the budget
