@@ -165,7 +165,7 @@ class _Recorder:
             await self.end()
 
     async def end(self) -> None:
-        done = self._assembler.completion()
+        done = self._assembler.result()
         if self._stored or done is None:
             return
         self._stored = True

@@ -85,7 +85,7 @@ class ChunkAssembler:
                 tool["arguments"] += function.get("arguments") or ""
             slot["finish"] = choice.get("finish_reason") or slot["finish"]
 
-    def completion(self) -> dict[str, Any] | None:
+    def result(self) -> dict[str, Any] | None:
         """The whole answer, or None when some choice never finished (a broken stream)."""
         if not self.choices or any(slot["finish"] is None for slot in self.choices.values()):
             return None

@@ -24,8 +24,7 @@ caller stops early); a hit is replayed as chunks.
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from openai import AsyncOpenAI
@@ -33,6 +32,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from .._errors import InvalidInputError
 from ..manager import LLMCachingManager
+from ._streams import AsyncRecording, AsyncReplay, Recording, Replay
 from .chat_wire import UNKEYED, chat_cache_key, replay_chunks
 from .chat_wire import ChunkAssembler as _Assembler
 from .openai_responses import Responses
@@ -92,9 +92,9 @@ class _Completions(_Proxy):
         if kwargs.get("stream"):
             stored = self._cache.get(**key)
             if stored is not None:
-                return _Replay(stored, kwargs)
+                return Replay(_replay_chunks(stored, kwargs))
             stream = self._target.create(**kwargs)
-            return _Recording(stream, lambda done: self._cache.set(response=done, **key, **self._options))
+            return Recording(stream, _Assembler(), lambda done: self._cache.set(response=done, **key, **self._options))
         stored = self._cache.get_or_compute(
             compute=lambda: self._target.create(**kwargs).model_dump(mode="json"), **key, **self._options
         )
@@ -107,12 +107,12 @@ class _Completions(_Proxy):
         if kwargs.get("stream"):
             stored = await self._cache.aget(**key)
             if stored is not None:
-                return _AsyncReplay(stored, kwargs)
+                return AsyncReplay(_replay_chunks(stored, kwargs))
 
             async def store(done: dict[str, Any]) -> None:
                 await self._cache.aset(response=done, **key, **self._options)
 
-            return _AsyncRecording(await self._target.create(**kwargs), store)
+            return AsyncRecording(await self._target.create(**kwargs), _Assembler(), store)
 
         async def compute() -> dict[str, Any]:
             return (await self._target.create(**kwargs)).model_dump(mode="json")
@@ -126,120 +126,3 @@ class _Completions(_Proxy):
 def _replay_chunks(stored: dict[str, Any], kwargs: Mapping[str, Any]) -> list[ChatCompletionChunk]:
     """A stored completion as chunks (see :func:`.chat_wire.replay_chunks`)."""
     return [ChatCompletionChunk.model_validate(c) for c in replay_chunks(stored, kwargs)]
-
-
-class _Replay:
-    """A cache hit, iterated like ``openai.Stream``."""
-
-    def __init__(self, stored: dict[str, Any], kwargs: Mapping[str, Any]) -> None:
-        self._chunks = iter(_replay_chunks(stored, kwargs))
-
-    def __iter__(self) -> Iterator[ChatCompletionChunk]:
-        return self._chunks
-
-    def __next__(self) -> ChatCompletionChunk:
-        return next(self._chunks)
-
-    def __enter__(self) -> _Replay:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._chunks = iter(())
-
-
-class _AsyncReplay:
-    def __init__(self, stored: dict[str, Any], kwargs: Mapping[str, Any]) -> None:
-        self._chunks = iter(_replay_chunks(stored, kwargs))
-
-    def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
-        return self
-
-    async def __anext__(self) -> ChatCompletionChunk:
-        try:
-            return next(self._chunks)
-        except StopIteration:
-            raise StopAsyncIteration from None
-
-    async def __aenter__(self) -> _AsyncReplay:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        self._chunks = iter(())
-
-
-class _Recording:
-    """The API's stream, passed through chunk by chunk; stores the answer once it ends whole."""
-
-    def __init__(self, stream: Any, store: Any) -> None:
-        self._stream = stream
-        self._store = store
-        self._assembler = _Assembler()
-        self._iterator = iter(stream)
-
-    def __getattr__(self, name: str) -> Any:  # response, ... of openai.Stream
-        return getattr(self._stream, name)
-
-    def __iter__(self) -> Iterator[ChatCompletionChunk]:
-        return self
-
-    def __next__(self) -> ChatCompletionChunk:
-        try:
-            chunk = next(self._iterator)
-        except StopIteration:
-            done, self._assembler = self._assembler.completion(), _Assembler()  # store once
-            if done is not None:
-                self._store(done)
-            raise
-        self._assembler.add(chunk)
-        return chunk
-
-    def __enter__(self) -> _Recording:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._stream.close()
-
-
-class _AsyncRecording:
-    def __init__(self, stream: Any, store: Any) -> None:
-        self._stream = stream
-        self._store = store
-        self._assembler = _Assembler()
-        self._iterator = stream.__aiter__()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-    def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
-        return self
-
-    async def __anext__(self) -> ChatCompletionChunk:
-        try:
-            chunk = await self._iterator.__anext__()
-        except StopAsyncIteration:
-            done, self._assembler = self._assembler.completion(), _Assembler()  # store once
-            if done is not None:
-                result = self._store(done)
-                if inspect.isawaitable(result):
-                    await result
-            raise
-        self._assembler.add(chunk)
-        return chunk
-
-    async def __aenter__(self) -> _AsyncRecording:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        await self._stream.close()
