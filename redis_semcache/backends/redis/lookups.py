@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from ..._entry import CacheEntry
@@ -32,9 +33,44 @@ HIT, HIT_UNBOOKED = 1, 3
 _HIT = (HIT, HIT_UNBOOKED)
 
 
-def version_args(version: str | None) -> tuple[str, str]:
+def version_args(version: str | None) -> tuple[Any, Any]:
     """How the lookup scripts take an optional version: a "must match" flag, then the version."""
-    return ("1", version) if version is not None else ("0", "")
+    return (b"1", version) if version is not None else _NO_VERSION
+
+
+# Constant script arguments, as bytes: redis-py encodes each str argument in Python.
+_FLAG = {True: b"1", False: b"0"}
+_NO_VERSION = (b"0", b"")
+_MISSES = b"misses"
+
+
+@lru_cache(maxsize=4096)
+def _search_shape(
+    index: IndexName, model_digest: str, scope: str, min_similarity: float, serve_similarity: float | None,
+    version: str | None, k: int, vet: bool, ef_runtime: int | None,
+) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:  # fmt: skip
+    """ARGV[8..14] and ARGV[16..19] of lookup.lua (around the vector, ARGV[15]) for a query of
+    this shape, or None when it can match nothing; computed once per shape (lookups repeat them)."""
+    slack = distance_slack(index.dtype, index.dim)
+    max_distance = 1.0 - similarity_floor(min_similarity) + slack
+    if max_distance < 0:  # a rule that serves no semantic match
+        return None
+    algorithm = index.algorithm or "FLAT"
+    large, small, whole = search_texts(scope, algorithm, min(max_distance, 2.0), version, k)
+    ef = "" if algorithm == "FLAT" else str(ef_runtime or "auto")
+    # A caller that serves from `serve` up checks the similarity itself, as RediSearch
+    # computed it: no slack here, or the script would book a hit the caller refuses.
+    serve_distance = max_distance if serve_similarity is None else 1.0 - similarity_floor(serve_similarity)
+    before = (
+        b"vet" if vet else b"best",
+        repr(max_distance).encode(),
+        model_digest.encode(),
+        scope.encode(),
+        str(SMALL_SCOPE_DIVISOR[algorithm]).encode(),
+        large.encode(),
+        small.encode(),
+    )
+    return before, (str(k).encode(), ef.encode(), repr(serve_distance).encode(), whole.encode())
 
 
 class Lookups:
@@ -81,14 +117,14 @@ class Lookups:
             if count_miss:
                 yield from self._count(("misses",))
             return None
-        sliding = "1" if self.sliding_ttl else "0"
+        sliding = _FLAG[self.sliding_ttl]
         miss_counter = "misses" if count_miss else ""
-        args = [key or "", *version_args(version), sliding, miss_counter, *(search or ("",))]
-        extra_keys = () if search is None else (self._layout.index(self._number, index),)
-        try:
-            reply = yield self._script("lookup", *args, extra_keys=extra_keys)
-        except IndexMissingError:  # the exact check missed, then the search failed
-            self._index = None  # recreated by the next operation
+        head = (key or "", *version_args(version), sliding, _MISSES if count_miss else b"")
+        if search is None:
+            reply = yield from self._call_lookup((*head, b""), ())
+        else:
+            reply = yield from self._call_lookup((*head, *search), (self._layout.index(self._number, index),))
+        if reply is None:
             if count_miss:
                 yield from self._count(("misses",))
             return None
@@ -115,35 +151,27 @@ class Lookups:
         yield from self._count({**recount, **({miss_counter: 1} if miss_counter else {})})
         return (yield from self._vet(query, reply[2 + RECORD_LEN :], sliding, miss_counter))
 
+    def _call_lookup(self, args: tuple[Any, ...], extra_keys: tuple[str, ...]) -> WirePlan[Any]:
+        """lookup.lua's reply, or None when the search found its index gone (the exact check missed)."""
+        try:
+            return (yield self._script("lookup", *args, extra_keys=extra_keys))
+        except IndexMissingError:
+            self._index = None  # recreated by the next operation
+            return None
+
     def _search_args(self, index: IndexName, query: SemanticQuery) -> tuple[Any, ...] | None:
         """ARGV[8..] of lookup.lua for ``query``, or None when nothing stored can match it."""
         if index.dim == 0 or query.vector.shape[0] != index.dim:
             return None
-        slack = distance_slack(index.dtype, index.dim)
-        max_distance = 1.0 - similarity_floor(float(query.min_similarity)) + slack
-        if max_distance < 0:  # a rule that serves no semantic match
+        serve = None if query.serve_similarity is None else float(query.serve_similarity)
+        shape = _search_shape(
+            index, digest(query.model), query.scope, float(query.min_similarity), serve,
+            query.version, query.k, query.accept is not None, self._settings.hnsw_ef_runtime,
+        )  # fmt: skip
+        if shape is None:
             return None
-        algorithm = index.algorithm or "FLAT"
-        large, small, whole = search_texts(query.scope, algorithm, min(max_distance, 2.0), query.version, query.k)
-        ef = "" if algorithm == "FLAT" else str(self._settings.hnsw_ef_runtime or "auto")
-        serve = query.serve_similarity
-        # A caller that serves from `serve` up checks the similarity itself, as RediSearch
-        # computed it: no slack here, or the script would book a hit the caller refuses.
-        serve_distance = max_distance if serve is None else 1.0 - similarity_floor(float(serve))
-        return (
-            "vet" if query.accept is not None else "best",
-            repr(max_distance),
-            digest(query.model),
-            query.scope,
-            SMALL_SCOPE_DIVISOR[algorithm],
-            large,
-            small,
-            to_bytes(query.vector, index.dtype),
-            query.k,
-            ef,
-            repr(serve_distance),
-            whole,
-        )
+        before, after = shape
+        return (*before, to_bytes(query.vector, index.dtype), *after)
 
     def _vet(
         self, query: SemanticQuery, listed: Sequence[Any], sliding: str, miss_counter: str

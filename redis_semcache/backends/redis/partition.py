@@ -88,6 +88,7 @@ class Partition(Lookups, Invalidation, Health):
         self._schema = load_schema()
         self._keys: tuple[str, ...] = ()
         self._prefix = layout.entry_prefix(number)
+        self._wire_prefix = self._prefix.encode()
         self._index: IndexName | None = None
         self._seen_dim: int | None = None  # kept when the index vanishes, to recreate it alike
         self._trim_pending = False
@@ -107,12 +108,16 @@ class Partition(Lookups, Invalidation, Health):
         # The scripts keep the order zset of this strategy; the next store, trim,
         # report or top moves the entries over from another one (settle_order).
         self._keys = tuple(self._layout.partition_keys(self._number, self.eviction_strategy.value))
+        self._wire_keys = tuple(key.encode() for key in self._keys)  # as sent: redis-py encodes a str per call
         # ARGV[3..6] of store.lua, the same for every store until the next configure().
-        self._store_settings = (
-            "" if max_size is None else str(max_size),
-            self.eviction_strategy.value,
-            str(self.STORE_EVICTION_LIMIT),
-            str(self.PRUNE_LIMIT),
+        self._store_settings = tuple(
+            value.encode()
+            for value in (
+                "" if max_size is None else str(max_size),
+                self.eviction_strategy.value,
+                str(self.STORE_EVICTION_LIMIT),
+                str(self.PRUNE_LIMIT),
+            )
         )
 
     @property
@@ -344,8 +349,8 @@ class Partition(Lookups, Invalidation, Health):
     # -- internals: scripts and pipelines ----------------------------------
 
     def _script(self, name: str, *args: Any, extra_keys: Sequence[str] = (), now: float | None = None) -> Script:
-        stamp = repr(float(self._clock() if now is None else now))
-        return Script(name, (*self._keys, *extra_keys), (self._prefix, stamp, *args))
+        stamp = repr(float(self._clock() if now is None else now)).encode()
+        return Script(name, (*self._wire_keys, *extra_keys), (self._wire_prefix, stamp, *args))
 
     def _evalsha(self, name: str, stamp: str, *args: Any, extra_keys: Sequence[str] = ()) -> Command:
         """Script ``name`` as a plain EVALSHA command, for a pipeline (see :meth:`_pipeline`).

@@ -43,9 +43,13 @@ __all__ = [
 
 T = TypeVar("T")
 
-# redis-py's Script reloads a flushed script once; a SCRIPT FLUSH landing between
-# that reload and the call fails it again.  NOSCRIPT means nothing ran, so the
-# drivers simply call again, this many times in all.
+# A script is called by SHA and loaded again on NOSCRIPT (a SCRIPT FLUSH, a restart,
+# a failover); a SCRIPT FLUSH landing between that reload and the call fails it
+# again.  NOSCRIPT means nothing ran, so the drivers simply call again, this many
+# times in all.  The drivers send EVALSHA themselves, with the SHA and text of
+# redis-py's Script: Script.__call__ costs about 17 µs more per call (redis-py 8.2:
+# two imports and two Protocol isinstance checks per call), a tenth of an exact hit's
+# client CPU (bench/client_cpu.py).
 SCRIPT_ATTEMPTS = 4
 
 
@@ -60,10 +64,10 @@ class Command:
 
 @dataclass(frozen=True)
 class Script:
-    """Run Lua script ``name`` (redis-py's Script: EVALSHA, reloaded on NOSCRIPT)."""
+    """Run Lua script ``name`` (EVALSHA by the SHA of redis-py's Script, reloaded on NOSCRIPT)."""
 
     name: str
-    keys: tuple[str, ...]
+    keys: tuple[str | bytes, ...]
     args: tuple[Any, ...]
 
 
@@ -141,12 +145,16 @@ class SyncDriver:
         return self.client.execute_command(*command.args)
 
     def script(self, effect: Script) -> Any:
-        for _ in range(SCRIPT_ATTEMPTS - 1):
+        script = self.scripts[effect.name]
+        command = ("EVALSHA", script.sha, len(effect.keys), *effect.keys, *effect.args)
+        for attempt in range(SCRIPT_ATTEMPTS):
             try:
-                return self.scripts[effect.name](keys=effect.keys, args=effect.args)
+                return self.client.execute_command(*command)
             except NoScriptError:
-                continue
-        return self.scripts[effect.name](keys=effect.keys, args=effect.args)
+                if attempt == SCRIPT_ATTEMPTS - 1:
+                    raise
+                self.client.script_load(script.script)
+        raise AssertionError("unreachable")
 
     def pipeline(self, commands: Sequence[Command]) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
@@ -205,12 +213,16 @@ class AsyncDriver:
         return await self.client.execute_command(*command.args)
 
     async def script(self, effect: Script) -> Any:
-        for _ in range(SCRIPT_ATTEMPTS - 1):
+        script = self.scripts[effect.name]
+        command = ("EVALSHA", script.sha, len(effect.keys), *effect.keys, *effect.args)
+        for attempt in range(SCRIPT_ATTEMPTS):
             try:
-                return await self.scripts[effect.name](keys=effect.keys, args=effect.args)
+                return await self.client.execute_command(*command)
             except NoScriptError:
-                continue
-        return await self.scripts[effect.name](keys=effect.keys, args=effect.args)
+                if attempt == SCRIPT_ATTEMPTS - 1:
+                    raise
+                await self.client.script_load(script.script)
+        raise AssertionError("unreachable")
 
     async def pipeline(self, commands: Sequence[Command]) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)

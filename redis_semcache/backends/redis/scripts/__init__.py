@@ -4,7 +4,8 @@ Each script's text is ``_lib.lua`` followed by its own file; every file starts
 with a comment stating its KEYS, ARGV and reply.  ``source(name)`` is the one
 copy of a script's text: each driver (wire.py) registers it with its client's
 ``register_script`` - a Script on a blocking client, an AsyncScript on a
-``redis.asyncio`` one - which calls it by SHA and reloads it on NoScriptError.
+``redis.asyncio`` one - and calls it by that Script's SHA, loading its text
+again on NoScriptError.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def sha(name: str) -> str:
 
 
 class ScriptSet:
-    """Every script registered on one client: ``scripts["store"](keys, args)``."""
+    """Every script registered on one client: ``scripts["store"].sha``, ``.script`` (its text)."""
 
     def __init__(self, client: Any) -> None:
         self._scripts = {name: client.register_script(source(name)) for name in NAMES}
