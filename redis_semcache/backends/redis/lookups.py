@@ -174,7 +174,7 @@ class Lookups:
         return (*before, to_bytes(query.vector, index.dtype), *after)
 
     def _vet(
-        self, query: SemanticQuery, listed: Sequence[Any], sliding: str, miss_counter: str
+        self, query: SemanticQuery, listed: Sequence[Any], sliding: bytes, miss_counter: str
     ) -> WirePlan[Match | None]:
         """Offer the listed candidates to ``query.accept``; record a hit on the first accepted
         one that is still the entry that was listed (touch.lua)."""
