@@ -137,6 +137,10 @@ def test_lua_entry_fields_and_constants_match_python():
     assert set(re.findall(r"'([a-z_]+)'", optional)) == {*F.DEFAULTS, F.TAG_H, F.EMBEDDING}
     assert f"local FORMAT = '{F.FORMAT}'" in lib
     assert "local LFU_TIME_SCALE = 1e10" in lib and F.LFU_TIME_SCALE == 1e10
+    # hit_record spells out v[1] .. v[n]: every entry field, in order, then the three access values
+    built = re.search(r"local function hit_record\(.*?\n  return \{(.*?)\}\n", lib, re.S).group(1)
+    assert re.findall(r"v\[(\d+)\]", built) == [str(i) for i in range(1, len(F.ENTRY_FIELDS) + 1)]
+    assert [p.strip() for p in built.split(",")][-3:] == ["lru", "lfu", "exp"]
 
 
 def test_only_the_scripts_that_read_entries_get_the_readers_helpers():

@@ -158,6 +158,14 @@ local function as_record(id, v, lru, lfu, exp)
   return out
 end
 
+-- A hit's reply, {status, dist, record...}, in one table constructor: as_record
+-- and two table.inserts at the front cost a few microseconds more on every hit.
+-- HMGET gives false, never nil, for an absent field, so no value leaves a hole.
+-- v[1] .. v[12]: every ENTRY_FIELDS value (a unit test checks the count).
+local function hit_record(status, dist, id, v, lru, lfu, exp)
+  return {status, dist, id, v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], lru, lfu, exp}
+end
+
 -- The record of an entry without touching it, or nil.
 local function record(id)
   local v = read(id)

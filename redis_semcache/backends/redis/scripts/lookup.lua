@@ -60,10 +60,7 @@ end
 
 local function hit(entry_id, v, dist, counter)
   local booked, lru, lfu, exp = touch_if_possible(entry_id, v, ARGV[6] == '1', counter)
-  local rec = as_record(entry_id, v, lru, lfu, exp)
-  table.insert(rec, 1, dist)
-  table.insert(rec, 1, hit_status(booked))
-  return rec
+  return hit_record(hit_status(booked), dist, entry_id, v, lru, lfu, exp)
 end
 
 if id ~= '' then
