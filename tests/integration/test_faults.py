@@ -23,6 +23,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from redis_semcache import (
+    BackendError,
     InMemoryCacheBackend,
     InvalidationError,
     LLMCachingManager,
@@ -30,9 +31,11 @@ from redis_semcache import (
     make_cache_key,
 )
 from redis_semcache.backends.redis import RedisCacheBackend
+from redis_semcache.backends.redis.wire import SCRIPT_ATTEMPTS
 from redis_semcache.breaker import CircuitBreaker
 
 from ..fakes import near, unit
+from ..fault_proxy import FaultProxy
 from ..redis_server import LocalRedis, free_port
 from ..sync_via_async import SyncViaAsync
 
@@ -298,6 +301,29 @@ def test_every_script_path_survives_script_flush(own_redis, path, api):
     cache.close()
     if api == "async":
         backend.close()  # its own event loop's client
+
+
+@pytest.mark.parametrize("api", ["sync", "async"])
+def test_a_script_flushed_again_after_each_reload_is_loaded_again_up_to_the_attempts(own_redis, api):
+    """Another client's SCRIPT FLUSH can land between a reload and the call again: the
+    driver loads and calls again, SCRIPT_ATTEMPTS calls in all, then reports a BackendError."""
+    client = admin(own_redis)
+    with FaultProxy(own_redis.port) as proxy:
+        cache = cache_on(proxy.url, strict=True, enable_semantic=False)
+        cache.set("stored", "S")
+        run = SyncViaAsync(cache) if api == "async" else cache
+        flush = lambda: client.script_flush()  # noqa: E731 - before the server sees each EVALSHA
+        proxy.on_command("EVALSHA", flush, times=SCRIPT_ATTEMPTS - 1)
+        before = proxy.seen["EVALSHA"]
+        assert run.get("stored") == "S"
+        assert proxy.seen["EVALSHA"] - before == SCRIPT_ATTEMPTS
+        proxy.on_command("EVALSHA", flush, times=SCRIPT_ATTEMPTS)
+        with pytest.raises(BackendError):
+            run.get("stored")
+        proxy.clear_rules()
+        assert run.get("stored") == "S"  # nothing was left half done
+        assert cache.get_statistics()["exact_hits"] == 2
+        cache.close()
 
 
 def test_a_script_flush_in_the_middle_of_a_sweep_loses_no_page(own_redis):
