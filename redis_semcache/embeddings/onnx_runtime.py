@@ -21,7 +21,6 @@ import numpy as np
 
 from .._errors import EmbeddingError, EmbeddingUnavailableError, InvalidInputError
 from . import _export, _onnx
-from ._optimized import create_session
 from ._threads import embedding_threads as resolve_threads
 from ._window import fits_window
 
@@ -153,7 +152,12 @@ class OnnxEmbedder:
             _export.export_model(self.source, target)
         window = _export.read_window(self.source)
         try:
-            session = create_session(onnxruntime, target / _export.MODEL_FILE, self.threads)
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = self.threads
+            options.inter_op_num_threads = 1
+            session = onnxruntime.InferenceSession(
+                str(target / _export.MODEL_FILE), options, providers=["CPUExecutionProvider"]
+            )
             tokenizer = Tokenizer.from_file(str(target / _export.TOKENIZER_FILE))
         except Exception as exc:  # onnxruntime raises its own types for a damaged file
             raise EmbeddingError(f"could not load the ONNX export in {target}: {exc}") from exc
