@@ -9,10 +9,12 @@ speed is not asserted.
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
+import redis
 
-from bench.bulk_load import OURS, PEER, SET_LOOP, main
+from bench.bulk_load import OURS, PEER, SET_LOOP, Loader, main
 
 from ..redis_server import LocalRedis
 
@@ -44,3 +46,20 @@ def test_each_system_loads_every_entry_into_its_own_cache(own_redis, tmp_path, i
         assert row["entries_per_s"] > 0 and row["cpu_entries_per_s"] > 0
     (summary,) = record["summary"]
     assert summary[PEER]["entries_per_s"]["ratio_to_redisvl_by_round"] == [1.0, 1.0]
+
+
+def test_a_loaders_times_add_up_over_its_turns(own_redis):
+    def store(lo: int, hi: int) -> int:
+        start = time.thread_time()
+        while time.thread_time() - start < 0.02:  # 20 ms of this thread's CPU per turn
+            pass
+        return hi - lo
+
+    loader = Loader("probe", store, lambda: None)
+    client = redis.Redis.from_url(own_redis)
+    for lo in range(0, 30, 10):
+        loader.timed(client, lo, lo + 10)
+    client.close()
+    assert loader.stored == 30
+    assert loader.client_cpu >= 0.06 and loader.seconds >= loader.client_cpu * 0.99
+    assert loader.server_cpu >= 0
