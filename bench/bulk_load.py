@@ -6,9 +6,12 @@
 
 One throwaway Redis (or ``--redis-url``); random 384-d unit vectors
 (``bench/speed/workload.py``).  In each round each system loads the same
-``n`` entries into a new, empty cache of its own, one system after the other
-(the first mover alternating), and the server is emptied (FLUSHALL) before
-each load, so both start from the same state:
+``n`` entries into a new, empty cache of its own (the server emptied with
+FLUSHALL first).  By default the caches are all made first and the systems
+take turns of ``--interleave`` (1,000) entries, the first mover alternating,
+so that other jobs' load on the shared cores falls on each system alike (one
+whole load after the other, ``--interleave 0``, measured whichever system
+happened to run while the machine was busier):
 
 * ours    - ``LLMCachingManager.set_many(pairs, embeddings=vectors)``, one call,
   library defaults (FLOAT16 vectors, a 1-hour TTL) but no size limit;
@@ -36,6 +39,8 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,44 +70,109 @@ def _indexed(client: redis.Redis) -> list[tuple[int, int]]:
     return [(int(i["num_docs"]), int(i.get("indexing", 0))) for i in infos]
 
 
-def _load(url: str, who: str, algorithm: str, work: Workload, n: int, dtype: str | None) -> dict[str, Any]:
+def _loader(url: str, who: str, algorithm: str, work: Workload, n: int, dtype: str | None) -> Loader:
+    """A new, empty cache of ``who``'s and a function storing entries ``[lo, hi)`` of the workload in it."""
     prompts, vectors, responses = work.entries.prompts[:n], work.entries.vectors[:n], work.responses[:n]
     threshold = systems.Threshold(0.9)
-    client = redis.Redis.from_url(url)
-    client.flushall()
     if who == PEER:
         peer = systems.RedisVLSystem(url, algorithm, dim=work.dim, threshold=threshold)
         rows = vectors.tolist()  # RedisVL's API takes lists; converting is not timed
-        cpu0, t0, c0 = _server_seconds(client), time.perf_counter(), time.thread_time()
-        for prompt, response, row in zip(prompts, responses, rows, strict=True):
-            peer.cache.store(prompt, response, vector=row)
-        seconds, client_cpu = time.perf_counter() - t0, time.thread_time() - c0
-        close = peer.close
+
+        def store(lo: int, hi: int) -> int:
+            for prompt, response, row in zip(prompts[lo:hi], responses[lo:hi], rows[lo:hi], strict=True):
+                peer.cache.store(prompt, response, vector=row)
+            return hi - lo
+
+        return Loader(who, store, peer.close)
+    options: dict[str, Any] = {} if dtype is None else {"vector_dtype": dtype}
+    if who == SET_LOOP:
+        options["name"] = "llmcache_setloop"  # its own cache beside ``set_many``'s when interleaved
+    ours = systems.ours_redis(url, algorithm, threshold=threshold, options=options)
+    pairs = list(zip(prompts, responses, strict=True))
+    manager = ours.manager
+    # Make the search index now, untimed, as RedisVL's constructor does: ours makes it on the first
+    # store, and on a server already holding the other caches' keys it would wait for their scan.
+    manager.set("bulk_load: index probe", "-", embedding=vectors[0])
+    manager.clear()
+    if who == OURS:
+
+        def store(lo: int, hi: int) -> int:
+            return int(manager.set_many(pairs[lo:hi], embeddings=vectors[lo:hi]))
+
     else:
-        options = {} if dtype is None else {"vector_dtype": dtype}
-        ours = systems.ours_redis(url, algorithm, threshold=threshold, options=options)
-        pairs = list(zip(prompts, responses, strict=True))
+
+        def store(lo: int, hi: int) -> int:
+            return sum(manager.set(p, r, embedding=v) for (p, r), v in zip(pairs[lo:hi], vectors[lo:hi], strict=True))
+
+    return Loader(who, store, ours.close)
+
+
+@dataclass
+class Loader:
+    """One system's cache and its store call, with the time spent in that call so far."""
+
+    who: str
+    store: Callable[[int, int], int]
+    close: Callable[[], None]
+    stored: int = 0
+    seconds: float = 0.0
+    client_cpu: float = 0.0
+    server_cpu: float = 0.0
+
+    def timed(self, client: redis.Redis, lo: int, hi: int) -> None:
         cpu0, t0, c0 = _server_seconds(client), time.perf_counter(), time.thread_time()
-        if who == OURS:
-            stored = ours.manager.set_many(pairs, embeddings=vectors)
-        else:
-            stored = sum(ours.manager.set(p, r, embedding=v) for (p, r), v in zip(pairs, vectors, strict=True))
-        seconds, client_cpu = time.perf_counter() - t0, time.thread_time() - c0
-        if stored != n:
-            raise RuntimeError(f"{who}: stored {stored} of {n}")
-        close = ours.close
-    server = _server_seconds(client) - cpu0
-    indexed = _indexed(client)
-    close()
+        self.stored += self.store(lo, hi)
+        self.seconds += time.perf_counter() - t0
+        self.client_cpu += time.thread_time() - c0
+        self.server_cpu += _server_seconds(client) - cpu0
+
+
+def _round(url: str, who: list[str], algorithm: str, work: Workload, n: int, args: argparse.Namespace) -> list[dict]:
+    """One round: every system loads ``n`` entries into a new empty cache of its own.
+
+    ``--interleave k``: all caches live on the server at once and the systems take
+    turns of ``k`` entries (the first mover alternating), so load from other jobs
+    falls on all of them alike.  ``--interleave 0``: one whole load after the other,
+    each after a FLUSHALL.
+    """
+    client = redis.Redis.from_url(url)
+    client.flushall()
+    loaders: list[Loader] = []
+    if args.interleave == 0:
+        for w in who:
+            client.flushall()
+            loader = _loader(url, w, algorithm, work, n, args.vector_dtype)
+            loader.timed(client, 0, n)
+            _check(client, [loader], n)
+            loader.close()
+            loaders.append(loader)
+    else:
+        loaders = [_loader(url, w, algorithm, work, n, args.vector_dtype) for w in who]
+        for turn, lo in enumerate(range(0, n, args.interleave)):
+            for loader in loaders if turn % 2 == 0 else loaders[::-1]:
+                loader.timed(client, lo, min(n, lo + args.interleave))
+        _check(client, loaders, n)
+        for loader in loaders:
+            loader.close()
     client.close()
-    if (n, 0) not in indexed or any(busy for _, busy in indexed):
-        raise RuntimeError(f"{who}: index state after the load: {indexed} (expected {n} documents, none pending)")
     # On an idle machine a serial load takes about client CPU + server CPU (no overlap):
     # a figure the other jobs sharing these 2 cores cannot move, beside the wall clock.
-    return {"system": who, "seconds": round(seconds, 3), "entries_per_s": round(n / seconds, 1),
-            "server_cpu_s": round(server, 3), "client_cpu_s": round(client_cpu, 3),
-            "cpu_entries_per_s": round(n / (server + client_cpu), 1),
-            "load_average_1m": round(os.getloadavg()[0], 2)}  # fmt: skip
+    return [{"system": x.who, "seconds": round(x.seconds, 3), "entries_per_s": round(n / x.seconds, 1),
+             "server_cpu_s": round(x.server_cpu, 3), "client_cpu_s": round(x.client_cpu, 3),
+             "cpu_entries_per_s": round(n / (x.server_cpu + x.client_cpu), 1),
+             "interleave": args.interleave, "load_average_1m": round(os.getloadavg()[0], 2)}
+            for x in sorted(loaders, key=lambda x: who.index(x.who))]  # fmt: skip
+
+
+def _check(client: redis.Redis, loaders: list[Loader], n: int) -> None:
+    """Raise unless each loader stored ``n`` entries and as many indexes hold ``n`` documents, none pending."""
+    for loader in loaders:
+        if loader.stored != n:
+            raise RuntimeError(f"{loader.who}: stored {loader.stored} of {n}")
+    indexed = _indexed(client)
+    if sum(docs == n for docs, _ in indexed) < len(loaders) or any(busy for _, busy in indexed):
+        who = ", ".join(x.who for x in loaders)
+        raise RuntimeError(f"{who}: index state after the load: {indexed} (expected {n} documents each, none pending)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--set-loop", action="store_true", help="also time ours set() per entry")
     p.add_argument("--vector-dtype", default=None, help="ours: vector_dtype (library default: FLOAT16)")
+    p.add_argument("--interleave", type=int, default=1000, metavar="K",
+                   help="systems take turns of K entries, all caches on the server at once; 0: one whole load "
+                   "after the other (sessions 5-6)")  # fmt: skip
     p.add_argument("--redis-url", default=None)
     p.add_argument("--out", type=Path, default=Path("bench/results/bulk_load.json"))
     args = p.parse_args(argv)
@@ -125,10 +198,10 @@ def main(argv: list[str] | None = None) -> int:
             for n in args.sizes:
                 log(f"{algorithm} {n:,} entries, load average {os.getloadavg()[0]:.2f}")
                 for r in range(args.rounds):
-                    for name in who if r % 2 == 0 else who[::-1]:
-                        row = _load(info.url, name, algorithm, work, n, args.vector_dtype)
+                    for row in _round(info.url, who if r % 2 == 0 else who[::-1], algorithm, work, n, args):
                         results.append({"algorithm": algorithm, "entries": n, "round": r, **row})
-                        log(f"  round {r}: {name}: {row['entries_per_s']:,.0f} entries/s ({row['seconds']:.1f} s); "
+                        log(f"  round {r}: {row['system']}: {row['entries_per_s']:,.0f} entries/s "
+                            f"({row['seconds']:.1f} s); "
                             f"CPU: client {row['client_cpu_s']:.1f} s + server {row['server_cpu_s']:.1f} s "
                             f"= {row['cpu_entries_per_s']:,.0f} entries/s")  # fmt: skip
     summary = _summary(results, who)
