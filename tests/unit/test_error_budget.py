@@ -135,6 +135,13 @@ def test_the_default_bound_opens_on_fewer_labels_than_the_95_percent_one():
     assert learned_threshold(LabelCounts.of([(1.0, True)] * 37 + [(1.0, False)]), 0.1) == pytest.approx(0.995)
 
 
+def test_the_policy_follows_its_own_confidence():
+    twenty_two = LabelCounts.of([(1.0, True)] * 22)
+    for policy, rule in ((ErrorBudget(0.1), 0.995), (ErrorBudget(0.1, confidence=0.95), None)):
+        policy.update("s", twenty_two, twenty_two)
+        assert policy.threshold_for("s") == (None if rule is None else pytest.approx(rule))
+
+
 def test_wrong_labels_just_above_an_edge_keep_it_shut_however_many_right_ones_lie_higher():
     """The bound at an edge pools every label at or above it, the wrong ones just above it too:
     40 right at 0.90 and 6 wrong at 0.905 would read 0.13 wrong from 0.90 (bound 0.22 at 90%);
