@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from .._errors import InvalidInputError
 from .labels import LabelCounts, field_of
-from .rule import EXACT_ONLY, learned_threshold
+from .rule import CONFIDENCE, EXACT_ONLY, learned_threshold
 
 __all__ = ["ErrorBudget", "check_budget"]
 
@@ -42,7 +42,7 @@ class ErrorBudget:
         self,
         budget: float,
         *,
-        confidence: float = 0.95,
+        confidence: float = CONFIDENCE,
         min_scope_labels: int = 200,
         refresh_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,

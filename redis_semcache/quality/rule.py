@@ -3,11 +3,15 @@
 For each similarity bin holding labels, from the top down, count the labelled
 candidates at or above its lower edge (n) and the wrong ones among them (k).
 The rule is the lowest such edge where the one-sided Clopper-Pearson upper
-bound on k/n is within the budget; None (exact matches only) when none is.
+bound on k/n, at ``CONFIDENCE`` (90%), is within the budget; None (exact matches
+only) when none is.  90% and not 95%: at 95% the rule needed about twice the
+labels above a threshold before serving from it (docs/quality.md measures both).
 
 Change detector: an edge also fails when the most recent labels at or above it
 (``LabelCounts.recent``, the last ``labels.RECENT``) are significantly worse than
-the budget: their one-sided Clopper-Pearson *lower* bound exceeds it.  Old
+the budget: their one-sided Clopper-Pearson *lower* bound, at ``DETECTOR_CONFIDENCE``
+(95%, whatever the rule's confidence: closing on weak evidence would cost hits
+on unchanged traffic), exceeds it.  Old
 labels then cannot keep a threshold open that new traffic contradicts; under
 unchanged traffic this fires rarely and only ever raises the threshold.
 
@@ -24,10 +28,21 @@ import numpy as np
 
 from .labels import BINS, LabelCounts
 
-__all__ = ["CHANGE_ALPHA", "EXACT_ONLY", "changed", "contradicted", "learned_threshold", "upper_bounds"]
+__all__ = [
+    "CHANGE_ALPHA",
+    "CONFIDENCE",
+    "DETECTOR_CONFIDENCE",
+    "EXACT_ONLY",
+    "changed",
+    "contradicted",
+    "learned_threshold",
+    "upper_bounds",
+]
 
 EXACT_ONLY = None  # the rule before there is evidence: serve exact matches only
 CHANGE_ALPHA = 0.01  # stricter than 5%: it is tested at every edge, on every refresh
+CONFIDENCE = 0.90  # of the upper bound that opens a threshold (ErrorBudget's default)
+DETECTOR_CONFIDENCE = 0.95  # of the lower bound that closes one: fixed, see the module docstring
 
 
 def upper_bounds(counts: LabelCounts, confidence: float) -> tuple[np.ndarray, np.ndarray]:
@@ -40,7 +55,7 @@ def upper_bounds(counts: LabelCounts, confidence: float) -> tuple[np.ndarray, np
     return n, np.nan_to_num(bound, nan=1.0)
 
 
-def contradicted(counts: LabelCounts, budget: float, confidence: float) -> np.ndarray:
+def contradicted(counts: LabelCounts, budget: float, confidence: float = DETECTOR_CONFIDENCE) -> np.ndarray:
     """Per bin edge: whether the recent labels at or above it put the error above ``budget``.
 
     The one-sided Clopper-Pearson lower bound on their error rate exceeds the
@@ -73,7 +88,7 @@ def changed(counts: LabelCounts, alpha: float = CHANGE_ALPHA) -> bool:
     return bool((np.nan_to_num(p, nan=1.0) < alpha).any())
 
 
-def learned_threshold(counts: LabelCounts, budget: float, confidence: float = 0.95) -> float | None:
+def learned_threshold(counts: LabelCounts, budget: float, confidence: float = CONFIDENCE) -> float | None:
     """The lowest bin edge (holding labels) whose upper error bound is within ``budget``.
 
     Edges the recent labels contradict are skipped; after a change, only the recent
@@ -83,7 +98,7 @@ def learned_threshold(counts: LabelCounts, budget: float, confidence: float = 0.
         counts = LabelCounts(counts.recent.right, counts.recent.wrong, counts.recent)  # type: ignore[union-attr]
     n, bound = upper_bounds(counts, confidence)
     labelled = (counts.right + counts.wrong) > 0
-    ok = labelled & (n > 0) & (bound <= budget) & ~contradicted(counts, budget, confidence)
+    ok = labelled & (n > 0) & (bound <= budget) & ~contradicted(counts, budget)
     passing = np.flatnonzero(ok)
     if passing.size == 0:
         return EXACT_ONLY

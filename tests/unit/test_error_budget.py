@@ -14,6 +14,7 @@ from redis_semcache._errors import BackendUnavailableError
 from redis_semcache.backends.memory import InMemoryCacheBackend
 from redis_semcache.quality import ErrorBudget, LabelCounts, clopper_pearson_upper, learned_threshold
 from redis_semcache.quality.labels import BINS, bin_of, field_of, parse_fields
+from redis_semcache.quality.rule import CONFIDENCE, contradicted
 from tests.fakes import FakeClock
 
 labels = st.lists(st.tuples(st.floats(0.5, 1.0), st.booleans()), max_size=400)
@@ -59,12 +60,12 @@ def test_the_rule_serves_only_where_the_labels_bound_the_error(pairs, budget):
     wrong = served.count(False)
     assert served, "a rule is learned only from labels"
     assert wrong / len(served) <= budget  # the bound is above the observed rate
-    assert clopper_pearson_upper(wrong, len(served)) <= budget + 1e-12
+    assert clopper_pearson_upper(wrong, len(served), CONFIDENCE) <= budget + 1e-12
     # and it is the lowest labelled edge that passes
     lower = [s for s, _ in pairs if bin_of(s) < bin_of(rule)]
     for s in lower:
         below = [c for t, c in pairs if bin_of(t) >= bin_of(s)]
-        assert clopper_pearson_upper(below.count(False), len(below)) > budget
+        assert clopper_pearson_upper(below.count(False), len(below), CONFIDENCE) > budget
 
 
 @given(labels)
@@ -87,7 +88,7 @@ def _wrong_rate(similarity: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("budget", [0.05, 0.1, 0.2])
 def test_served_error_exceeds_the_budget_in_at_most_the_confidence_gap(budget):
     """Monte Carlo over many label sets: the true error of what the learned rule serves
-    is within the budget in >= 95% of runs (the rule's confidence), up to sampling slack."""
+    is within the budget in >= 90% of runs (the rule's confidence), up to sampling slack."""
     rng = np.random.default_rng(17)
     grid = np.linspace(0.8, 1.0, 4001)
     truth = _wrong_rate(grid)
@@ -102,7 +103,8 @@ def test_served_error_exceeds_the_budget_in_at_most_the_confidence_gap(budget):
         true_error = truth[grid >= rule].mean()  # queries are uniform in similarity here too
         over += true_error > budget
     assert learned > runs * 0.6  # it does learn a rule from 2,000 labels
-    assert over <= runs * 0.05 + 3 * math.sqrt(runs * 0.05 * 0.95)
+    gap = 1.0 - CONFIDENCE
+    assert over <= runs * gap + 3 * math.sqrt(runs * gap * CONFIDENCE)
 
 
 def test_served_error_needs_the_bound_not_the_observed_rate():
@@ -119,6 +121,49 @@ def test_served_error_needs_the_bound_not_the_observed_rate():
         ok = np.flatnonzero((n > 0) & (k <= 0.1 * n) & ((counts.right + counts.wrong) > 0))
         over += truth[grid >= ok[0] / BINS].mean() > 0.1
     assert over > 300 * 0.2
+
+
+def test_the_default_bound_opens_on_fewer_labels_than_the_95_percent_one():
+    """0 wrong of n bounds the error at 1 - (1 - confidence) ** (1 / n): at 90%, 22 labels bound 0.0985
+    (21: 0.104); at 95% it took 29.  1 wrong needs 38 at 90% (37: 0.101)."""
+    assert CONFIDENCE == 0.90 and ErrorBudget(0.1).confidence == 0.90
+    assert learned_threshold(LabelCounts.of([(1.0, True)] * 21), 0.1) is None
+    assert learned_threshold(LabelCounts.of([(1.0, True)] * 22), 0.1) == pytest.approx(0.995)
+    assert learned_threshold(LabelCounts.of([(1.0, True)] * 22), 0.1, confidence=0.95) is None
+    assert learned_threshold(LabelCounts.of([(1.0, True)] * 29), 0.1, confidence=0.95) == pytest.approx(0.995)
+    assert learned_threshold(LabelCounts.of([(1.0, True)] * 36 + [(1.0, False)]), 0.1) is None
+    assert learned_threshold(LabelCounts.of([(1.0, True)] * 37 + [(1.0, False)]), 0.1) == pytest.approx(0.995)
+
+
+def test_the_policy_follows_its_own_confidence():
+    twenty_two = LabelCounts.of([(1.0, True)] * 22)
+    for policy, rule in ((ErrorBudget(0.1), 0.995), (ErrorBudget(0.1, confidence=0.95), None)):
+        policy.update("s", twenty_two, twenty_two)
+        assert policy.threshold_for("s") == (None if rule is None else pytest.approx(rule))
+
+
+def test_wrong_labels_just_above_an_edge_keep_it_shut_however_many_right_ones_lie_higher():
+    """The bound at an edge pools every label at or above it, the wrong ones just above it too:
+    40 right at 0.90 and 6 wrong at 0.905 would read 0.13 wrong from 0.90 (bound 0.22 at 90%);
+    22 right exact repeats open 0.995 alone, and still only 0.995."""
+    errors_above = [(0.90, True)] * 40 + [(0.905, False)] * 6
+    assert learned_threshold(LabelCounts.of(errors_above), 0.1) is None
+    assert learned_threshold(LabelCounts.of([*errors_above, *[(1.0, True)] * 22]), 0.1) == pytest.approx(0.995)
+    # the same labels with the wrong ones moved far below the edge: 0.90 opens
+    moved = [(0.90, True)] * 40 + [(0.6, False)] * 6 + [(1.0, True)] * 22
+    assert learned_threshold(LabelCounts.of(moved), 0.1) == pytest.approx(0.90)
+
+
+def test_the_change_detector_keeps_its_95_percent_when_the_rule_opens_at_90():
+    """3,010 labels at 0.95, 52 wrong; the newest 10 hold 2 wrong (Fisher p 0.012: no change).
+    Their lower bound is 0.037 at 95%, 0.055 at 90%: with a budget of 0.045 the 95% detector lets
+    the pooled bound (0.021) open 0.95; a detector at the rule's 90% would close it."""
+    newest = [(0.95, False)] * 2 + [(0.95, True)] * 8
+    counts = LabelCounts.of([(0.95, False)] * 50 + [(0.95, True)] * 2950 + newest)
+    counts = counts.with_recent([field_of(s, c) for s, c in newest])
+    edge = int(0.95 * BINS)
+    assert not contradicted(counts, 0.045)[edge] and contradicted(counts, 0.045, 0.90)[edge]
+    assert learned_threshold(counts, 0.045) == pytest.approx(0.95)
 
 
 def test_policy_starts_exact_only_then_follows_scope_or_global_labels():

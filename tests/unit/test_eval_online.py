@@ -84,8 +84,9 @@ def test_eval_online_end_to_end_with_the_real_model(tmp_path, capsys):
     assert code == 0
     report = json.loads((tmp_path / "online_stream.json").read_text())
     (run,) = report["runs"]
-    # no exact repeats here, and exact only at first: 0 wrong in 14 labels first bound the error at 0.2
-    assert run["first_hit_at"] >= 14
+    # no exact repeats here, and exact only at first: 0 wrong in 11 labels first bound the error at 0.2
+    # (90%: 0.8 ** 11 = 0.086 <= 0.1, 0.8 ** 10 = 0.107)
+    assert run["first_hit_at"] >= 11
     assert run["served"] > 0 and run["served_error"] is not None and run["served_error"] <= 0.2
     assert "| 0.20 |" in capsys.readouterr().out
     (early,) = report["first"]["runs"]
