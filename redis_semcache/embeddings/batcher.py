@@ -5,9 +5,12 @@ callers that arrive while a batch runs queue up, and the next batch takes them
 all (up to ``max_batch`` texts).  No thread of ours runs the batches: the first
 queued caller leads the next one, runs it in its own thread, and hands each
 caller its rows.  A caller that finds the embedder idle runs at once: it waits
-for company (at most ``max_wait`` seconds, until as many callers as shared the
-previous batch are queued) only when the previous batch was shared and ended
-less than ``linger`` seconds ago, i.e. while callers are arriving together.
+for company (at most ``max_wait`` seconds, until as many callers are queued as
+shared the largest of the last ``concurrency`` batches) only when that batch
+was shared and the previous one ended less than ``linger`` seconds ago, i.e.
+while callers are arriving together.  (Looking at the last batch alone, one
+lone batch in one slot made every later leader run alone too: with 8 threads on
+2 slots, a quarter of the lookups ran in batches of one, bench_embedder.py.)
 Callers that queued behind a running batch have waited already and never wait
 for company.
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
@@ -56,9 +60,10 @@ class MicroBatcher:
         self._cond = threading.Condition()
         self._queue: list[_Request] = []
         self._running = 0  # leaders collecting or running a batch
-        self._last_callers = 0  # requests in the previous batch
+        self._recent_callers: list[int] = []  # requests in each of the last few batches, newest last
         self._last_end = float("-inf")
         self.batches = 0  # batches run (for tests and benchmarks)
+        self.batch_sizes: Counter[int] = Counter()  # texts per batch -> batches run (benchmarks log it)
 
     @property
     def waiting(self) -> int:
@@ -98,10 +103,10 @@ class MicroBatcher:
 
     def _gather_company(self) -> None:
         """While callers arrive together, wait (bounded) for as many as shared the last batch."""
-        if self._last_callers < 2 or time.monotonic() - self._last_end > self.linger:
+        expected = max(self._recent_callers[-max(1, self.concurrency) :], default=0)
+        if expected < 2 or time.monotonic() - self._last_end > self.linger:
             return
         deadline = time.monotonic() + self.max_wait
-        expected = self._last_callers
         while len(self._queue) < expected and sum(len(r.texts) for r in self._queue) < self.max_batch:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -147,7 +152,8 @@ class MicroBatcher:
                 start += len(request.texts)
                 request.finished = True
             self.batches += 1
-            self._last_callers = len(batch)
+            self.batch_sizes[len(texts)] += 1
+            self._recent_callers = [*self._recent_callers[-7:], len(batch)]
             self._last_end = time.monotonic()
             self._running -= 1
             self._cond.notify_all()

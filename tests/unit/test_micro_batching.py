@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import threading
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -94,6 +95,7 @@ def test_batches_are_bounded_by_max_batch_texts():
     assert sorted(t for batch in embedder.batches for t in batch) == list("abcdefghij")
     assert all("value" in box for box in rest)
     assert ["g", "h", "i", "j"] in embedder.batches  # a request larger than max_batch runs alone, whole
+    assert batcher.batch_sizes == Counter(len(batch) for batch in embedder.batches)  # what benchmarks log
 
 
 def test_a_lone_caller_runs_at_once_even_with_an_hour_of_max_wait():
