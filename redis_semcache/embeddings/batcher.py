@@ -60,6 +60,7 @@ class MicroBatcher:
         self._cond = threading.Condition()
         self._queue: list[_Request] = []
         self._running = 0  # leaders collecting or running a batch
+        self._gathering = 0  # leaders waiting for company (_gather_company)
         self._recent_callers: list[int] = []  # requests in each of the last few batches, newest last
         self._last_end = float("-inf")
         self.batches = 0  # batches run (for tests and benchmarks)
@@ -91,7 +92,7 @@ class MicroBatcher:
                 self._running += 1
                 if request.found_idle:
                     request.found_idle = False
-                    self._gather_company()
+                    self._gather_company(request)
                     if request.taken:  # another leader took it while this one waited for company
                         self._running -= 1
                         self._cond.notify_all()
@@ -101,13 +102,25 @@ class MicroBatcher:
             if request.finished:
                 return _outcome(request, leader=request in batch)
 
-    def _gather_company(self) -> None:
-        """While callers arrive together, wait (bounded) for as many as shared the last batch."""
+    def _gather_company(self, request: _Request) -> None:
+        """While callers arrive together, wait (bounded) for as many as shared a recent batch; stop
+        as soon as another leader takes ``request`` into its batch (nothing left to gather for)."""
         expected = max(self._recent_callers[-max(1, self.concurrency) :], default=0)
         if expected < 2 or time.monotonic() - self._last_end > self.linger:
             return
         deadline = time.monotonic() + self.max_wait
-        while len(self._queue) < expected and sum(len(r.texts) for r in self._queue) < self.max_batch:
+        self._gathering += 1
+        try:
+            self._wait_for_company(request, expected, deadline)
+        finally:
+            self._gathering -= 1
+
+    def _wait_for_company(self, request: _Request, expected: int, deadline: float) -> None:
+        while (
+            not request.taken
+            and len(self._queue) < expected
+            and sum(len(r.texts) for r in self._queue) < self.max_batch
+        ):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
@@ -129,8 +142,10 @@ class MicroBatcher:
         del self._queue[: len(batch)]
         for request in batch:
             request.taken = True
-        if self._queue:
-            self._cond.notify_all()  # a free slot may lead the rest now
+        if self._queue or self._gathering:
+            # A free slot may lead the rest now; a leader gathering company for a request this
+            # batch took lets its slot go.
+            self._cond.notify_all()
         return batch
 
     def _run_batch(self, batch: list[_Request]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import threading
+import time
 from collections import Counter
 
 import numpy as np
@@ -233,3 +234,21 @@ def test_a_leader_with_a_free_second_slot_takes_its_share_of_the_queue_rounded_u
     assert [r.texts for r in batch] == [["a"], ["b"]]
     assert [r.texts for r in batcher._queue] == [["c"]]
     assert all(r.taken for r in batch)
+
+
+def test_after_a_lone_batch_beside_a_shared_one_a_caller_still_waits_for_company():
+    # Two slots: one ran a batch of three callers, the other then a batch of one. Callers are still
+    # arriving together; judging by the last batch alone, every later leader would run alone
+    # (with 8 threads on 2 slots, bench_embedder.py saw a quarter of the lookups in batches of one).
+    embedder = Gated()
+    embedder.gate.set()
+    batcher = MicroBatcher(embedder, max_batch=32, max_wait=3600, linger=3600, concurrency=2)
+    with batcher._cond:
+        batcher._recent_callers = [3, 1]
+        batcher._last_end = time.monotonic()
+    callers = [start(batcher.embed, [text]) for text in ("e", "f", "g")]
+    for thread, _ in callers:
+        thread.join(WAIT)
+    assert [sorted(batch) for batch in embedder.batches] == [["e", "f", "g"]]
+    for text, (_, box) in zip("efg", callers, strict=True):
+        np.testing.assert_array_equal(box["value"], [vector_of(text)])
