@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from redis_semcache import ConfigurationError, InvalidInputError
-from redis_semcache.embeddings import BuiltinEmbedder, OnnxEmbedder, SentenceTransformerEmbedder, openvino_runtime
+from redis_semcache.embeddings import (
+    BuiltinEmbedder,
+    OnnxEmbedder,
+    SentenceTransformerEmbedder,
+    _export,
+    openvino_runtime,
+)
 from redis_semcache.embeddings._precision import PRECISION_ENV, embedding_precision
 from redis_semcache.embeddings.openvino_runtime import OpenVinoEmbedder
 from redis_semcache.embeddings.sentence_transformer import DEFAULT_MODEL, bundled_model_path
@@ -57,6 +63,13 @@ def test_it_really_computes_in_bfloat16_not_float32(bf16, builtin_embedder):
     texts = varied_texts(40)
     cosines = np.sum(bf16(texts) * builtin_embedder(texts), axis=1)
     assert float(cosines.min()) < 0.999999
+
+
+def test_the_load_check_measures_bfloat16_against_float32_not_against_itself(bf16, builtin_embedder):
+    probes = list(_export.PROBES)
+    against_fp32 = float(np.min(np.sum(bf16(probes) * builtin_embedder(probes), axis=1)))
+    assert bf16.probe_cosine == pytest.approx(against_fp32, abs=2e-6)
+    assert bf16.probe_cosine < 0.999999  # a reference compiled in bfloat16 too would agree to ~1.0
 
 
 def test_float32_on_openvino_gives_onnx_runtimes_vectors(builtin_embedder):
