@@ -8,7 +8,8 @@ caller its rows.  A caller that finds the embedder idle runs at once: it waits
 for company (at most ``max_wait`` seconds, until as many callers are queued as
 shared the largest of the last ``concurrency`` batches) only when that batch
 was shared and the previous one ended less than ``linger`` seconds ago, i.e.
-while callers are arriving together.  (Looking at the last batch alone, one
+while callers are arriving together, or when another batch is running (then
+for one more caller at least).  (Looking at the last batch alone, one
 lone batch in one slot made every later leader run alone too: with 8 threads on
 2 slots, a quarter of the lookups ran in batches of one, bench_embedder.py.)
 Callers that queued behind a running batch have waited already and never wait
@@ -106,7 +107,11 @@ class MicroBatcher:
         """While callers arrive together, wait (bounded) for as many as shared a recent batch; stop
         as soon as another leader takes ``request`` into its batch (nothing left to gather for)."""
         expected = max(self._recent_callers[-max(1, self.concurrency) :], default=0)
-        if expected < 2 or time.monotonic() - self._last_end > self.linger:
+        if self._running > 1:
+            # Another batch is running, so this caller is not alone: wait for one more at least
+            # (bench_embedder.py: 8 threads starting together otherwise ran two batches of one).
+            expected = max(expected, 2)
+        elif expected < 2 or time.monotonic() - self._last_end > self.linger:
             return
         deadline = time.monotonic() + self.max_wait
         self._gathering += 1

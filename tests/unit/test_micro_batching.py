@@ -166,7 +166,7 @@ def test_concurrent_service_calls_are_not_serialised_one_text_at_a_time():
 
 def test_with_concurrency_two_a_second_batch_runs_beside_the_first():
     embedder = Gated()
-    batcher = MicroBatcher(embedder, max_batch=32, max_wait=3600, concurrency=2)
+    batcher = MicroBatcher(embedder, max_batch=32, max_wait=0, concurrency=2)  # no waiting for company
     first = start(batcher.embed, ["a"])
     assert embedder.entered.wait(WAIT)
     embedder.entered.clear()
@@ -252,3 +252,23 @@ def test_after_a_lone_batch_beside_a_shared_one_a_caller_still_waits_for_company
     assert [sorted(batch) for batch in embedder.batches] == [["e", "f", "g"]]
     for text, (_, box) in zip("efg", callers, strict=True):
         np.testing.assert_array_equal(box["value"], [vector_of(text)])
+
+
+def test_a_caller_finding_a_batch_running_and_a_slot_free_waits_for_one_more_caller():
+    # No history of shared batches, but a batch is running: callers are arriving together, and a
+    # second batch of one would cost a forward pass for one text.
+    embedder = Gated()
+    batcher = MicroBatcher(embedder, max_batch=32, max_wait=3600, linger=3600, concurrency=2)
+    first = start(batcher.embed, ["a"])
+    assert embedder.entered.wait(WAIT)
+    embedder.entered.clear()
+    second = start(batcher.embed, ["b"])
+    assert batcher.wait_for_waiting(1, WAIT)  # "b" leads the free slot, waiting for company
+    third = start(batcher.embed, ["c"])
+    assert embedder.entered.wait(WAIT)
+    assert sorted(embedder.batches[1]) == ["b", "c"]
+    embedder.gate.set()
+    for thread, _ in (first, second, third):
+        thread.join(WAIT)
+    assert len(embedder.batches) == 2
+    np.testing.assert_array_equal(third[1]["value"], [vector_of("c")])
