@@ -14,9 +14,9 @@ with fp32 forced gives fp32 vectors but was no cheaper than ONNX Runtime here,
 so nothing picks it by default.
 
 Tokenising, the export and the on-disk cache are OnnxEmbedder's; only the
-session differs.  One compiled model serves every thread: each concurrent
-caller takes its own infer request from a pool (an infer request is not
-thread-safe; the compiled model is).
+session differs.  One compiled model, with one stream per usable core, serves
+every thread: each concurrent caller takes its own infer request from a pool
+(an infer request is not thread-safe; the compiled model is).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import numpy as np
 from .._errors import EmbeddingError, EmbeddingUnavailableError, InvalidInputError
 from . import _export
 from ._precision import PRECISIONS
+from ._threads import usable_cores
 from .onnx_runtime import OnnxEmbedder
 
 __all__ = ["MIN_BF16_COSINE", "OpenVinoEmbedder"]
@@ -82,11 +83,14 @@ class OpenVinoEmbedder(OnnxEmbedder):
         return session
 
     def _compile(self, core: Any, model: Any, precision: str) -> Any:
+        # One stream per usable core, each with ``threads`` threads: the micro-batcher runs one batch
+        # per core at once, and with a single stream OpenVINO ran concurrent infer requests one after
+        # the other (2 threads: wall = CPU; 2 streams: 0.57x the wall, docs/benchmarks.md session 7).
+        streams = usable_cores()
         config = {
             "INFERENCE_PRECISION_HINT": _OV_PRECISION[precision],
-            "INFERENCE_NUM_THREADS": self.threads,
-            "NUM_STREAMS": 1,  # concurrent infer requests still run at once, each in its caller's thread
-            "PERFORMANCE_HINT": "LATENCY",
+            "NUM_STREAMS": streams,
+            "INFERENCE_NUM_THREADS": self.threads * streams,
         }
         return core.compile_model(model, "CPU", config)
 

@@ -16,6 +16,7 @@ from redis_semcache.embeddings import (
     openvino_runtime,
 )
 from redis_semcache.embeddings._precision import PRECISION_ENV, embedding_precision
+from redis_semcache.embeddings._threads import usable_cores
 from redis_semcache.embeddings.openvino_runtime import OpenVinoEmbedder
 from redis_semcache.embeddings.sentence_transformer import DEFAULT_MODEL, bundled_model_path
 
@@ -77,6 +78,14 @@ def test_float32_on_openvino_gives_onnx_runtimes_vectors(builtin_embedder):
     texts = varied_texts(40)
     cosines = np.sum(f32(texts) * builtin_embedder(texts), axis=1)
     assert float(cosines.min()) >= 0.99999
+
+
+def test_one_stream_per_usable_core_each_with_the_embedding_threads(bf16):
+    """With one stream OpenVINO ran the batcher's concurrent batches one after the other (session 7)."""
+    compiled = bf16._loaded[0]._compiled
+    assert int(compiled.get_property("NUM_STREAMS")) == usable_cores()
+    assert int(compiled.get_property("INFERENCE_NUM_THREADS")) == usable_cores() * bf16.threads
+    assert compiled.get_property("INFERENCE_PRECISION_HINT") == openvino.Type.bf16
 
 
 def test_threads_calling_at_once_each_get_the_vectors_of_their_own_texts(bf16):
