@@ -27,6 +27,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -183,11 +184,26 @@ def bench_e2e(pool: Iterator[str], stored: list[str], args: argparse.Namespace) 
         results: dict[str, Any] = {"stored": len(stored), "torch_threads": _torch_threads()}
         results["new_prompt"] = latency(get, take, args.rounds, args.batch, repeat=False)
         results["repeated_prompt"] = latency(get, take, args.rounds, args.batch, repeat=True)
-        results["throughput"] = {str(t): throughput(get, take, t, args.rounds, args.per_thread) for t in args.threads}
+        service = ours.engine.embeddings
+        batcher = service.batcher if service is not None else None
+        embedder = service.embedder if service is not None else None
+        results["runtime"] = {"ours": getattr(embedder, "runtime", None), "batcher": _batcher_settings(batcher)}
+        results["throughput"] = {}
+        for t in args.threads:
+            seen = Counter(batcher.batch_sizes) if batcher is not None else Counter()
+            results["throughput"][str(t)] = throughput(get, take, t, args.rounds, args.per_thread)
+            if batcher is not None:  # ours: texts per embedder call -> calls, in this row
+                results["throughput"][str(t)]["ours_batch_sizes"] = dict(sorted((batcher.batch_sizes - seen).items()))
         ours.close()
         return results
     finally:
         server.stop()
+
+
+def _batcher_settings(batcher: Any) -> dict[str, Any] | None:
+    if batcher is None:
+        return None
+    return {k: getattr(batcher, k) for k in ("concurrency", "max_batch", "max_wait", "linger")}
 
 
 def _torch_threads() -> int:

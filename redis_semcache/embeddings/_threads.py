@@ -15,7 +15,7 @@ import os
 
 from .._errors import ConfigurationError, InvalidInputError
 
-__all__ = ["DEFAULT_EMBEDDING_THREADS", "THREADS_ENV", "embedding_threads"]
+__all__ = ["DEFAULT_EMBEDDING_THREADS", "THREADS_ENV", "embedding_threads", "usable_cores"]
 
 THREADS_ENV = "SEMCACHE_EMBEDDING_THREADS"
 DEFAULT_EMBEDDING_THREADS = 1
@@ -37,3 +37,9 @@ def embedding_threads(value: int | None = None) -> int:
     if threads < 1:
         raise ConfigurationError(f"{THREADS_ENV} must be a positive integer, got {raw!r}")
     return threads
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1

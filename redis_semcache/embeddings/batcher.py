@@ -5,9 +5,13 @@ callers that arrive while a batch runs queue up, and the next batch takes them
 all (up to ``max_batch`` texts).  No thread of ours runs the batches: the first
 queued caller leads the next one, runs it in its own thread, and hands each
 caller its rows.  A caller that finds the embedder idle runs at once: it waits
-for company (at most ``max_wait`` seconds, until as many callers as shared the
-previous batch are queued) only when the previous batch was shared and ended
-less than ``linger`` seconds ago, i.e. while callers are arriving together.
+for company (at most ``max_wait`` seconds, until as many callers are queued as
+shared the largest of the last ``concurrency`` batches) only when that batch
+was shared and the previous one ended less than ``linger`` seconds ago, i.e.
+while callers are arriving together, or when another batch is running (then
+for one more caller at least).  (Looking at the last batch alone, one
+lone batch in one slot made every later leader run alone too: with 8 threads on
+2 slots, a quarter of the lookups ran in batches of one, bench_embedder.py.)
 Callers that queued behind a running batch have waited already and never wait
 for company.
 
@@ -21,6 +25,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
@@ -56,9 +61,11 @@ class MicroBatcher:
         self._cond = threading.Condition()
         self._queue: list[_Request] = []
         self._running = 0  # leaders collecting or running a batch
-        self._last_callers = 0  # requests in the previous batch
+        self._gathering = 0  # leaders waiting for company (_gather_company)
+        self._recent_callers: list[int] = []  # requests in each of the last few batches, newest last
         self._last_end = float("-inf")
         self.batches = 0  # batches run (for tests and benchmarks)
+        self.batch_sizes: Counter[int] = Counter()  # texts per batch -> batches run (benchmarks log it)
 
     @property
     def waiting(self) -> int:
@@ -86,7 +93,7 @@ class MicroBatcher:
                 self._running += 1
                 if request.found_idle:
                     request.found_idle = False
-                    self._gather_company()
+                    self._gather_company(request)
                     if request.taken:  # another leader took it while this one waited for company
                         self._running -= 1
                         self._cond.notify_all()
@@ -96,13 +103,29 @@ class MicroBatcher:
             if request.finished:
                 return _outcome(request, leader=request in batch)
 
-    def _gather_company(self) -> None:
-        """While callers arrive together, wait (bounded) for as many as shared the last batch."""
-        if self._last_callers < 2 or time.monotonic() - self._last_end > self.linger:
+    def _gather_company(self, request: _Request) -> None:
+        """While callers arrive together, wait (bounded) for as many as shared a recent batch; stop
+        as soon as another leader takes ``request`` into its batch (nothing left to gather for)."""
+        expected = max(self._recent_callers[-max(1, self.concurrency) :], default=0)
+        if self._running > 1:
+            # Another batch is running, so this caller is not alone: wait for one more at least
+            # (bench_embedder.py: 8 threads starting together otherwise ran two batches of one).
+            expected = max(expected, 2)
+        elif expected < 2 or time.monotonic() - self._last_end > self.linger:
             return
         deadline = time.monotonic() + self.max_wait
-        expected = self._last_callers
-        while len(self._queue) < expected and sum(len(r.texts) for r in self._queue) < self.max_batch:
+        self._gathering += 1
+        try:
+            self._wait_for_company(request, expected, deadline)
+        finally:
+            self._gathering -= 1
+
+    def _wait_for_company(self, request: _Request, expected: int, deadline: float) -> None:
+        while (
+            not request.taken
+            and len(self._queue) < expected
+            and sum(len(r.texts) for r in self._queue) < self.max_batch
+        ):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
@@ -124,8 +147,10 @@ class MicroBatcher:
         del self._queue[: len(batch)]
         for request in batch:
             request.taken = True
-        if self._queue:
-            self._cond.notify_all()  # a free slot may lead the rest now
+        if self._queue or self._gathering:
+            # A free slot may lead the rest now; a leader gathering company for a request this
+            # batch took lets its slot go.
+            self._cond.notify_all()
         return batch
 
     def _run_batch(self, batch: list[_Request]) -> None:
@@ -147,7 +172,8 @@ class MicroBatcher:
                 start += len(request.texts)
                 request.finished = True
             self.batches += 1
-            self._last_callers = len(batch)
+            self.batch_sizes[len(texts)] += 1
+            self._recent_callers = [*self._recent_callers[-7:], len(batch)]
             self._last_end = time.monotonic()
             self._running -= 1
             self._cond.notify_all()

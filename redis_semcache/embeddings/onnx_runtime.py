@@ -143,26 +143,40 @@ class OnnxEmbedder:
 
     def _construct(self) -> tuple[Any, Any, int]:
         try:
-            import onnxruntime
+            runtime = self._import_runtime()
             from tokenizers import Tokenizer
         except ImportError as exc:
-            raise EmbeddingUnavailableError(f"the ONNX runtime path needs onnxruntime and tokenizers ({exc})") from exc
+            raise EmbeddingUnavailableError(
+                f"the {self.runtime_name} path needs {self.runtime_name} and tokenizers ({exc})"
+            ) from exc
         target = self.export_dir
         if not _export.exported(target):
             _export.export_model(self.source, target)
         window = _export.read_window(self.source)
         try:
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = self.threads
-            options.inter_op_num_threads = 1
-            session = onnxruntime.InferenceSession(
-                str(target / _export.MODEL_FILE), options, providers=["CPUExecutionProvider"]
-            )
+            session = self._open_session(runtime, target / _export.MODEL_FILE)
             tokenizer = Tokenizer.from_file(str(target / _export.TOKENIZER_FILE))
-        except Exception as exc:  # onnxruntime raises its own types for a damaged file
+        except EmbeddingError:
+            raise
+        except Exception as exc:  # the runtimes raise their own types for a damaged file
             raise EmbeddingError(f"could not load the ONNX export in {target}: {exc}") from exc
         # The tokenizer file ships fixed padding and truncation at 128; sentence-transformers pads
         # to the longest text and truncates at the window, and so do we.
         tokenizer.enable_truncation(window)
         tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]") or 0)
         return session, tokenizer, window
+
+    # The two hooks a runtime other than ONNX Runtime replaces (openvino_runtime.py).
+    runtime_name = "onnxruntime"
+
+    def _import_runtime(self) -> Any:
+        import onnxruntime
+
+        return onnxruntime
+
+    def _open_session(self, onnxruntime: Any, model_file: Path) -> Any:
+        """Something with ONNX Runtime's ``run(None, feed) -> [vectors]``, safe to call from several threads."""
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        return onnxruntime.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])

@@ -8,7 +8,6 @@ repeated misses.  Texts the cache lacks are embedded in batches of
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -17,6 +16,7 @@ import numpy as np
 from cachetools import LRUCache
 
 from .._errors import EmbeddingError, InvalidInputError
+from ._threads import usable_cores
 from .base import Embedder, check_embedder_output, embedder_id
 from .batcher import MicroBatcher
 
@@ -62,7 +62,7 @@ class EmbeddingService:
         self.calls = 0  # embedder invocations
         self.texts_embedded = 0  # texts sent to the embedder (cache misses)
         self.batcher = MicroBatcher(
-            self._embed_batch, max_batch=self.batch_size, concurrency=concurrency or _usable_cores()
+            self._embed_batch, max_batch=self.batch_size, concurrency=concurrency or usable_cores()
         )
 
     def embed_one(self, text: str) -> np.ndarray:
@@ -155,12 +155,6 @@ class EmbeddingService:
                     f"embedder {self._id} changed dimension: returned {vectors.shape[1]}, earlier {self.dimension}"
                 )
         return vectors
-
-
-def _usable_cores() -> int:
-    """CPU cores this process may run on (its affinity mask where the OS has one)."""
-    affinity = getattr(os, "sched_getaffinity", None)
-    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
 
 
 def _progress_bar(total: int) -> Any:

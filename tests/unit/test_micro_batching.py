@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import threading
+import time
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -94,6 +96,7 @@ def test_batches_are_bounded_by_max_batch_texts():
     assert sorted(t for batch in embedder.batches for t in batch) == list("abcdefghij")
     assert all("value" in box for box in rest)
     assert ["g", "h", "i", "j"] in embedder.batches  # a request larger than max_batch runs alone, whole
+    assert batcher.batch_sizes == Counter(len(batch) for batch in embedder.batches)  # what benchmarks log
 
 
 def test_a_lone_caller_runs_at_once_even_with_an_hour_of_max_wait():
@@ -163,7 +166,7 @@ def test_concurrent_service_calls_are_not_serialised_one_text_at_a_time():
 
 def test_with_concurrency_two_a_second_batch_runs_beside_the_first():
     embedder = Gated()
-    batcher = MicroBatcher(embedder, max_batch=32, max_wait=3600, concurrency=2)
+    batcher = MicroBatcher(embedder, max_batch=32, max_wait=0, concurrency=2)  # no waiting for company
     first = start(batcher.embed, ["a"])
     assert embedder.entered.wait(WAIT)
     embedder.entered.clear()
@@ -231,3 +234,41 @@ def test_a_leader_with_a_free_second_slot_takes_its_share_of_the_queue_rounded_u
     assert [r.texts for r in batch] == [["a"], ["b"]]
     assert [r.texts for r in batcher._queue] == [["c"]]
     assert all(r.taken for r in batch)
+
+
+def test_after_a_lone_batch_beside_a_shared_one_a_caller_still_waits_for_company():
+    # Two slots: one ran a batch of three callers, the other then a batch of one. Callers are still
+    # arriving together; judging by the last batch alone, every later leader would run alone
+    # (with 8 threads on 2 slots, bench_embedder.py saw a quarter of the lookups in batches of one).
+    embedder = Gated()
+    embedder.gate.set()
+    batcher = MicroBatcher(embedder, max_batch=32, max_wait=3600, linger=3600, concurrency=2)
+    with batcher._cond:
+        batcher._recent_callers = [3, 1]
+        batcher._last_end = time.monotonic()
+    callers = [start(batcher.embed, [text]) for text in ("e", "f", "g")]
+    for thread, _ in callers:
+        thread.join(WAIT)
+    assert [sorted(batch) for batch in embedder.batches] == [["e", "f", "g"]]
+    for text, (_, box) in zip("efg", callers, strict=True):
+        np.testing.assert_array_equal(box["value"], [vector_of(text)])
+
+
+def test_a_caller_finding_a_batch_running_and_a_slot_free_waits_for_one_more_caller():
+    # No history of shared batches, but a batch is running: callers are arriving together, and a
+    # second batch of one would cost a forward pass for one text.
+    embedder = Gated()
+    batcher = MicroBatcher(embedder, max_batch=32, max_wait=3600, linger=3600, concurrency=2)
+    first = start(batcher.embed, ["a"])
+    assert embedder.entered.wait(WAIT)
+    embedder.entered.clear()
+    second = start(batcher.embed, ["b"])
+    assert batcher.wait_for_waiting(1, WAIT)  # "b" leads the free slot, waiting for company
+    third = start(batcher.embed, ["c"])
+    assert embedder.entered.wait(WAIT)
+    assert sorted(embedder.batches[1]) == ["b", "c"]
+    embedder.gate.set()
+    for thread, _ in (first, second, third):
+        thread.join(WAIT)
+    assert len(embedder.batches) == 2
+    np.testing.assert_array_equal(third[1]["value"], [vector_of("c")])
