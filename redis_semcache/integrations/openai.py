@@ -32,7 +32,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from .._errors import InvalidInputError
 from ..manager import LLMCachingManager
-from ._streams import AsyncRecording, AsyncReplay, Recording, Replay
+from ._streams import AsyncRecording, AsyncReplay, Proxy, Recording, Replay
 from .chat_wire import UNKEYED, chat_cache_key, replay_chunks
 from .chat_wire import ChunkAssembler as _Assembler
 from .openai_responses import Responses
@@ -53,25 +53,10 @@ def cached_openai(client: Any, cache: LLMCachingManager, *, cache_multiple: bool
     is_async = isinstance(client, AsyncOpenAI)
     completions = _Completions(client.chat.completions, cache, cache_multiple, options, is_async)
     responses = Responses(client.responses, cache, options, is_async)  # the Responses API: openai_responses.py
-    return _Proxy(client, {"chat": _Proxy(client.chat, {"completions": completions}), "responses": responses})
+    return Proxy(client, {"chat": Proxy(client.chat, {"completions": completions}), "responses": responses})
 
 
-class _Proxy:
-    """``target`` with some attributes replaced; everything else passes through."""
-
-    def __init__(self, target: Any, replaced: Mapping[str, Any]) -> None:
-        self._target = target
-        self._replaced = dict(replaced)
-
-    def __getattr__(self, name: str) -> Any:
-        replaced = self.__dict__.get("_replaced", {})
-        return replaced[name] if name in replaced else getattr(self._target, name)
-
-    def __repr__(self) -> str:
-        return f"cached({self._target!r})"
-
-
-class _Completions(_Proxy):
+class _Completions(Proxy):
     def __init__(
         self, target: Any, cache: LLMCachingManager, cache_multiple: bool, options: dict[str, Any], is_async: bool
     ) -> None:
