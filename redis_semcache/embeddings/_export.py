@@ -20,12 +20,12 @@ import re
 import shutil
 import tempfile
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from .._errors import EmbeddingError, EmbeddingUnavailableError
 from ._onnx import _digest
+from .sentence_transformer import _no_load_progress_bars
 
 __all__ = ["EXPORT_FILES", "export_dir_for", "export_model", "exported", "read_window"]
 
@@ -105,7 +105,7 @@ def _export_into(source: Path, staging: Path) -> dict[str, Any]:
     import transformers
     from tokenizers import Tokenizer
 
-    with _quiet_transformers():
+    with _no_load_progress_bars():  # transformers is imported above, so the bar is found
         model = transformers.AutoModel.from_pretrained(str(source), local_files_only=True).eval()
     pooled = _MeanPooled(model)
     window = read_window(source)
@@ -161,17 +161,3 @@ class _MeanPooled:
                 return torch.nn.functional.normalize(mean, p=2.0, dim=1)
 
         return MeanPooled().eval()
-
-
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """transformers draws a 'Loading weights' bar on every load; an export has no use for it."""
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()

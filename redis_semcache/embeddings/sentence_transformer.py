@@ -225,8 +225,8 @@ def _torch_threads(threads: int) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _no_load_progress_bars() -> Iterator[None]:
-    """transformers draws a 'Loading weights' bar on every load; a cache has no use for it."""
-    hf_logging: Any = sys.modules.get("transformers.utils.logging")  # loaded by sentence_transformers
+    """transformers draws a 'Loading weights' bar on every load; a cache (or an export) has no use for it."""
+    hf_logging: Any = sys.modules.get("transformers.utils.logging")  # loaded by the caller
     was_enabled = hf_logging is not None and hf_logging.is_progress_bar_enabled()
     if was_enabled:
         hf_logging.disable_progress_bar()
