@@ -1,14 +1,16 @@
 """Export a mean-pooled sentence-transformers model to one ONNX file, once, with torch.
 
-The graph is the transformer plus the model's own pooling: masked mean over the
+The graph is the transformer plus the model's own pooling: mean over each text's
 tokens, then L2 normalisation, so ONNX Runtime returns the sentence vectors
-directly.  It is exported with ``torch.onnx.export`` (the TorchScript exporter:
-no Optimum, and so none of its pins on transformers) from the local weights,
-checked against torch on a padded batch before it is kept, and written aside
+directly.  It takes texts packed end to end in one row, without padding
+(:mod:`._packing`): each token attends to its own text only.  It is exported
+with ``torch.onnx.export`` (the TorchScript exporter: no Optimum, and so none of
+its pins on transformers) from the local weights, checked against torch (the
+padded batch sentence-transformers runs) before it is kept, and written aside
 then renamed into place (like :mod:`._onnx`), so concurrent processes never see
 half of it.  Only this module imports torch; loading an existing export does not.
 
-Export directory: ``<cache root>/<model name>-<digest of the source files>-ort-fp32/``
+Export directory: ``<cache root>/<model name>-<digest of the source files>-ort-fp32-packed/``
 with ``model.onnx``, ``tokenizer.json`` and ``export.json`` (the window and versions).
 """
 
@@ -25,6 +27,7 @@ from typing import Any
 
 from .._errors import EmbeddingError, EmbeddingUnavailableError
 from ._onnx import _digest
+from ._packing import packed_feed
 from .sentence_transformer import _no_load_progress_bars
 
 __all__ = ["EXPORT_FILES", "export_dir_for", "export_model", "exported", "read_window"]
@@ -45,7 +48,7 @@ PROBES = (
 
 def export_dir_for(source: str, name: str, cache_root: Path) -> Path:
     safe_name = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "model"
-    return cache_root / f"{safe_name}-{_digest(source)}-ort-fp32"
+    return cache_root / f"{safe_name}-{_digest(source)}-ort-fp32-packed"
 
 
 def exported(target: Path) -> bool:
@@ -107,57 +110,69 @@ def _export_into(source: Path, staging: Path) -> dict[str, Any]:
 
     with _no_load_progress_bars():  # transformers is imported above, so the bar is found
         model = transformers.AutoModel.from_pretrained(str(source), local_files_only=True).eval()
-    pooled = _MeanPooled(model)
     window = read_window(source)
     tokenizer = Tokenizer.from_file(str(source / TOKENIZER_FILE))
     tokenizer.enable_truncation(window)
-    tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]") or 0)
+    tokenizer.no_padding()
     encoded = tokenizer.encode_batch(list(PROBES))
-    inputs = {
-        "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
-        "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
-        "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64),
-    }
-    example = tuple(torch.from_numpy(v[:2, :8].copy()) for v in inputs.values())
-    axes = {"batch": 0, "tokens": 1}
+    feed = packed_feed([e.ids for e in encoded])
+    example = packed_feed([e.ids for e in encoded[:2]])
+    row = {"input_ids": {1: "tokens"}, "position_ids": {1: "tokens"}, "segment_ids": {0: "tokens"}}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python branches
         torch.onnx.export(
-            pooled,
-            example,
+            _Packed(model),
+            tuple(torch.from_numpy(v) for v in example.values()),
             str(staging / MODEL_FILE),
-            input_names=list(inputs),
+            input_names=list(feed),
             output_names=["sentence_embedding"],
-            dynamic_axes={**{name: {v: k for k, v in axes.items()} for name in inputs}, "sentence_embedding": {0: "b"}},
+            dynamic_axes={**row, "token_counts": {0: "texts"}, "sentence_embedding": {0: "texts"}},
             opset_version=17,
             dynamo=False,
         )
-        expected = pooled(*(torch.from_numpy(v) for v in inputs.values())).numpy()
+        expected = _padded_reference(model, encoded)
     session = onnxruntime.InferenceSession(str(staging / MODEL_FILE), providers=["CPUExecutionProvider"])
-    got = session.run(None, inputs)[0]
+    got = session.run(None, feed)[0]
     cosine = float(np.min(np.sum(got * expected, axis=1)))
     if not cosine >= MIN_EXPORT_COSINE:
         raise EmbeddingError(f"the ONNX export of {source} disagrees with torch (min cosine {cosine:.6f})")
     return {"window": window, "torch": torch.__version__, "transformers": transformers.__version__, "cosine": cosine}
 
 
-class _MeanPooled:
-    """The transformer, then a masked mean over its tokens, then L2 normalisation (all-MiniLM-L6-v2's modules)."""
+def _padded_reference(model: Any, encoded: list[Any]) -> Any:
+    """Torch's vectors for ``encoded`` as sentence-transformers computes them: a padded batch, masked mean."""
+    import torch
+
+    width = max(len(e.ids) for e in encoded)
+    ids = torch.tensor([e.ids + [0] * (width - len(e.ids)) for e in encoded])
+    mask = torch.tensor([[1] * len(e.ids) + [0] * (width - len(e.ids)) for e in encoded])
+    hidden = model(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids)).last_hidden_state
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    mean = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(mean, p=2.0, dim=1).numpy()
+
+
+class _Packed:
+    """The transformer over one packed row (``_packing.packed_feed``), then each text's mean, L2-normalised."""
 
     def __new__(cls, model: Any) -> Any:
         import torch
 
-        class MeanPooled(torch.nn.Module):
+        class Packed(torch.nn.Module):
             def __init__(self) -> None:
                 super().__init__()
                 self.model = model
 
-            def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-                hidden = self.model(
-                    input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-                ).last_hidden_state
-                weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
-                mean = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+            def forward(self, input_ids: Any, position_ids: Any, segment_ids: Any, token_counts: Any) -> Any:
+                hidden = self.model.embeddings(
+                    input_ids=input_ids, position_ids=position_ids, token_type_ids=torch.zeros_like(input_ids)
+                )
+                # An additive mask: a token sees the tokens of its own text and nothing else.
+                same_text = segment_ids.unsqueeze(0) == segment_ids.unsqueeze(1)
+                mask = torch.where(same_text, 0.0, torch.finfo(hidden.dtype).min).to(hidden.dtype)
+                hidden = self.model.encoder(hidden, attention_mask=mask[None, None]).last_hidden_state[0]
+                texts = torch.arange(token_counts.shape[0]).unsqueeze(1) == segment_ids.unsqueeze(0)
+                mean = (texts.to(hidden.dtype) @ hidden) / token_counts.unsqueeze(1)
                 return torch.nn.functional.normalize(mean, p=2.0, dim=1)
 
-        return MeanPooled().eval()
+        return Packed().eval()

@@ -3,8 +3,9 @@
 Loading imports onnxruntime, tokenizers and numpy only, never torch: the model
 runs from an ONNX file exported once by :mod:`._export` (which does need torch)
 into the on-disk cache.  Tokenising uses the model's own fast tokenizer file
-(WordPiece, lower case, truncated at the model's window), and the graph itself
-mean-pools and normalises, so the vectors are sentence-transformers' own
+(WordPiece, lower case, truncated at the model's window); the texts of a call
+run packed end to end in rows, without padding (:mod:`._packing`), and the graph
+itself mean-pools and normalises, so the vectors are sentence-transformers' own
 (min cosine 0.99999 on 200 Quora questions, docs/embeddings.md).
 
 Both the ONNX Runtime session and the tokenizer (configured once, then only
@@ -21,6 +22,7 @@ import numpy as np
 
 from .._errors import EmbeddingError, EmbeddingUnavailableError, InvalidInputError
 from . import _export, _onnx
+from ._packing import packed_feed, rows
 from ._threads import embedding_threads as resolve_threads
 from ._window import fits_window
 
@@ -109,13 +111,9 @@ class OnnxEmbedder:
 
     @staticmethod
     def _run(session: Any, tokenizer: Any, texts: list[str]) -> np.ndarray:
-        encoded = tokenizer.encode_batch(texts)
-        feed = {
-            "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
-            "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
-            "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64),
-        }
-        return np.asarray(session.run(None, feed)[0], dtype=np.float32)
+        ids = [e.ids for e in tokenizer.encode_batch(texts)]
+        out = [session.run(None, packed_feed(ids[row]))[0] for row in rows([len(i) for i in ids])]
+        return np.asarray(out[0] if len(out) == 1 else np.concatenate(out), dtype=np.float32)
 
     def _counting_tokenizer(self) -> Any:
         counter = self._counter
@@ -160,10 +158,10 @@ class OnnxEmbedder:
             raise
         except Exception as exc:  # the runtimes raise their own types for a damaged file
             raise EmbeddingError(f"could not load the ONNX export in {target}: {exc}") from exc
-        # The tokenizer file ships fixed padding and truncation at 128; sentence-transformers pads
-        # to the longest text and truncates at the window, and so do we.
+        # The tokenizer file ships fixed padding and truncation at 128; sentence-transformers
+        # truncates at the window, and so do we; packed rows need no padding.
         tokenizer.enable_truncation(window)
-        tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]") or 0)
+        tokenizer.no_padding()
         return session, tokenizer, window
 
     # The two hooks a runtime other than ONNX Runtime replaces (openvino_runtime.py).

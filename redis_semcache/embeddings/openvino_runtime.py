@@ -121,7 +121,7 @@ def _probe_cosine(session: _OpenVinoSession, reference: _OpenVinoSession, embedd
 
     tokenizer = Tokenizer.from_file(str(embedder.export_dir / _export.TOKENIZER_FILE))
     tokenizer.enable_truncation(_export.read_window(embedder.source))
-    tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]") or 0)
+    tokenizer.no_padding()
     probes = list(_export.PROBES)
     got = OnnxEmbedder._run(session, tokenizer, probes)
     expected = OnnxEmbedder._run(reference, tokenizer, probes)
