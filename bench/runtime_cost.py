@@ -3,11 +3,14 @@
     PYTHONPATH=$PWD .venv/bin/python bench/runtime_cost.py [--rounds 5] [--configs ort,ov-f32]
 
 One intra-op thread, this process's CPU time (``time.process_time``: all its threads) per text, at
-batch sizes 1, 4, 8 and 16 of short prompts (Quora questions, as bench_embedder.py looks up); the
+batch sizes 1, 4, 8, 16 and 32 of short prompts (Quora questions, as bench_embedder.py looks up); the
 configurations take turns batch by batch, so load on a shared machine falls on all of them alike.
 Each configuration's vectors are checked against sentence-transformers (torch) on 200 texts
-(min cosine).  ``tokenize`` is the tokenizer call plus the numpy conversions alone (the Python
-around ``Session.run``).  Results in bench/results/runtime_cost.json (``--out``); nothing asserted.
+(min cosine).  ``ort`` is what the built-in model runs: texts packed in rows without padding
+(session 8, ``_packing``); ``ort-padded`` is the same model exported as before, one padded run per
+batch.  Every other configuration runs the packed export.  ``tokenize`` is the tokenizer call plus
+the numpy conversions alone (the Python around ``Session.run``).  Results in
+bench/results/runtime_cost.json (``--out``); nothing asserted.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,12 +34,14 @@ from bench_embedder import questions  # noqa: E402
 from bench_embeddings import DEFAULT_DATA, machine  # noqa: E402
 
 from redis_semcache.embeddings import OnnxEmbedder, SentenceTransformerEmbedder  # noqa: E402
+from redis_semcache.embeddings._packing import packed_feed, rows  # noqa: E402
 from redis_semcache.embeddings.sentence_transformer import bundled_model_path  # noqa: E402
 
 DEFAULT_OUT = ROOT / "bench" / "results" / "runtime_cost.json"
-BATCHES = (1, 4, 8, 16)
+BATCHES = (1, 4, 8, 16, 32)
 KNOWN = (
     "ort",
+    "ort-padded",
     "ort-basic",
     "ort-extended",
     "ort-no-opt",
@@ -49,6 +56,7 @@ KNOWN = (
 )
 DEFAULT_CONFIGS = (
     "ort",
+    "ort-padded",
     "ort-extended",
     "ort-no-spin",
     "ort-no-arena",
@@ -60,22 +68,25 @@ DEFAULT_CONFIGS = (
 Embed = Callable[[list[str]], np.ndarray]
 
 
-def _feed(tokenizer: Any, texts: list[str], dtype: Any = np.int64, type_ids: bool = True) -> dict[str, np.ndarray]:
+def _packed(run_row: Callable[[dict[str, np.ndarray]], np.ndarray], tokenizer: Any, texts: list[str]) -> np.ndarray:
+    """The texts in packed rows (as OnnxEmbedder runs them), each row through ``run_row(feed)``."""
+    ids = [e.ids for e in tokenizer.encode_batch(texts)]
+    out = [run_row(packed_feed(ids[row])) for row in rows([len(i) for i in ids])]
+    return np.asarray(np.concatenate(out), dtype=np.float32)
+
+
+def _padded_feed(tokenizer: Any, texts: list[str]) -> dict[str, np.ndarray]:
     encoded = tokenizer.encode_batch(texts)
-    feed = {
-        "input_ids": np.array([e.ids for e in encoded], dtype=dtype),
-        "attention_mask": np.array([e.attention_mask for e in encoded], dtype=dtype),
+    return {
+        "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
+        "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
+        "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64),
     }
-    if type_ids:
-        feed["token_type_ids"] = np.array([e.type_ids for e in encoded], dtype=dtype)
-    return feed
 
 
-def ort_config(base: OnnxEmbedder, **settings: Any) -> Embed:
-    """ONNX Runtime on the project's export, one thread, with ``settings`` (level=, entries=, attrs=)."""
+def _session(model_file: Path, **settings: Any) -> Any:
     import onnxruntime as ort
 
-    _, tokenizer, _ = base._load()
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
@@ -85,10 +96,56 @@ def ort_config(base: OnnxEmbedder, **settings: Any) -> Embed:
         options.add_session_config_entry(key, value)
     for key, value in settings.get("attrs", {}).items():
         setattr(options, key, value)
-    session = ort.InferenceSession(str(base.export_dir / "model.onnx"), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+
+
+def ort_config(base: OnnxEmbedder, **settings: Any) -> Embed:
+    """ONNX Runtime on the project's (packed) export, one thread, with ``settings`` (level=, entries=, attrs=)."""
+    _, tokenizer, _ = base._load()
+    session = _session(base.export_dir / "model.onnx", **settings)
     if settings.get("iobinding"):
-        return lambda texts: _ort_bound(session, _feed(tokenizer, texts))
-    return lambda texts: np.asarray(session.run(None, _feed(tokenizer, texts))[0], dtype=np.float32)
+        return lambda texts: _packed(lambda feed: _ort_bound(session, feed), tokenizer, texts)
+    return lambda texts: _packed(lambda feed: session.run(None, feed)[0], tokenizer, texts)
+
+
+def ort_padded(base: OnnxEmbedder, workdir: Path) -> Embed:
+    """Before session 8: the same model exported for padded batches (a masked mean), one padded run per batch."""
+    import torch
+    import transformers
+    from tokenizers import Tokenizer
+
+    model = transformers.AutoModel.from_pretrained(str(base.source), local_files_only=True).eval()
+
+    class MeanPooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            hidden = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+            weights = attention_mask.unsqueeze(-1).to(hidden.last_hidden_state.dtype)
+            mean = (hidden.last_hidden_state * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(mean, p=2.0, dim=1)
+
+    model_file = workdir / "padded.onnx"
+    example = tuple(torch.ones(2, 8, dtype=torch.int64) for _ in range(3))
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            MeanPooled().eval(),
+            example,
+            str(model_file),
+            input_names=names,
+            output_names=["sentence_embedding"],
+            dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names}, "sentence_embedding": {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+        )
+    tokenizer = Tokenizer.from_str(base._load()[1].to_str())
+    tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]") or 0)
+    session = _session(model_file)
+    return lambda texts: np.asarray(session.run(None, _padded_feed(tokenizer, texts))[0], dtype=np.float32)
 
 
 def _ort_bound(session: Any, feed: dict[str, np.ndarray]) -> np.ndarray:
@@ -115,25 +172,19 @@ def ov_config(base: OnnxEmbedder, precision: str | None, hint: str | None = "LAT
     request = compiled.create_infer_request()
     names = [i.get_any_name() for i in compiled.inputs]
 
-    def run(texts: list[str]) -> np.ndarray:
-        feed = _feed(tokenizer, texts)
+    def run_row(feed: dict[str, np.ndarray]) -> np.ndarray:
         request.infer({n: feed[n] for n in names})
         return np.array(request.get_output_tensor(0).data, dtype=np.float32)
 
-    return run
+    return lambda texts: _packed(run_row, tokenizer, texts)
 
 
 def tokenize_only(base: OnnxEmbedder) -> Embed:
     _, tokenizer, _ = base._load()
-
-    def run(texts: list[str]) -> np.ndarray:
-        _feed(tokenizer, texts)
-        return np.zeros((len(texts), 384), dtype=np.float32)
-
-    return run
+    return lambda texts: _packed(lambda feed: np.zeros((len(feed["token_counts"]), 384)), tokenizer, texts)
 
 
-def configs(names: list[str]) -> dict[str, Embed]:
+def configs(names: list[str], workdir: Path) -> dict[str, Embed]:
     import onnxruntime as ort
 
     base = OnnxEmbedder(bundled_model_path(), "all-MiniLM-L6-v2", embedding_threads=1)
@@ -141,6 +192,7 @@ def configs(names: list[str]) -> dict[str, Embed]:
     level = ort.GraphOptimizationLevel
     known: dict[str, Callable[[], Embed]] = {
         "ort": lambda: ort_config(base),
+        "ort-padded": lambda: ort_padded(base, workdir),
         "ort-basic": lambda: ort_config(base, level=level.ORT_ENABLE_BASIC),
         "ort-extended": lambda: ort_config(base, level=level.ORT_ENABLE_EXTENDED),
         "ort-no-opt": lambda: ort_config(base, level=level.ORT_DISABLE_ALL),
@@ -166,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     pool = questions(args.data)
     probe = [next(pool) for _ in range(200)]
-    embed = configs(args.configs.split(","))
+    with tempfile.TemporaryDirectory(prefix="runtime_cost.") as workdir:
+        embed = configs(args.configs.split(","), Path(workdir))
     reference = SentenceTransformerEmbedder(embedding_threads=1)(probe)
     cosine = {
         name: float(np.min(np.sum(f(probe) * reference, axis=1))) for name, f in embed.items() if name != "tokenize"
