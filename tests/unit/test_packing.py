@@ -54,3 +54,32 @@ def test_texts_packed_together_get_the_vectors_they_get_alone(builtin_embedder):
     together = builtin_embedder(texts)
     alone = np.stack([builtin_embedder([t])[0] for t in texts])
     assert float(np.min(np.sum(together * alone, axis=1))) >= 0.99999
+
+
+@pytest.mark.model
+def test_a_fresh_export_keeps_texts_apart_and_one_that_loses_their_boundaries_is_refused(tmp_path, monkeypatch):
+    from redis_semcache import EmbeddingError
+    from redis_semcache.embeddings import OnnxEmbedder, _export
+    from redis_semcache.embeddings.sentence_transformer import DEFAULT_MODEL, bundled_model_path
+
+    fresh = OnnxEmbedder(bundled_model_path(), DEFAULT_MODEL, cache_dir=tmp_path / "good")
+    fresh.warmup()
+    assert _export.exported(fresh.export_dir) and fresh.export_dir.name.endswith("-ort-fp32-packed")
+    texts = ["a", "How do I reset my password?", "Why is the sky blue?"]
+    together, alone = fresh(texts), np.stack([fresh([t])[0] for t in texts])
+    assert float(np.min(np.sum(together * alone, axis=1))) >= 0.99999
+
+    packed = _export._Packed
+
+    def mixing(model):
+        graph = packed(model)
+        forward = graph.forward
+        # Every token in segment 0: the texts attend to each other and pool together.
+        graph.forward = lambda ids, positions, segments, counts: forward(ids, positions, segments * 0, counts)
+        return graph
+
+    monkeypatch.setattr(_export, "_Packed", mixing)
+    broken = OnnxEmbedder(bundled_model_path(), DEFAULT_MODEL, cache_dir=tmp_path / "bad")
+    with pytest.raises(EmbeddingError, match="disagrees with torch"):
+        broken.warmup()
+    assert not _export.exported(broken.export_dir)
