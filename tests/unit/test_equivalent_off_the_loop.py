@@ -110,3 +110,26 @@ def test_a_sync_equivalent_is_called_in_the_sync_path(builtin_embedder):
     cache.set(QUESTION, ASKED)
     assert cache.get_or_compute(PARAPHRASE, lambda: REWORDED) == REWORDED
     assert labels(cache) == (1, 0)
+
+
+@pytest.mark.model
+@pytest.mark.asyncio
+@pytest.mark.parametrize("driver", ["sync", "async"])
+@pytest.mark.parametrize(
+    ("cached", "computed", "label"),
+    [
+        ("Delivery takes 2 days.", "Delivery takes 10 days.", (0, 1)),  # numbers contradict: the model blurs them
+        ("Delivery takes 2 days.", "  delivery TAKES 2 days. ", (1, 0)),  # equal up to case and spacing
+        ({"answer": 1}, {"answer": 2}, (0, 1)),  # not text: compared with ==, never embedded
+        ({"answer": 1}, {"answer": 1}, (1, 0)),
+    ],
+)
+async def test_both_drivers_label_by_the_whole_rule(builtin_embedder, driver, cached, computed, label):
+    cache = explorer_cache(builtin_embedder)
+    if driver == "sync":
+        cache.set(QUESTION, cached)
+        assert cache.get_or_compute(PARAPHRASE, lambda: computed) == computed
+    else:
+        await cache.aset(QUESTION, cached)
+        assert await cache.aget_or_compute(PARAPHRASE, lambda: computed) == computed
+    assert labels(cache) == label
