@@ -47,11 +47,16 @@ class BackendCall:
 
 @dataclass(frozen=True)
 class Embed:
-    """Embed already-normalised prompts; CPU-bound, so async drivers use a thread."""
+    """Embed already-normalised prompts; CPU-bound, so async drivers use a thread.
+
+    ``embedder``: embed with this callable (texts -> vectors) as it is, instead of the
+    cache's embedder fitted to the index (how answers are compared: the built-in model).
+    """
 
     texts: tuple[str, ...]
     dim: int | None = None
     progress: bool = False
+    embedder: Callable[[list[str]], Any] | None = None
 
 
 @dataclass(frozen=True)

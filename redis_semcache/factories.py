@@ -21,26 +21,33 @@ def create_in_memory_cache_manager(
     *,
     eviction_strategy: CacheStrategy | str = CacheStrategy.LRU,
     embedding_threads: int | None = None,
+    precision: str | None = None,
     **manager_kwargs: Any,
 ) -> LLMCachingManager:
     """A manager over a new in-process backend.  Extra keywords go to LLMCachingManager.
 
-    ``embedding_threads`` gives the built-in model its own instance with that many
-    intra-op threads (default: the shared one, 1 thread or $SEMCACHE_EMBEDDING_THREADS).
+    ``embedding_threads`` and ``precision`` give the built-in model its own instance
+    with that many intra-op threads and that arithmetic ("float32" or "bfloat16"; default:
+    the shared instance, 1 thread or $SEMCACHE_EMBEDDING_THREADS, float32 or
+    $SEMCACHE_EMBEDDING_PRECISION).  Either with your own ``embedder=`` is a ConfigurationError.
     """
+    _own_builtin(manager_kwargs, embedding_threads, precision)  # before the backend: it may raise
     backend = InMemoryCacheBackend(max_size=max_size, eviction_strategy=eviction_strategy)
-    _builtin_with_threads(manager_kwargs, embedding_threads)
     return LLMCachingManager(backend, default_ttl=default_ttl, **manager_kwargs)
 
 
-def _builtin_with_threads(manager_kwargs: dict[str, Any], threads: int | None) -> None:
-    if threads is None:
+def _own_builtin(manager_kwargs: dict[str, Any], threads: int | None, precision: str | None) -> None:
+    """Put a built-in model of its own in ``manager_kwargs`` when a setting of it is given."""
+    given = [name for name, value in (("embedding_threads", threads), ("precision", precision)) if value is not None]
+    if not given:
         return
     if manager_kwargs.get("embedder", DEFAULT_EMBEDDER) is not DEFAULT_EMBEDDER:
-        raise ConfigurationError("embedding_threads= sets up the built-in model; pass it to your own embedder instead")
+        raise ConfigurationError(
+            f"{'= and '.join(given)}= set up the built-in model; pass them to your own embedder instead"
+        )
     from .embeddings import BuiltinEmbedder
 
-    manager_kwargs["embedder"] = BuiltinEmbedder(embedding_threads=threads)
+    manager_kwargs["embedder"] = BuiltinEmbedder(embedding_threads=threads, precision=precision)  # checks both
 
 
 def create_redis_cache_manager(
@@ -58,6 +65,7 @@ def create_redis_cache_manager(
     socket_connect_timeout: float | None = 1.0,
     backend_kwargs: Mapping[str, Any] | None = None,
     embedding_threads: int | None = None,
+    precision: str | None = None,
     **manager_kwargs: Any,
 ) -> LLMCachingManager:
     """A manager over a Redis Stack backend.  ``backend_kwargs`` go to RedisCacheBackend.
@@ -67,11 +75,11 @@ def create_redis_cache_manager(
     that long and, unless ``strict=True``, the lookup is a miss.
     ``cluster_mode=True`` connects to a Redis Cluster through ``url`` or
     ``host``/``port`` of any node (a cluster has only database 0).
-    ``embedding_threads`` is as for :func:`create_in_memory_cache_manager`.
+    ``embedding_threads`` and ``precision`` are as for :func:`create_in_memory_cache_manager`.
     """
     from .backends.redis import RedisCacheBackend
 
-    _builtin_with_threads(manager_kwargs, embedding_threads)  # before connecting: it may raise
+    _own_builtin(manager_kwargs, embedding_threads, precision)  # before connecting: it may raise
     options: dict[str, Any] = {"socket_timeout": socket_timeout, "socket_connect_timeout": socket_connect_timeout}
     if cluster_mode:
         if db != 0:

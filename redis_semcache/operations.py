@@ -264,18 +264,22 @@ class CacheOperations:
         if isinstance(effect, BackendCall):
             return self.failures.call(effect)
         if isinstance(effect, Embed):
-            return self.engine.vectors_that_fit(effect.texts, effect.dim, progress=effect.progress)
+            return self._embed(effect)
         if isinstance(effect, Sleep):
             time.sleep(effect.seconds)
             return None
         return effect.fn()
 
+    def _embed(self, effect: Embed) -> Any:
+        if effect.embedder is not None:  # a model of its own (answers compared), not the index's
+            return effect.embedder(list(effect.texts))
+        return self.engine.vectors_that_fit(effect.texts, effect.dim, progress=effect.progress)
+
     async def _aperform(self, effect: Effect) -> Any:
         if isinstance(effect, BackendCall):
             return await self.failures.acall(effect)
         if isinstance(effect, Embed):
-            fit = self.engine.vectors_that_fit
-            return await asyncio.to_thread(fit, effect.texts, effect.dim, progress=effect.progress)
+            return await asyncio.to_thread(self._embed, effect)
         if isinstance(effect, Sleep):
             await asyncio.sleep(effect.seconds)
             return None

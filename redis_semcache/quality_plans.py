@@ -14,14 +14,17 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from ._errors import InvalidInputError
 from ._keys import entry_id
 from ._match import match_plan
-from ._plan import BackendCall, Plan
+from ._plan import BackendCall, Compute, Embed, Plan
 from ._vectors import SIMILARITY_EPSILON
 from .operations import CacheOperations
+from .quality.control import Explorer
+from .quality.equivalent import ANSWER_THRESHOLD, cosine, default_equivalent, embed_answers, settled
 from .quality.judge import Case, JudgedCache
 from .quality.result import ForeignResultError, LookupResult
 
@@ -29,7 +32,7 @@ if TYPE_CHECKING:
     from .backends.base import SemanticQuery
 
 
-__all__ = ["CANDIDATE_FLOOR", "feedback_plan", "get_or_compute_plan", "get_plan", "lookup_plan"]
+__all__ = ["CANDIDATE_FLOOR", "feedback_plan", "get_or_compute_plan", "get_plan", "lookup_plan", "same_plan"]
 
 # Candidates less similar than this are not worth remembering: no rule serves them.
 CANDIDATE_FLOOR = 0.5
@@ -176,5 +179,18 @@ def get_or_compute_plan(
         entry, _ = yield BackendCall("flight_status", (result.candidate_key, cache._lookup_version(version)),
                                      fallback=(None, False))  # fmt: skip
         if entry is not None:  # deleted meanwhile: nothing to compare with, so no label
-            yield from feedback_plan(cache, result, explorer.same(entry.response, value))
+            yield from feedback_plan(cache, result, (yield from same_plan(explorer, entry.response, value)))
     return value
+
+
+def same_plan(explorer: Explorer, cached: Any, computed: Any) -> Plan[bool]:
+    """Whether ``explorer.equivalent`` calls the two answers the same.  The default's
+    embedding is an :class:`Embed` effect, so ``aget_or_compute`` runs it (and the model's
+    first load) in a thread, as it does the prompt's; one's own ``equivalent`` is called like
+    ``compute``: an awaitable it returns is awaited by the async driver."""
+    if explorer.equivalent is not default_equivalent:
+        return bool((yield Compute(partial(explorer.equivalent, cached, computed))))
+    verdict = settled(cached, computed)
+    if verdict is None:  # two texts only their meaning can tell apart
+        verdict = cosine((yield Embed((cached, computed), embedder=embed_answers))) >= ANSWER_THRESHOLD
+    return verdict

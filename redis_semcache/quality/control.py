@@ -37,9 +37,6 @@ class Explorer:
     def should(self) -> bool:
         return self.rate > 0.0 and self._rng.random() < self.rate
 
-    def same(self, cached: Any, computed: Any) -> bool:
-        return bool(self.equivalent(cached, computed))
-
 
 class QualityControl:
     """What ``lookup``, ``feedback`` and the error budget of one manager share."""

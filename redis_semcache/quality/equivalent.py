@@ -19,7 +19,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ANSWER_THRESHOLD", "answer_similarity", "default_equivalent", "numbers_contradict", "same_answer"]
+__all__ = [
+    "ANSWER_THRESHOLD", "answer_similarity", "cosine", "default_equivalent", "embed_answers", "numbers_contradict",
+    "same_answer", "settled",
+]  # fmt: skip
 
 # The lowest cosine (built-in model) at which two answers count as the same: see
 # bench/answer_equivalence.py for the pairs it was measured on and its error rates.
@@ -30,17 +33,26 @@ def _plain(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def answer_similarity(a: str, b: str, embedder: Any = None) -> float:
-    """Cosine of ``a`` and ``b`` embedded by ``embedder`` (default: the built-in model)."""
-    if embedder is None:
-        from ..embeddings.builtin import default_embedder
+def embed_answers(texts: list[str]) -> Any:
+    """``texts`` embedded by the built-in model, loaded here on first use: an async caller
+    runs this whole call in a thread (quality_plans.same_plan), the model's load included."""
+    from ..embeddings.builtin import default_embedder
 
-        embedder = default_embedder()
-    vectors = np.asarray(embedder([a, b]), dtype=np.float64)
+    return default_embedder()(texts)
+
+
+def cosine(vectors: Any) -> float:
+    """Cosine of the two rows of ``vectors`` (0.0 when one is all zeros)."""
+    vectors = np.asarray(vectors, dtype=np.float64)
     norms = np.linalg.norm(vectors, axis=1)
     if not np.all(norms > 0):
         return 0.0
     return float(vectors[0] @ vectors[1] / (norms[0] * norms[1]))
+
+
+def answer_similarity(a: str, b: str, embedder: Any = None) -> float:
+    """Cosine of ``a`` and ``b`` embedded by ``embedder`` (default: the built-in model)."""
+    return cosine((embed_answers if embedder is None else embedder)([a, b]))
 
 
 def numbers_contradict(a: str, b: str) -> bool:
@@ -52,8 +64,9 @@ def numbers_contradict(a: str, b: str) -> bool:
     return bool(x) and bool(y) and not (x <= y or y <= x)
 
 
-def same_answer(a: Any, b: Any, threshold: float, similarity: Callable[[str, str], float]) -> bool:
-    """The rule of :func:`default_equivalent`, at ``threshold``, with ``similarity(a, b)``."""
+def settled(a: Any, b: Any) -> bool | None:
+    """The rule of :func:`default_equivalent` where it needs no model; None where only the
+    two texts' similarity can tell."""
     if a == b:
         return True
     if not isinstance(a, str) or not isinstance(b, str):
@@ -62,7 +75,13 @@ def same_answer(a: Any, b: Any, threshold: float, similarity: Callable[[str, str
         return True
     if not a.strip() or not b.strip() or numbers_contradict(a, b):
         return False
-    return similarity(a, b) >= threshold
+    return None
+
+
+def same_answer(a: Any, b: Any, threshold: float, similarity: Callable[[str, str], float]) -> bool:
+    """The rule of :func:`default_equivalent`, at ``threshold``, with ``similarity(a, b)``."""
+    verdict = settled(a, b)
+    return verdict if verdict is not None else similarity(a, b) >= threshold
 
 
 def default_equivalent(a: Any, b: Any) -> bool:
