@@ -1,6 +1,6 @@
 """The local LLM API servers' own promises (tests/counting_server.py), which the integration tests lean on:
-every answered request is counted once, whatever its route and whether it streams, and a held answer
-goes out as soon as ``release`` is set."""
+every answered request is counted once, whatever its route and whether it streams; a held answer
+goes out as soon as ``release`` is set; a one-shot fault spoils the next stream and no other."""
 
 from __future__ import annotations
 
@@ -53,3 +53,23 @@ def test_a_held_answer_goes_out_as_soon_as_it_is_released():
         ask.join(timeout=60)
         assert answers == ["answer to: held"]
         api.close()
+
+
+def test_each_one_shot_fault_spoils_exactly_the_next_stream():
+    question = {"model": "m", "messages": [{"role": "user", "content": "q"}], "stream": True}
+    with OpenAIServer() as server, httpx.Client(base_url=server.base_url) as http:
+
+        def stream(n: int = 1) -> str:
+            return http.post("/chat/completions", json={**question, "n": n}).text
+
+        server.break_next_stream = True
+        with pytest.raises(httpx.RemoteProtocolError):  # cut mid-body
+            stream()
+        server.end_next_stream_early = True
+        short = stream()
+        assert "answer" in short and not short.endswith("data: [DONE]\n\n")  # a clean end, without its last event
+        server.unfinished_choice = 1
+        assert stream(n=2).count('"finish_reason": "stop"') == 1
+        whole = stream(n=2)
+        assert whole.endswith("data: [DONE]\n\n") and whole.count('"finish_reason": "stop"') == 2
+        assert server.calls == 4
