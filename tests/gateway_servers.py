@@ -3,7 +3,9 @@
 :class:`Upstream` is :class:`~tests.openai_server.OpenAIServer` plus what a
 gateway test needs to see: the headers of every request, a one-shot error
 status, other paths (``GET /v1/models``, ``POST /v1/embeddings``), an
-``arrived`` event and an optional per-answer delay (for bench/gateway.py).
+``arrived`` event and an optional per-answer delay (for bench/gateway.py).  It
+counts, holds answers (``release``) and signals ``arrivals`` as every local
+server does (tests/counting_server.py).
 :class:`RunningGateway` serves an app with uvicorn in a thread, on a socket
 bound and listening before the thread starts (a client can connect at once).
 """
@@ -15,14 +17,70 @@ import json
 import socket
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 import uvicorn
 
-from .openai_server import OpenAIServer, _handler
+from .counting_server import Handler
+from .openai_server import OpenAIServer
+
+
+class UpstreamHandler(Handler):
+    """The OpenAI server's handler, plus the gateway tests' other paths and one-shot failures."""
+
+    @property
+    def upstream(self) -> Upstream:
+        return cast(Upstream, self.owner)
+
+    def do_GET(self) -> None:
+        if self.path == "/v1/models":
+            self._other(b"")
+            self.send_json(200, {"object": "list", "data": [{"id": "m", "object": "model", "created": 0,
+                                                             "owned_by": "test"}]})  # fmt: skip
+            return
+        super().do_GET()
+
+    def do_POST(self) -> None:
+        if self.path == "/v1/embeddings":
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            self._other(body)
+            count = len(json.loads(body)["input"])
+            data = [{"object": "embedding", "index": i, "embedding": [0.5, 0.25]} for i in range(count)]
+            self.send_json(200, {"object": "list", "data": data, "model": "e",
+                                 "usage": {"prompt_tokens": 1, "total_tokens": 1}})  # fmt: skip
+            return
+        if self.path.split("?")[0] == "/v1/chat/completions":
+            upstream = self.upstream
+            upstream.chat_paths.append(self.path)
+            status = upstream.take_failure({k.lower(): v for k, v in self.headers.items()})
+            upstream.arrived.set()
+            if upstream.html_next:
+                upstream.html_next = False
+                self.rfile.read(int(self.headers["Content-Length"]))
+                page = b"<html>502 Bad Gateway</html>"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+                return
+            if status is not None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                self.send_json(status, {"error": {"message": "upstream broke", "type": "server_error"}})
+                return
+            if upstream.delay:
+                time.sleep(upstream.delay)  # a model's latency, for the benchmark
+        super().do_POST()
+
+    def _other(self, body: bytes) -> None:
+        with self.upstream._lock:
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            self.upstream.other.append((self.command, self.path, headers, body))
 
 
 class Upstream(OpenAIServer):
+    handler = UpstreamHandler
+
     def __init__(self, delay: float = 0.0) -> None:
         super().__init__()
         self.delay = delay
@@ -32,66 +90,12 @@ class Upstream(OpenAIServer):
         self.fail_next: int | None = None
         self.html_next = False  # answer the next chat request 200 with an HTML page (a misrouted proxy)
         self.arrived = threading.Event()
-        self.arrivals = threading.Semaphore(0)  # released once per chat request, as it arrives
-        self._httpd.RequestHandlerClass = _gateway_handler(self)
 
     def take_failure(self, headers: dict[str, str]) -> int | None:
         with self._lock:
             self.chat_headers.append(headers)
             status, self.fail_next = self.fail_next, None
             return status
-
-
-def _gateway_handler(server: Upstream) -> type:
-    base = _handler(server)
-
-    class Handler(base):  # type: ignore[misc, valid-type]
-        def do_GET(self) -> None:
-            if self.path == "/v1/models":
-                self._other(b"")
-                self._send_json(200, {"object": "list", "data": [{"id": "m", "object": "model", "created": 0,
-                                                                   "owned_by": "test"}]})  # fmt: skip
-                return
-            super().do_GET()
-
-        def do_POST(self) -> None:
-            if self.path == "/v1/embeddings":
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                self._other(body)
-                count = len(json.loads(body)["input"])
-                data = [{"object": "embedding", "index": i, "embedding": [0.5, 0.25]} for i in range(count)]
-                self._send_json(200, {"object": "list", "data": data, "model": "e",
-                                      "usage": {"prompt_tokens": 1, "total_tokens": 1}})  # fmt: skip
-                return
-            if self.path.split("?")[0] == "/v1/chat/completions":
-                server.chat_paths.append(self.path)
-                self.path = "/v1/chat/completions"
-                status = server.take_failure({k.lower(): v for k, v in self.headers.items()})
-                server.arrived.set()
-                server.arrivals.release()
-                if server.html_next:
-                    server.html_next = False
-                    self.rfile.read(int(self.headers["Content-Length"]))
-                    page = b"<html>502 Bad Gateway</html>"
-                    self.send_response(200)
-                    self.send_header("Content-Type", "text/html")
-                    self.send_header("Content-Length", str(len(page)))
-                    self.end_headers()
-                    self.wfile.write(page)
-                    return
-                if status is not None:
-                    self.rfile.read(int(self.headers["Content-Length"]))
-                    self._send_json(status, {"error": {"message": "upstream broke", "type": "server_error"}})
-                    return
-                if server.delay:
-                    time.sleep(server.delay)  # a model's latency, for the benchmark
-            super().do_POST()
-
-        def _other(self, body: bytes) -> None:
-            with server._lock:
-                server.other.append((self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-
-    return Handler
 
 
 class RunningGateway:

@@ -5,20 +5,12 @@ ANTHROPIC_BASE_URL at ``base_url``."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from .anthropic_server import messages_route
-from .counting_server import Answer, CountingServer, Route
-from .openai_server import chunks, completion
+from .counting_server import CountingServer, Route
+from .openai_server import chat_route
 from .responses_server import responses_route
-
-
-def chat_route(body: dict[str, Any], number: int) -> Answer:
-    done = completion(body, number)
-    if not body.get("stream"):
-        return 200, done
-    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-    return [*((None, c) for c in chunks(done, include_usage)), (None, "[DONE]")]
 
 
 class LLMAPIServer(CountingServer):

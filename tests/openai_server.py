@@ -2,54 +2,19 @@
 
 The answer is derived from the last user message ("answer to: <question>"), so a
 test can tell which question an answer belongs to.  With ``tools`` in the
-request it calls the first tool instead.  ``calls`` counts requests;
-``break_next_stream`` makes the next stream stop after two chunks by cutting the
-connection mid-body (the client sees a protocol error, not a clean end).  With
-``n`` it answers that many choices; ``unfinished_choice`` (an index) makes the
-next stream end cleanly without that choice's finish chunk.
+request it calls the first tool instead.  With ``n`` it answers that many
+choices; ``unfinished_choice`` (an index) makes the next stream end cleanly
+without that choice's finish chunk.  Counting, ``release`` and the stream faults
+are the skeleton's (tests/counting_server.py).
 """
 
 from __future__ import annotations
 
-import json
-import threading
+import functools
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
-
-class OpenAIServer:
-    def __init__(self) -> None:
-        self.calls = 0
-        self.requests: list[dict[str, Any]] = []
-        self.break_next_stream = False
-        self.unfinished_choice: int | None = None
-        self.release = threading.Event()  # set: answer at once; cleared: hold answers until set
-        self.release.set()
-        self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
-
-    def __enter__(self) -> OpenAIServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    def record(self, body: dict[str, Any]) -> tuple[int, bool, int | None]:
-        with self._lock:
-            self.calls += 1
-            self.requests.append(body)
-            broken, self.break_next_stream = self.break_next_stream, False
-            unfinished, self.unfinished_choice = self.unfinished_choice, None
-            return self.calls, broken, unfinished
+from .counting_server import Answer, CountingServer, Route
 
 
 def completion(body: dict[str, Any], number: int) -> dict[str, Any]:
@@ -105,50 +70,26 @@ def _choice_chunks(base: dict[str, Any], choice: dict[str, Any], *, finish: bool
     return out
 
 
-def _handler(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+def chat_route(body: dict[str, Any], number: int, unfinished: int | None = None) -> Answer:
+    done = completion(body, number)
+    if not body.get("stream"):
+        return 200, done
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    return [*((None, c) for c in chunks(done, include_usage, unfinished)), (None, "[DONE]")]
 
-        def log_message(self, *args: Any) -> None:  # quiet
-            pass
 
-        def do_GET(self) -> None:
-            self._send_json(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
+class OpenAIServer(CountingServer):
+    routes: ClassVar[dict[str, Route]] = {"/v1/chat/completions": chat_route}
+    prefix = "/v1"
+    not_found_type = "invalid_request_error"
 
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            if self.path != "/v1/chat/completions":
-                self._send_json(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
-                return
-            number, broken, unfinished = server.record(body)
-            server.release.wait(timeout=10)
-            done = completion(body, number)
-            if not body.get("stream"):
-                self._send_json(200, done)
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            events = [f"data: {json.dumps(c)}\n\n" for c in chunks(done, include_usage, unfinished)] + [
-                "data: [DONE]\n\n"
-            ]
-            for i, event in enumerate(events):
-                if broken and i == 2:  # cut the connection without the final zero-length chunk
-                    self.close_connection = True
-                    return
-                data = event.encode()
-                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-                self.wfile.flush()
-            self.wfile.write(b"0\r\n\r\n")
+    def __init__(self) -> None:
+        super().__init__()
+        self.unfinished_choice: int | None = None
 
-        def _send_json(self, status: int, payload: dict[str, Any]) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    return Handler
+    def route(self, path: str) -> Route | None:
+        if path not in self.routes:
+            return None
+        with self._lock:  # a one-shot setting, taken by the request it applies to
+            unfinished, self.unfinished_choice = self.unfinished_choice, None
+        return functools.partial(chat_route, unfinished=unfinished)
