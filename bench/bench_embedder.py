@@ -8,7 +8,8 @@ Sections (results in bench/results/embedder.json, ``--out``):
 * ``cosine``  - min cosine of the default embedder against sentence-transformers (torch) on 200 texts;
 * ``cold``    - fresh processes to their first embedding (ours, and RedisVL's vectorizer), plus the
                 largest imports of ours from ``python -X importtime``;
-* ``threads`` - ms per embedding with 1 and 2 intra-op threads while another process keeps one core busy;
+* ``threads`` - ms per embedding with 1 and 2 intra-op threads, idle and while another process keeps
+                one core busy;
 * ``e2e``     - a real Redis (tests/redis_server.LocalRedis); both caches with default settings hold
                 ``--stored`` questions; then, alternating the two in small batches: a new prompt's lookup
                 (p50), a repeated prompt's, and lookups/s of 1, 8 and 32 threads on distinct new prompts.
@@ -130,7 +131,8 @@ def largest_imports(stderr: str, top: int = 8) -> dict[str, float]:
 
 
 def bench_threads(texts: list[str], rounds: int, per_round: int) -> dict[str, Any]:
-    """ms per single-text embedding with 1 and 2 intra-op threads, one core kept busy by another process."""
+    """ms per single-text embedding with 1 and 2 intra-op threads: on an idle machine, then with one
+    core kept busy by another process (``busy_core``)."""
     from redis_semcache.embeddings import OnnxEmbedder
 
     runtimes: dict[str, Callable[[list[str]], Any]] = {}
@@ -140,21 +142,25 @@ def bench_threads(texts: list[str], rounds: int, per_round: int) -> dict[str, An
         runtimes[f"torch-{n}"] = SentenceTransformerEmbedder(embedding_threads=n)
     for embed in runtimes.values():
         embed(["warm up"])
-    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    times: dict[str, list[float]] = {name: [] for name in runtimes}
-    try:
-        for r in range(rounds):
-            for name, embed in runtimes.items():
-                for text in texts[r * per_round : (r + 1) * per_round]:
-                    t = time.perf_counter()
-                    embed([text])
-                    times[name].append(time.perf_counter() - t)
-    finally:
-        burner.kill()
-        burner.wait()
-    out = {name: summary_ms(ts) for name, ts in times.items()}
-    for rt in ("onnxruntime", "torch"):
-        out[f"{rt}_2_over_1_p50"] = round(out[f"{rt}-2"]["p50_ms"] / out[f"{rt}-1"]["p50_ms"], 3)
+    out: dict[str, Any] = {}
+    for busy in (False, True):
+        burner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+        times: dict[str, list[float]] = {name: [] for name in runtimes}
+        try:
+            for r in range(rounds):
+                for name, embed in runtimes.items():
+                    for text in texts[r * per_round : (r + 1) * per_round]:
+                        t = time.perf_counter()
+                        embed([text])
+                        times[name].append(time.perf_counter() - t)
+        finally:
+            if burner is not None:
+                burner.kill()
+                burner.wait()
+        row: dict[str, Any] = {name: summary_ms(ts) for name, ts in times.items()}
+        for rt in ("onnxruntime", "torch"):
+            row[f"{rt}_2_over_1_p50"] = round(row[f"{rt}-2"]["p50_ms"] / row[f"{rt}-1"]["p50_ms"], 3)
+        out["busy_core" if busy else "idle"] = row
     return out
 
 
