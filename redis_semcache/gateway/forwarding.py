@@ -16,6 +16,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
+import anyio
 import httpx
 from starlette.responses import Response, StreamingResponse
 
@@ -124,10 +125,11 @@ def relay(
     headers: Iterable[tuple[str, str]] = (),
     on_piece: Callable[[bytes], Awaitable[None]] | None = None,
     on_end: Callable[[], Awaitable[None]] | None = None,
+    on_close: Callable[[], Awaitable[None]] | None = None,
 ) -> Response:
     """Stream ``response`` to the caller as it arrives.  ``on_piece`` sees every piece
     before the caller does; ``on_end`` runs once the body ended whole - not when it
-    broke off or the caller went away."""
+    broke off or the caller went away; ``on_close`` runs after it either way."""
 
     async def body() -> AsyncIterator[bytes]:
         try:
@@ -138,7 +140,12 @@ def relay(
             if on_end is not None:
                 await on_end()
         finally:
-            await response.aclose()
+            try:
+                if on_close is not None:
+                    with anyio.CancelScope(shield=True):  # also when the caller went away (cancelled)
+                        await on_close()
+            finally:
+                await response.aclose()
 
     out = StreamingResponse(body(), status_code=response.status_code)
     out.raw_headers = []  # StreamingResponse's defaults give way to the upstream's
