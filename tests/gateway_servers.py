@@ -2,8 +2,9 @@
 
 :class:`Upstream` is :class:`~tests.openai_server.OpenAIServer` plus what a
 gateway test needs to see: the headers of every request, a one-shot error
-status, other paths (``GET /v1/models``, ``POST /v1/embeddings``), an
-``arrived`` event and an optional per-answer delay (for bench/gateway.py).
+status (held by ``release`` like an answer), other paths (``GET /v1/models``,
+``POST /v1/embeddings``), an ``arrived`` event and an optional per-answer delay
+(for bench/gateway.py).
 :class:`RunningGateway` serves an app with uvicorn in a thread, on a socket
 bound and listening before the thread starts (a client can connect at once).
 """
@@ -81,6 +82,7 @@ def _gateway_handler(server: Upstream) -> type:
                     return
                 if status is not None:
                     self.rfile.read(int(self.headers["Content-Length"]))
+                    server.release.wait(timeout=10)  # held like an answer, so a test can line others up
                     self._send_json(status, {"error": {"message": "upstream broke", "type": "server_error"}})
                     return
                 if server.delay:
