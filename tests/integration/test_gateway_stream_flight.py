@@ -20,6 +20,7 @@ from redis_semcache import LLMCachingManager
 from redis_semcache.backends.redis import RedisCacheBackend
 from redis_semcache.gateway import GatewayConfig
 from redis_semcache.gateway.app import create_app
+from redis_semcache.singleflight import FlightPolicy
 
 from ..fakes import CountingEmbedder
 from ..gateway_servers import RunningGateway, Upstream
@@ -28,6 +29,9 @@ KEY = "sk-stream-flight-0123456789"
 QUESTION = "why stream the same answer twice"
 ANSWER = f"answer to: {QUESTION}"
 FOLLOWERS = 5
+SECRET = b"one-deployment-secret"
+# Waiters outlast the clients' timeout: a lock left held makes a follower fail, not wait it out.
+PATIENT = FlightPolicy(lock_ttl=120, wait_timeout=120)
 
 
 class WatchedBackend(RedisCacheBackend):
@@ -50,7 +54,7 @@ def ask(question: str = QUESTION) -> list[dict]:
 
 def stream(base_url: str) -> tuple[str, str, list[str]]:
     """What one streaming client got: x-semcache (or "error"), the text, the finish reasons."""
-    api = openai.OpenAI(base_url=base_url, api_key=KEY, max_retries=0, timeout=30)
+    api = openai.OpenAI(base_url=base_url, api_key=KEY, max_retries=0, timeout=20)
     try:
         raw = api.chat.completions.with_raw_response.create(model="m", messages=ask(), stream=True)
         chunks = list(raw.parse())
@@ -71,8 +75,12 @@ def setup(redis_url, cache_names):
 
     def gateway(upstream: Upstream) -> RunningGateway:
         backend = WatchedBackend(waiting, url=redis_url, name=name)
-        cache = LLMCachingManager(backend, enable_semantic=True, embedder=CountingEmbedder(), semantic_threshold=0.95)
-        return RunningGateway(create_app(GatewayConfig(upstream=upstream.base_url, name=name, tenant_key=b"one-deployment-secret"), cache=cache))
+        cache = LLMCachingManager(
+            backend, enable_semantic=True, embedder=CountingEmbedder(), semantic_threshold=0.95,
+            flight_policy=PATIENT,
+        )  # fmt: skip
+        settings = GatewayConfig(upstream=upstream.base_url, name=name, tenant_key=SECRET)  # one scope for both
+        return RunningGateway(create_app(settings, cache=cache))
 
     with Upstream() as upstream, gateway(upstream) as one, gateway(upstream) as two:
         upstream.release.clear()
