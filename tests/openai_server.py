@@ -6,7 +6,8 @@ request it calls the first tool instead.  ``calls`` counts requests;
 ``break_next_stream`` makes the next stream stop after two chunks by cutting the
 connection mid-body (the client sees a protocol error, not a clean end).  With
 ``n`` it answers that many choices; ``unfinished_choice`` (an index) makes the
-next stream end cleanly without that choice's finish chunk.
+next stream end cleanly without that choice's finish chunk.  ``release`` holds
+every answer until it is set, ``midway`` every stream after its first two chunks.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ class OpenAIServer:
         self.unfinished_choice: int | None = None
         self.release = threading.Event()  # set: answer at once; cleared: hold answers until set
         self.release.set()
+        self.midway = threading.Event()  # cleared: a stream stops after two chunks until it is set
+        self.midway.set()
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True)
@@ -40,6 +43,7 @@ class OpenAIServer:
 
     def __exit__(self, *exc: object) -> None:
         self.release.set()
+        self.midway.set()
         self._httpd.shutdown()
         self._httpd.server_close()
 
@@ -138,6 +142,8 @@ def _handler(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
                 if broken and i == 2:  # cut the connection without the final zero-length chunk
                     self.close_connection = True
                     return
+                if i == 2:
+                    server.midway.wait(timeout=10)
                 data = event.encode()
                 self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
                 self.wfile.flush()

@@ -13,6 +13,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -87,15 +88,21 @@ def setup(redis_url, cache_names):
         yield upstream, [one, two], waiting
 
 
+def follow(pool: ThreadPoolExecutor, gateways: list[RunningGateway], waiting: threading.Semaphore) -> list[Any]:
+    """FOLLOWERS identical streamed requests, on both gateways, once each is seen waiting."""
+    followers = [pool.submit(stream, gateways[i % 2].base_url) for i in range(FOLLOWERS)]
+    for _ in range(FOLLOWERS):
+        assert waiting.acquire(timeout=30), "a follower did not wait for the leader"
+    return followers
+
+
 def burst(upstream: Upstream, gateways: list[RunningGateway], waiting: threading.Semaphore) -> list[Any]:
     """1 + FOLLOWERS identical streamed requests: the leader's first, then the followers once the
     leader is at the upstream; the upstream answers once every follower waits.  Leader's result first."""
     with ThreadPoolExecutor(FOLLOWERS + 1) as pool:
         leader = pool.submit(stream, gateways[0].base_url)
         assert upstream.arrived.wait(timeout=30)
-        followers = [pool.submit(stream, gateways[i % 2].base_url) for i in range(FOLLOWERS)]
-        for _ in range(FOLLOWERS):
-            assert waiting.acquire(timeout=30), "a follower did not wait for the leader"
+        followers = follow(pool, gateways, waiting)
         upstream.release.set()
         return [leader.result(timeout=60)] + [f.result(timeout=60) for f in followers]
 
@@ -138,3 +145,43 @@ def test_an_unfinished_stream_is_not_stored_and_no_follower_is_served_it(setup):
     assert leader == ("miss", ANSWER, [])  # relayed as it came: no finish reason
     assert sorted(followers) == [("exact", ANSWER, ["stop"])] * (FOLLOWERS - 1) + [("miss", ANSWER, ["stop"])]
     assert len(upstream.chat_headers) == 2  # every upstream call, failed ones included
+
+
+def test_the_leader_streams_live_while_the_others_wait_and_a_json_request_joins_too(setup):
+    upstream, gateways, waiting = setup
+    upstream.release.set()
+    upstream.midway.clear()  # the upstream sends two chunks, then holds the rest
+    api = openai.OpenAI(base_url=gateways[0].base_url, api_key=KEY, max_retries=0, timeout=20)
+    with ThreadPoolExecutor(FOLLOWERS + 1) as pool:
+        chunks = iter(api.chat.completions.create(model="m", messages=ask(), stream=True))
+        assert [next(chunks).choices[0].delta.content for _ in range(2)] == ["", "answer"]  # before the rest exists
+        as_json = pool.submit(stored_answer, gateways[1])
+        assert waiting.acquire(timeout=30)
+        followers = follow(pool, gateways, waiting)
+        upstream.midway.set()
+        rest = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert "answer" + rest == ANSWER
+        assert [f.result(timeout=60) for f in followers] == [("exact", ANSWER, ["stop"])] * FOLLOWERS
+        assert as_json.result(timeout=60) == ("exact", ANSWER)  # a non-streamed request shares the flight
+    api.close()
+    assert len(upstream.chat_headers) == 1
+
+
+def test_a_leader_whose_caller_leaves_mid_stream_hands_over(setup):
+    upstream, gateways, waiting = setup
+    upstream.release.set()
+    upstream.midway.clear()
+    body = {"model": "m", "messages": ask(), "stream": True}
+    auth = {"authorization": f"Bearer {KEY}"}
+    with ThreadPoolExecutor(FOLLOWERS) as pool:
+        with httpx.stream("POST", gateways[0].base_url + "/chat/completions", json=body, headers=auth) as leader:
+            lines = leader.iter_lines()  # kept: a dropped iterator closes the connection at once
+            assert next(lines).startswith("data: ")
+            followers = follow(pool, gateways, waiting)
+        # the leader's caller is gone mid-stream: nothing is stored, and a follower calls the upstream
+        for _ in range(2):
+            assert upstream.arrivals.acquire(timeout=30), "no follower took over from the leader that left"
+        upstream.midway.set()
+        results = sorted(f.result(timeout=60) for f in followers)
+    assert results == [("exact", ANSWER, ["stop"])] * (FOLLOWERS - 1) + [("miss", ANSWER, ["stop"])]
+    assert len(upstream.chat_headers) == 2
