@@ -13,6 +13,8 @@ extra connection per waiter (pub/sub would) and survives a server restart.
 
 :class:`FlightPolicy` holds the settings; :func:`single_flight` is the
 algorithm, a plan the manager's ``get_or_compute`` runs after its lookup missed.
+:func:`claim_flight` is its first half (wait, or lead), for a caller whose
+computation outlives the plan (the gateway relaying a stream).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 from ._plan import BackendCall, Compute, Plan, Sleep
 from ._validate import check_positive
 
-__all__ = ["FlightPolicy", "single_flight"]
+__all__ = ["Claim", "FlightPolicy", "claim_flight", "release_flight", "single_flight"]
 
 log = logging.getLogger("redis_semcache")
 
@@ -52,17 +54,22 @@ class FlightPolicy:
             delay = min(delay * 2, self.max_backoff)
 
 
-def single_flight(
-    key: str,
-    version: str | None,
-    policy: FlightPolicy,
-    compute: Callable[[], Any],
-    store: Callable[[Any], Plan[bool]],
-) -> Plan[Any]:
-    """The value of entry ``key`` once one caller has computed and stored it (``store(value)``).
+@dataclass(frozen=True)
+class Claim:
+    """One caller's share of a missed entry's flight: ``joined`` when another caller
+    stored it (``response``); otherwise this caller computes, holding the lock if it
+    has a ``token`` (then it must :func:`release_flight` once it stored or failed)."""
+
+    joined: bool
+    response: Any = None
+    token: str | None = None
+
+
+def claim_flight(key: str, version: str | None, policy: FlightPolicy) -> Plan[Claim]:
+    """Wait until entry ``key`` is stored by another caller or this caller is to compute it.
 
     Run after a lookup that missed and counted nothing: this plan counts the
-    outcome (a miss when it computes, a joined exact hit when another caller did).
+    outcome (a miss when this caller computes, a joined exact hit otherwise).
     """
 
     def count(joined: bool) -> BackendCall:
@@ -79,23 +86,49 @@ def single_flight(
             try:
                 entry, _ = yield BackendCall("flight_status", (key, version), fallback=(None, False))
                 yield count(entry is not None)
-                if entry is not None:  # stored between our miss and our lock
-                    return entry.response
-                value = yield Compute(compute)
-                yield from store(value)
-                return value
-            finally:
-                yield BackendCall("release_lock", (key, token), fallback=False)
+            except BaseException:  # cancelled while holding the lock
+                yield from release_flight(key, token)
+                raise
+            if entry is not None:  # stored between our miss and our lock
+                yield from release_flight(key, token)
+                return Claim(True, entry.response)
+            return Claim(False, token=token)
         if time.monotonic() >= deadline:
             log.warning("redis_semcache: gave up waiting for another caller's compute; computing")
             yield count(False)
-            value = yield Compute(compute)
-            yield from store(value)
-            return value
+            return Claim(False)
         yield Sleep(next(pauses))
         entry, locked = yield BackendCall("flight_status", (key, version), fallback=(None, False))
         if entry is not None:
             yield count(True)
-            return entry.response
+            return Claim(True, entry.response)
         # no value and no lock: the holder failed or crashed, so try to take over
         acquired = False if locked else (yield acquire)
+
+
+def release_flight(key: str, token: str | None) -> Plan[None]:
+    """Let the callers waiting on ``key`` go: they find the stored entry, or one takes over."""
+    if token is not None:
+        yield BackendCall("release_lock", (key, token), fallback=False)
+
+
+def single_flight(
+    key: str,
+    version: str | None,
+    policy: FlightPolicy,
+    compute: Callable[[], Any],
+    store: Callable[[Any], Plan[bool]],
+) -> Plan[Any]:
+    """The value of entry ``key`` once one caller has computed and stored it (``store(value)``).
+
+    Run after a lookup that missed and counted nothing (:func:`claim_flight` counts).
+    """
+    claim = yield from claim_flight(key, version, policy)
+    if claim.joined:
+        return claim.response
+    try:
+        value = yield Compute(compute)
+        yield from store(value)
+        return value
+    finally:
+        yield from release_flight(key, claim.token)

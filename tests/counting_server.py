@@ -12,7 +12,8 @@ the next stream: ``break_next_stream`` stops it after two events by cutting the
 connection mid-body (the client sees a protocol error, not a clean end);
 ``end_next_stream_early`` ends it cleanly without its last event (as a proxy that
 truncates a body would).  ``release`` holds answers while cleared (for
-``hold_limit`` seconds at most) and sends them once set.
+``hold_limit`` seconds at most) and sends them once set; ``midway``, while
+cleared, holds every stream after its first two events.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ class Handler(BaseHTTPRequestHandler):
             if broken and i == 2:  # cut the connection without the final zero-length chunk
                 self.close_connection = True
                 return
+            if i == 2:
+                self.owner.midway.wait(timeout=self.owner.hold_limit)
             payload = data if isinstance(data, str) else json.dumps(data)
             event = ((f"event: {name}\n" if name else "") + f"data: {payload}\n\n").encode()
             self.wfile.write(f"{len(event):x}\r\n".encode() + event + b"\r\n")
@@ -109,6 +112,8 @@ class CountingServer:
         self.end_next_stream_early = False
         self.release = threading.Event()  # set: answer at once; cleared: hold answers until set
         self.release.set()
+        self.midway = threading.Event()  # cleared: every stream stops after two events until it is set
+        self.midway.set()
         self.hold_limit = 10.0
         self._lock = threading.Lock()
         self._httpd = _HTTPServer(self)
@@ -124,6 +129,7 @@ class CountingServer:
 
     def __exit__(self, *exc: object) -> None:
         self.release.set()
+        self.midway.set()
         self._httpd.shutdown()
         self._httpd.server_close()
 

@@ -2,7 +2,7 @@
 
 :class:`Upstream` is :class:`~tests.openai_server.OpenAIServer` plus what a
 gateway test needs to see: the headers of every request, a one-shot error
-status, other paths (``GET /v1/models``, ``POST /v1/embeddings``), an
+status (held by ``release`` like an answer), other paths (``GET /v1/models``, ``POST /v1/embeddings``), an
 ``arrived`` event and an optional per-answer delay (for bench/gateway.py).  It
 counts, holds answers (``release``) and signals ``arrivals`` as every local
 server does (tests/counting_server.py).
@@ -66,6 +66,7 @@ class UpstreamHandler(Handler):
                 return
             if status is not None:
                 self.rfile.read(int(self.headers["Content-Length"]))
+                upstream.release.wait(timeout=upstream.hold_limit)  # held like an answer: a test lines others up
                 self.send_json(status, {"error": {"message": "upstream broke", "type": "server_error"}})
                 return
             if upstream.delay:

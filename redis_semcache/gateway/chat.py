@@ -14,8 +14,11 @@ A malformed body is a 400 with an OpenAI-style error, before any lookup.  An
 upstream error (any status from 400, a timeout) passes through and is never
 stored.  A stream that misses is relayed as it arrives and stored once it ended
 with ``[DONE]`` and a finish reason for every choice; a stream that hits is
-replayed as chunks.  Concurrent identical non-streamed misses call the upstream
-once; concurrent streamed misses each call it (their chunks are relayed live).
+replayed as chunks.  Concurrent identical misses call the upstream once,
+streamed or not: a streamed one relays the upstream's chunks live to its own
+caller while the others wait for the stored answer and get it replayed; if
+nothing was stored (an error, a broken or unfinished stream), one of them calls
+the upstream next.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from .._errors import UpstreamError
 from ..integrations.chat_wire import ChunkAssembler, chat_cache_key, replay_chunks
 from ..manager import LLMCachingManager
 from . import sse
-from .cached import Served, aget_or_fetch, alookup
+from .cached import Served, aclaim_stream, aget_or_fetch
 from .forwarding import Upstream, error_body, passthrough, relay, response_headers, with_headers
 from .tenancy import Tenancy
 
@@ -129,9 +132,9 @@ class ChatEndpoint:
     async def _stream(
         self, body: dict[str, Any], key: dict[str, Any], raw: bytes, headers: Any, query: str, outcome: Outcome
     ) -> Response:
-        served = await alookup(self.cache, key)
-        outcome.label = served.outcome
-        if served.outcome != "miss":
+        served = await aclaim_stream(self.cache, key)
+        if isinstance(served, Served):
+            outcome.label = served.outcome
             events = [sse.encode(chunk) for chunk in replay_chunks(served.response, body)] + [sse.DONE]
 
             async def replay() -> Any:
@@ -139,13 +142,21 @@ class ChatEndpoint:
                     yield event
 
             return StreamingResponse(replay(), media_type="text/event-stream", headers=dict(served_headers(served)))
-        response = await self.upstream.open("POST", PATH, query, headers, raw)
-        if response.status_code >= 300:
-            error_bytes = await response.aread()
-            await response.aclose()
-            raise UpstreamError(response.status_code, error_bytes, response_headers(response))
+        outcome.label = "miss"
+        lead = served  # identical streamed (and non-streamed) misses wait until lead.release()
+        try:
+            response = await self.upstream.open("POST", PATH, query, headers, raw)
+            if response.status_code >= 300:
+                error_bytes = await response.aread()
+                await response.aclose()
+                raise UpstreamError(response.status_code, error_bytes, response_headers(response))
+        except BaseException:
+            await lead.release()
+            raise
         recorder = _Recorder(self.cache, key)
-        return relay(response, served_headers(served), on_piece=recorder.feed, on_end=recorder.end)
+        return relay(
+            response, [("x-semcache", "miss")], on_piece=recorder.feed, on_end=recorder.end, on_close=lead.release
+        )
 
 
 class _Recorder:

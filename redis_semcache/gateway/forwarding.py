@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from typing import Any
 
+import anyio
 import httpx
 from starlette.responses import Response, StreamingResponse
 
@@ -119,17 +120,39 @@ def _transport_error(exc: httpx.HTTPError, path: str) -> UpstreamError:
     return UpstreamError(502, error_body("the upstream could not be reached", "upstream_error", "unreachable"))
 
 
+class _Relay(StreamingResponse):
+    """A StreamingResponse that closes its body and runs ``on_close`` once it is done with
+    the caller however that went - whole, broken off, the caller gone (its send cancelled
+    while the body waited on the upstream) - not whenever the generator is collected."""
+
+    def __init__(self, body: AsyncGenerator[bytes], status: int, on_close: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(body, status_code=status)
+        self._body = body
+        self._on_close = on_close
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):  # also when this request itself is cancelled
+                try:
+                    await self._body.aclose()  # its finally closes the upstream response
+                finally:
+                    await self._on_close()
+
+
 def relay(
     response: httpx.Response,
     headers: Iterable[tuple[str, str]] = (),
     on_piece: Callable[[bytes], Awaitable[None]] | None = None,
     on_end: Callable[[], Awaitable[None]] | None = None,
+    on_close: Callable[[], Awaitable[None]] | None = None,
 ) -> Response:
     """Stream ``response`` to the caller as it arrives.  ``on_piece`` sees every piece
     before the caller does; ``on_end`` runs once the body ended whole - not when it
-    broke off or the caller went away."""
+    broke off or the caller went away; ``on_close`` runs after it either way."""
 
-    async def body() -> AsyncIterator[bytes]:
+    async def body() -> AsyncGenerator[bytes]:
         try:
             async for piece in response.aiter_bytes():
                 if on_piece is not None:
@@ -140,7 +163,10 @@ def relay(
         finally:
             await response.aclose()
 
-    out = StreamingResponse(body(), status_code=response.status_code)
+    if on_close is None:
+        out = StreamingResponse(body(), status_code=response.status_code)
+    else:
+        out = _Relay(body(), response.status_code, on_close)
     out.raw_headers = []  # StreamingResponse's defaults give way to the upstream's
     return with_headers(out, [*response_headers(response), *headers])
 

@@ -155,7 +155,8 @@ def test_a_backend_failing_while_a_waiter_polls_lets_it_compute_at_once(caplog):
 
 def test_an_entry_stored_between_the_miss_and_the_lock_is_a_joined_hit():
     """Another caller stores the value after this one's lookup missed, just before it takes the lock:
-    the value is served, not computed again, and counted as an exact hit joined, not a miss."""
+    the value is served, not computed again, and counted as an exact hit joined, not a miss; the
+    lock is released (else an invalidation's recompute would wait ``lock_ttl`` on it)."""
     backend = Backend()
     other = make(backend)
     take_lock = InMemoryCacheBackend.acquire_lock.__get__(backend)
@@ -169,6 +170,7 @@ def test_an_entry_stored_between_the_miss_and_the_lock_is_a_joined_hit():
     assert cache.get_or_compute("q", lambda: "computed", model="m") == "stored by another caller"
     stats = cache.get_statistics()
     assert (stats["exact_hits"], stats["misses"], stats["single_flight_joins"]) == (1, 0, 1)
+    assert take_lock(make_cache_key("q", model="m"), "the next caller", 5)  # the lock it took was released
 
 
 # -- many callers, one compute ----------------------------------------------------------
