@@ -20,9 +20,15 @@ from ._threads import usable_cores
 from .base import Embedder, check_embedder_output, embedder_id
 from .batcher import MicroBatcher
 
-__all__ = ["DEFAULT_BATCH_SIZE", "EmbeddingService"]
+__all__ = ["BATCH_SLOTS_PER_CORE", "DEFAULT_BATCH_SIZE", "EmbeddingService"]
 
 DEFAULT_BATCH_SIZE = 64
+# Batches that may run at once, per usable core.  A caller spends part of every lookup outside its
+# batch (Redis round trips, Python), and with one slot per core that core idled meanwhile: 8 threads
+# on 2 cores kept 1.65 of them busy.  Single-threaded passes do not spin-wait, so a second slot per
+# core is time-sliced, not collapsed: 1.8 cores busy, 3.1-3.7x RedisVL's lookups/s against 2.6-2.8x
+# (docs/benchmarks.md, "Session 8: packed rows").
+BATCH_SLOTS_PER_CORE = 2
 
 
 def _batch_size(embedder: object, batch_size: int | None) -> int:
@@ -30,6 +36,13 @@ def _batch_size(embedder: object, batch_size: int | None) -> int:
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise InvalidInputError(f"embedding batch_size must be a positive int, got {size!r}")
     return size
+
+
+def _default_slots(embedder: object) -> int:
+    """``BATCH_SLOTS_PER_CORE`` per usable core, shared out among the embedder's intra-op threads."""
+    threads = getattr(embedder, "threads", 1)
+    per_batch = threads if isinstance(threads, int) and not isinstance(threads, bool) and threads > 0 else 1
+    return max(1, BATCH_SLOTS_PER_CORE * usable_cores() // per_batch)
 
 
 class EmbeddingService:
@@ -41,8 +54,9 @@ class EmbeddingService:
     through a :class:`~.batcher.MicroBatcher`, so that concurrent callers (threads,
     or asyncio tasks in worker threads) share one embedder call of up to
     ``batch_size`` texts instead of queueing one by one.  Up to ``concurrency``
-    batches run at once (default: one per CPU core this process may use): each
-    runs on its own thread, the model with one intra-op thread (see ``_threads``).
+    batches run at once (default: ``BATCH_SLOTS_PER_CORE`` per CPU core this
+    process may use, divided by the embedder's ``threads``): each runs on its
+    caller's thread, the model with one intra-op thread (see ``_threads``).
     """
 
     def __init__(
@@ -61,9 +75,8 @@ class EmbeddingService:
         self.dimension: int | None = None  # discovered from the first output, then enforced
         self.calls = 0  # embedder invocations
         self.texts_embedded = 0  # texts sent to the embedder (cache misses)
-        self.batcher = MicroBatcher(
-            self._embed_batch, max_batch=self.batch_size, concurrency=concurrency or usable_cores()
-        )
+        slots = concurrency or _default_slots(embedder)
+        self.batcher = MicroBatcher(self._embed_batch, max_batch=self.batch_size, concurrency=slots)
 
     def embed_one(self, text: str) -> np.ndarray:
         return self.embed([text])[0]

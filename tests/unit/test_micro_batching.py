@@ -272,3 +272,36 @@ def test_a_caller_finding_a_batch_running_and_a_slot_free_waits_for_one_more_cal
         thread.join(WAIT)
     assert len(embedder.batches) == 2
     np.testing.assert_array_equal(third[1]["value"], [vector_of("c")])
+
+
+def test_by_default_two_batches_per_usable_core_run_at_once():
+    # A caller spends part of each lookup outside its batch, so one slot per core left cores idle.
+    from redis_semcache.embeddings._threads import usable_cores
+
+    embedder = Gated()
+    service = EmbeddingService(embedder, cache_size=0)
+    slots = 2 * usable_cores()
+    assert service.batcher.concurrency == slots
+    service.batcher.max_wait = 0  # no waiting for company: each caller leads its own batch
+    callers = []
+    for i in range(slots):
+        embedder.entered.clear()
+        callers.append(start(service.embed, [f"text {i}"]))
+        assert embedder.entered.wait(WAIT)  # entered while every earlier batch is still blocked
+    late = start(service.embed, ["one too many"])
+    assert service.batcher.wait_for_waiting(1, WAIT)  # every slot busy: the next caller queues
+    embedder.gate.set()
+    for thread, box in [*callers, late]:
+        thread.join(WAIT)
+        assert "error" not in box
+    assert len(embedder.batches) == slots + 1
+
+
+def test_an_embedder_with_more_intra_op_threads_gets_fewer_default_slots():
+    from redis_semcache.embeddings._threads import usable_cores
+
+    embedder = Gated()
+    embedder.threads = 2  # as BuiltinEmbedder(embedding_threads=2): each batch keeps two threads busy
+    assert EmbeddingService(embedder).batcher.concurrency == max(1, usable_cores())
+    embedder.threads = 64
+    assert EmbeddingService(embedder).batcher.concurrency == 1
