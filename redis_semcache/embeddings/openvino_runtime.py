@@ -83,9 +83,10 @@ class OpenVinoEmbedder(OnnxEmbedder):
         return session
 
     def _compile(self, core: Any, model: Any, precision: str) -> Any:
-        # One stream per usable core, each with ``threads`` threads: the micro-batcher runs one batch
-        # per core at once, and with a single stream OpenVINO ran concurrent infer requests one after
-        # the other (2 threads: wall = CPU; 2 streams: 0.57x the wall, docs/benchmarks.md session 7).
+        # One stream per usable core, each with ``threads`` threads: with a single stream OpenVINO ran
+        # concurrent infer requests one after the other (2 threads: wall = CPU; 2 streams: 0.57x the
+        # wall, docs/benchmarks.md session 7).  The micro-batcher's second batch per core queues on
+        # them (8 threads: 3.4-3.5x RedisVL's lookups/s with 2 or 4 batch slots alike, session 8).
         streams = usable_cores()
         config = {
             "INFERENCE_PRECISION_HINT": _OV_PRECISION[precision],
