@@ -34,7 +34,7 @@ from bench_embedder import questions  # noqa: E402
 from bench_embeddings import DEFAULT_DATA, machine  # noqa: E402
 
 from redis_semcache.embeddings import OnnxEmbedder, SentenceTransformerEmbedder  # noqa: E402
-from redis_semcache.embeddings._packing import packed_feed, rows  # noqa: E402
+from redis_semcache.embeddings._packing import run_rows  # noqa: E402
 from redis_semcache.embeddings.sentence_transformer import bundled_model_path  # noqa: E402
 
 DEFAULT_OUT = ROOT / "bench" / "results" / "runtime_cost.json"
@@ -69,10 +69,8 @@ Embed = Callable[[list[str]], np.ndarray]
 
 
 def _packed(run_row: Callable[[dict[str, np.ndarray]], np.ndarray], tokenizer: Any, texts: list[str]) -> np.ndarray:
-    """The texts in packed rows (as OnnxEmbedder runs them), each row through ``run_row(feed)``."""
-    ids = [e.ids for e in tokenizer.encode_batch(texts)]
-    out = [run_row(packed_feed(ids[row])) for row in rows([len(i) for i in ids])]
-    return np.asarray(np.concatenate(out), dtype=np.float32)
+    """The texts in packed rows, as OnnxEmbedder runs them, each row through ``run_row(feed)``."""
+    return run_rows(run_row, [e.ids for e in tokenizer.encode_batch(texts)])
 
 
 def _padded_feed(tokenizer: Any, texts: list[str]) -> dict[str, np.ndarray]:

@@ -22,7 +22,7 @@ import numpy as np
 
 from .._errors import EmbeddingError, EmbeddingUnavailableError, InvalidInputError
 from . import _export, _onnx
-from ._packing import packed_feed, rows
+from ._packing import run_rows
 from ._threads import embedding_threads as resolve_threads
 from ._window import fits_window
 
@@ -112,8 +112,7 @@ class OnnxEmbedder:
     @staticmethod
     def _run(session: Any, tokenizer: Any, texts: list[str]) -> np.ndarray:
         ids = [e.ids for e in tokenizer.encode_batch(texts)]
-        out = [session.run(None, packed_feed(ids[row]))[0] for row in rows([len(i) for i in ids])]
-        return np.asarray(out[0] if len(out) == 1 else np.concatenate(out), dtype=np.float32)
+        return run_rows(lambda feed: session.run(None, feed)[0], ids)
 
     def _counting_tokenizer(self) -> Any:
         counter = self._counter
