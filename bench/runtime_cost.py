@@ -34,6 +34,7 @@ from bench_embedder import questions  # noqa: E402
 from bench_embeddings import DEFAULT_DATA, machine  # noqa: E402
 
 from redis_semcache.embeddings import OnnxEmbedder, SentenceTransformerEmbedder  # noqa: E402
+from redis_semcache.embeddings._export import _MeanPooled  # noqa: E402
 from redis_semcache.embeddings._packing import run_rows  # noqa: E402
 from redis_semcache.embeddings.sentence_transformer import bundled_model_path  # noqa: E402
 
@@ -113,25 +114,13 @@ def ort_padded(base: OnnxEmbedder, workdir: Path) -> Embed:
     from tokenizers import Tokenizer
 
     model = transformers.AutoModel.from_pretrained(str(base.source), local_files_only=True).eval()
-
-    class MeanPooled(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            hidden = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
-            weights = attention_mask.unsqueeze(-1).to(hidden.last_hidden_state.dtype)
-            mean = (hidden.last_hidden_state * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(mean, p=2.0, dim=1)
-
     model_file = workdir / "padded.onnx"
     example = tuple(torch.ones(2, 8, dtype=torch.int64) for _ in range(3))
     names = ["input_ids", "attention_mask", "token_type_ids"]
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            MeanPooled().eval(),
+            _MeanPooled(model),  # the export's own torch reference: a padded batch, masked mean
             example,
             str(model_file),
             input_names=names,

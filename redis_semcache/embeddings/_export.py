@@ -146,10 +146,30 @@ def _padded_reference(model: Any, encoded: list[Any]) -> Any:
     width = max(len(e.ids) for e in encoded)
     ids = torch.tensor([e.ids + [0] * (width - len(e.ids)) for e in encoded])
     mask = torch.tensor([[1] * len(e.ids) + [0] * (width - len(e.ids)) for e in encoded])
-    hidden = model(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids)).last_hidden_state
-    weights = mask.unsqueeze(-1).to(hidden.dtype)
-    mean = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-    return torch.nn.functional.normalize(mean, p=2.0, dim=1).numpy()
+    return _MeanPooled(model)(ids, mask, torch.zeros_like(ids)).numpy()
+
+
+class _MeanPooled:
+    """The transformer over a padded batch, then a masked mean over its tokens, then L2 normalisation
+    (all-MiniLM-L6-v2's modules): the reference the packed export is checked against."""
+
+    def __new__(cls, model: Any) -> Any:
+        import torch
+
+        class MeanPooled(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.model = model
+
+            def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+                hidden = self.model(
+                    input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+                ).last_hidden_state
+                weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
+                mean = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+                return torch.nn.functional.normalize(mean, p=2.0, dim=1)
+
+        return MeanPooled().eval()
 
 
 class _Packed:
