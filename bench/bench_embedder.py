@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         log("fresh processes to the first embedding")
         results["cold"] = bench_cold(args.cold_repeats)
     if "threads" in args.sections:
-        log("1 and 2 intra-op threads with one core busy")
+        log("1 and 2 intra-op threads, idle and with one core busy")
         results["threads"] = bench_threads([next(pool) for _ in range(args.rounds * 10)], args.rounds, 10)
     if "e2e" in args.sections:
         log("end to end against RedisVL")

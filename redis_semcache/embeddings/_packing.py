@@ -7,9 +7,9 @@ than one text at a time.  The packed export (``_export``) instead takes the
 texts end to end in one row; each token attends only to tokens of its own text
 (``segment_ids``), positions restart at 0 for every text, and the graph
 mean-pools each text's tokens (``token_counts``).  So every token computed is a
-real one and the weights are read once per row, not once per text: 0.78-0.82x
-the CPU per text of padded batches of 4-16, the same vectors (min cosine
-0.9999993), docs/benchmarks.md "Session 8".
+real one and the weights are read once per row, not once per text: 0.85 / 0.77
+/ 0.68 / 0.57x the CPU per text of padded batches of 4 / 8 / 16 / 32, the same
+vectors (min cosine 0.9999996), docs/benchmarks.md "Session 8: packed rows".
 
 Attention is over the whole row, so its cost grows with the row's square:
 rows of up to ``PACK_TOKENS`` tokens were cheapest (a text longer than that
