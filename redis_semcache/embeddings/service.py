@@ -26,7 +26,7 @@ DEFAULT_BATCH_SIZE = 64
 # Batches that may run at once, per usable core.  A caller spends part of every lookup outside its
 # batch (Redis round trips, Python), and with one slot per core that core idled meanwhile: 8 threads
 # on 2 cores kept 1.5-1.65 of them busy.  Single-threaded passes do not spin-wait, so a second slot
-# per core is time-sliced, not collapsed: 1.65-1.8 cores busy, and 8 threads at a median 3.26x
+# per core is time-sliced, not collapsed: 1.65-1.8 cores busy, and 8 threads at a median 3.19x
 # RedisVL's lookups/s against 2.73x (docs/benchmarks.md, "Session 8: packed rows").
 BATCH_SLOTS_PER_CORE = 2
 
